@@ -1,0 +1,3 @@
+"""Loadbay: a self-hosted bulk ingestion server."""
+
+__version__ = "0.1.0"

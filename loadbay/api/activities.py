@@ -1,0 +1,97 @@
+"""Reading stored activities: `/api/v1/activities`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel
+
+from loadbay.api.deps import activity_records, current_tenant
+from loadbay.api.errors import error_responses
+from loadbay.api.pagination import PageRequest, Pagination, page_request, pagination
+from loadbay.api.responses import json_response, timestamp
+from loadbay.ingest.records import Records
+
+router = APIRouter(prefix="/api/v1/activities", tags=["activities"])
+
+
+class ActivityOut(BaseModel):
+    id: str
+    coordinator_id: str
+    mentor_id: str
+    activity_type: str
+    activity_date: date
+    duration_minutes: int
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class ActivityList(BaseModel):
+    data: list[ActivityOut]
+    pagination: Pagination
+
+
+def _activity(row: Mapping[str, Any], records: Records) -> dict[str, Any]:
+    return {
+        "id": records.collection.ids.format(row["id"]),
+        "coordinator_id": row["coordinator_id"],
+        "mentor_id": row["mentor_id"],
+        "activity_type": row["activity_type"],
+        "activity_date": row["activity_date"].isoformat(),
+        "duration_minutes": row["duration_minutes"],
+        "version": row["version"],
+        "created_at": timestamp(row["created_at"]),
+        "updated_at": timestamp(row["updated_at"]),
+    }
+
+
+@router.get(
+    "",
+    summary="List stored activities in id order",
+    response_model=ActivityList,
+    responses=error_responses(422),
+)
+async def list_activities(
+    mentor_id: str | None = Query(None, max_length=255),
+    coordinator_id: str | None = Query(None, max_length=255),
+    activity_type: str | None = Query(None, max_length=255),
+    activity_date: date | None = Query(None),
+    paging: PageRequest = Depends(page_request),
+    tenant: str = Depends(current_tenant),
+    records: Records = Depends(activity_records),
+) -> Response:
+    filters = {
+        name: value
+        for name, value in {
+            "mentor_id": mentor_id,
+            "coordinator_id": coordinator_id,
+            "activity_type": activity_type,
+            "activity_date": activity_date,
+        }.items()
+        if value is not None
+    }
+    found = await records.list(tenant, filters=filters, offset=paging.offset, limit=paging.limit)
+    return json_response(
+        {
+            "data": [_activity(row, records) for row in found.records],
+            "pagination": pagination(paging, found.total),
+        }
+    )
+
+
+@router.get(
+    "/{activity_id}",
+    summary="Get one stored activity",
+    response_model=ActivityOut,
+    responses=error_responses(404),
+)
+async def get_activity(
+    activity_id: str,
+    tenant: str = Depends(current_tenant),
+    records: Records = Depends(activity_records),
+) -> Response:
+    return json_response(_activity(await records.get(tenant, activity_id), records))

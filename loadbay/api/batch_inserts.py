@@ -1,0 +1,142 @@
+"""The batch-insert API: `/api/v1/batch-inserts` (activities)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from loadbay.api import _batch_views as views
+from loadbay.api.batch_insert_schemas import (
+    BatchCreated,
+    BatchDetail,
+    BatchInsertRequest,
+    BatchList,
+    DeleteResponse,
+    RetryRequest,
+    RetryResponse,
+)
+from loadbay.api.body import batch_items, read_json, read_model
+from loadbay.api.deps import activity_batches, current_tenant, settings
+from loadbay.api.errors import error_responses
+from loadbay.api.openapi import json_request_body
+from loadbay.api.pagination import PageRequest, page_request, pagination
+from loadbay.api.responses import json_response
+from loadbay.config import Settings
+from loadbay.errors import InvalidInput, NotFound
+from loadbay.ingest.jobs import BatchJobs
+from loadbay.ingest.results import JobStatus
+
+PREFIX = "/api/v1/batch-inserts"
+router = APIRouter(prefix=PREFIX, tags=["batch-inserts"])
+
+
+def _batch_number(batch_id: str, batches: BatchJobs) -> int:
+    number = batches.ids.parse(batch_id)
+    if number is None:
+        raise NotFound(f"batch {batch_id} not found")
+    return number
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Execute a batch insert of activities",
+    response_model=BatchCreated,
+    responses=error_responses(400, 413, 415, 422),
+    openapi_extra=json_request_body(BatchInsertRequest),
+)
+async def create_batch(
+    request: Request,
+    tenant: str = Depends(current_tenant),
+    batches: BatchJobs = Depends(activity_batches),
+    config: Settings = Depends(settings),
+) -> Response:
+    body = await read_json(request, config.max_body_bytes)
+    if not isinstance(body, dict):
+        raise InvalidInput(
+            'request body must be a JSON object: {"activities": [...]}', code="invalid_body"
+        )
+    unknown = sorted(set(body) - {"activities"})
+    if unknown:
+        raise InvalidInput(f"unknown properties in request body: {unknown}", code="invalid_body")
+    if "activities" not in body:
+        raise InvalidInput('request body needs an "activities" array', code="invalid_body")
+    records = batch_items(body["activities"], what="activities", max_items=config.batch_max_records)
+    job = await batches.run(tenant, records)
+    return json_response(
+        views.batch_created(job, batches.ids),
+        status_code=201,
+        headers={"Location": f"{PREFIX}/{batches.ids.format(job.id)}"},
+    )
+
+
+@router.get(
+    "",
+    summary="List batch insert operations, newest first",
+    response_model=BatchList,
+    responses=error_responses(422),
+)
+async def list_batches(
+    status: JobStatus | None = Query(None, description="Only batches with this status."),
+    paging: PageRequest = Depends(page_request),
+    tenant: str = Depends(current_tenant),
+    batches: BatchJobs = Depends(activity_batches),
+) -> Response:
+    found = await batches.list(tenant, status=status, page=paging.page, limit=paging.limit)
+    return json_response(
+        {
+            "data": [views.batch_summary(job, batches.ids) for job in found.jobs],
+            "pagination": pagination(paging, found.total),
+        }
+    )
+
+
+@router.get(
+    "/{batch_id}",
+    summary="Get a batch insert operation with its per-record results",
+    response_model=BatchDetail,
+    responses=error_responses(404),
+)
+async def get_batch(
+    batch_id: str,
+    tenant: str = Depends(current_tenant),
+    batches: BatchJobs = Depends(activity_batches),
+) -> Response:
+    job = await batches.get(tenant, _batch_number(batch_id, batches))
+    return json_response(views.batch_detail(job, batches.ids))
+
+
+@router.put(
+    "/{batch_id}",
+    summary="Retry failed records of a batch",
+    response_model=RetryResponse,
+    responses=error_responses(400, 404, 413, 415, 422),
+    openapi_extra=json_request_body(RetryRequest),
+)
+async def retry_batch(
+    batch_id: str,
+    request: Request,
+    tenant: str = Depends(current_tenant),
+    batches: BatchJobs = Depends(activity_batches),
+    config: Settings = Depends(settings),
+) -> Response:
+    number = _batch_number(batch_id, batches)
+    retry = await read_model(request, RetryRequest, config.max_body_bytes)
+    report = await batches.retry(
+        tenant, number, retry.retry_indices, upsert=retry.ignore_constraints
+    )
+    return json_response(views.retried(report.job, batches.ids, report.results))
+
+
+@router.delete(
+    "/{batch_id}",
+    summary="Delete a batch insert record (the inserted activities stay)",
+    response_model=DeleteResponse,
+    responses=error_responses(404),
+)
+async def delete_batch(
+    batch_id: str,
+    tenant: str = Depends(current_tenant),
+    batches: BatchJobs = Depends(activity_batches),
+) -> Response:
+    await batches.delete(tenant, _batch_number(batch_id, batches))
+    return json_response({"message": f"Batch insert record {batch_id} deleted successfully"})

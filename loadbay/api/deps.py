@@ -1,0 +1,32 @@
+"""Request-scoped dependencies: settings, services and the acting tenant."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from loadbay.auth.tenants import DEFAULT_TENANT_ID
+from loadbay.config import Settings
+from loadbay.ingest.jobs import BatchJobs
+from loadbay.ingest.records import Records
+from loadbay.storage.database import Database
+
+
+def settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def database(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def activity_batches(request: Request) -> BatchJobs:
+    return request.app.state.activity_batches  # type: ignore[no-any-return]
+
+
+def current_tenant() -> str:
+    """The tenant of the request; every request acts for the default tenant until API keys."""
+    return DEFAULT_TENANT_ID
+
+
+def activity_records(request: Request) -> Records:
+    return request.app.state.activity_records  # type: ignore[no-any-return]

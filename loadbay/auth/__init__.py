@@ -1,0 +1,1 @@
+"""Tenants and, later, API keys, scopes and rate limits."""

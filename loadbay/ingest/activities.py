@@ -1,0 +1,30 @@
+"""The activities collection: mentoring activities, unique per mentor, type and date."""
+
+from __future__ import annotations
+
+from loadbay.ingest.collection import Collection
+from loadbay.ingest.fields import Field, iso_date, positive_int, record_validator, text
+from loadbay.ingest.ids import PublicIds
+from loadbay.storage.bulk import BulkTarget
+from loadbay.storage.tables import activities
+
+ACTIVITY_KEY = ("mentor_id", "activity_type", "activity_date")
+
+ACTIVITIES = Collection(
+    name="activities",
+    target=BulkTarget.for_table(activities, ("tenant_id", *ACTIVITY_KEY)),
+    key=ACTIVITY_KEY,
+    validate=record_validator(
+        [
+            Field("coordinator_id", text()),
+            Field("mentor_id", text()),
+            Field("activity_type", text()),
+            Field("activity_date", iso_date),
+            Field("duration_minutes", positive_int()),
+        ]
+    ),
+    ids=PublicIds("pa-"),
+    conflict_message=(
+        "an activity with this mentor_id, activity_type and activity_date already exists"
+    ),
+)

@@ -1,0 +1,109 @@
+"""Declarative record validation: each field names its parser; errors name the field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+
+from loadbay.ingest.results import VALIDATION_ERROR
+
+Parser = Callable[[Any], Any]
+INT32_MAX = 2**31 - 1
+
+
+class RecordInvalid(Exception):
+    """A record that cannot be written; fails that record alone."""
+
+    def __init__(self, message: str, code: str = VALIDATION_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    parse: Parser
+    required: bool = True
+
+
+def quoted(name: str, limit: int = 64) -> str:
+    """A field name safe to echo in a message: JSON-escaped (no NUL bytes) and bounded."""
+    if len(name) > limit:
+        name = name[:limit] + "…"
+    return orjson.dumps(name).decode()
+
+
+def text(max_length: int = 255) -> Parser:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if not value.strip():
+            raise ValueError("must not be blank")
+        if len(value) > max_length:
+            raise ValueError(f"must be at most {max_length} characters")
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    return parse
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_date(value: Any) -> date:
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("is not a valid calendar date") from None
+
+
+def positive_int(maximum: int = INT32_MAX) -> Parser:
+    def parse(value: Any) -> int:
+        # bool is an int in Python, and 5.0 is a float in JSON: neither is an integer here.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be an integer")
+        if value < 1:
+            raise ValueError("must be a positive integer")
+        if value > maximum:
+            raise ValueError(f"must be at most {maximum}")
+        return value
+
+    return parse
+
+
+def record_validator(fields: Sequence[Field]) -> Callable[[Any], dict[str, Any]]:
+    """A validator that returns the parsed fields or raises RecordInvalid naming every bad one.
+
+    Unknown fields are rejected: a typo must not silently drop a value.
+    """
+    known = {f.name for f in fields}
+
+    def validate(record: Any) -> dict[str, Any]:
+        if not isinstance(record, Mapping):
+            raise RecordInvalid("record must be a JSON object")
+        problems: list[str] = []
+        parsed: dict[str, Any] = {}
+        for f in fields:
+            if f.name not in record or record[f.name] is None:
+                if f.required:
+                    problems.append(f"missing required field {quoted(f.name)}")
+                continue
+            try:
+                parsed[f.name] = f.parse(record[f.name])
+            except ValueError as error:
+                problems.append(f"field {quoted(f.name)} {error}")
+        problems.extend(f"unknown field {quoted(name)}" for name in record if name not in known)
+        if problems:
+            raise RecordInvalid("; ".join(problems))
+        return parsed
+
+    return validate

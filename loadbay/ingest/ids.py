@@ -1,0 +1,23 @@
+"""Public ids such as `pa-020`: a prefix and the row's sequence number."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PublicIds:
+    prefix: str
+    width: int = 3
+
+    def format(self, number: int) -> str:
+        return f"{self.prefix}{number:0{self.width}d}"
+
+    def parse(self, public_id: str) -> int | None:
+        """The sequence number, or None for anything that `format` would not have produced."""
+        match = re.fullmatch(re.escape(self.prefix) + r"(\d{1,18})", public_id)
+        if match is None:
+            return None
+        number = int(match.group(1))
+        return number if self.format(number) == public_id else None

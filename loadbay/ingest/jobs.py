@@ -1,0 +1,151 @@
+"""Batch jobs: run a batch through the engine and keep its record; inspect, retry, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from loadbay.errors import NotFound, UnprocessableInput
+from loadbay.ingest.collection import Collection
+from loadbay.ingest.engine import write_records
+from loadbay.ingest.ids import PublicIds
+from loadbay.ingest.results import Job, JobStatus, RecordResult, final_status
+from loadbay.storage import jobs as job_store
+from loadbay.storage.database import Database, WriteUnit
+from loadbay.storage.types import utcnow
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    total: int
+
+
+@dataclass(frozen=True)
+class RetryReport:
+    job: Job
+    results: list[RecordResult]
+
+
+class BatchJobs:
+    """The jobs of one kind (one API surface) over one collection."""
+
+    def __init__(
+        self,
+        db: Database,
+        collection: Collection,
+        *,
+        kind: str,
+        ids: PublicIds,
+        chunk_size: int,
+    ) -> None:
+        self._db = db
+        self._collection = collection
+        self._kind = kind
+        self.ids = ids
+        self._chunk_size = chunk_size
+
+    async def run(self, tenant_id: str, records: Sequence[Any]) -> Job:
+        """Write a whole batch and its job record in one transaction."""
+        now = utcnow()
+        async with self._db.write() as unit:
+            job = await job_store.create_job(
+                unit.conn,
+                tenant_id=tenant_id,
+                kind=self._kind,
+                collection=self._collection.name,
+                record_count=len(records),
+                now=now,
+            )
+            job.results = await self._write(unit, tenant_id, list(enumerate(records)), False)
+            await job_store.add_results(unit, job.id, job.results)
+            job.succeeded_count = sum(r.succeeded for r in job.results)
+            job.failed_count = job.record_count - job.succeeded_count
+            job.status = final_status(job.succeeded_count, job.record_count)
+            job.completed_at = job.updated_at = utcnow()
+            await job_store.save_job_counts(unit.conn, job)
+        return job
+
+    async def retry(
+        self, tenant_id: str, job_id: int, indices: Sequence[int], *, upsert: bool
+    ) -> RetryReport:
+        """Write failed records again from their stored payloads.
+
+        With `upsert`, a record whose key is taken updates the stored record instead of failing.
+        """
+        wanted = sorted(set(indices))
+        async with self._db.write() as unit:
+            job = await job_store.find_job(
+                unit.conn, tenant_id, self._kind, job_id, for_update=True
+            )
+            if job is None:
+                raise self._not_found(job_id)
+            stored = {r.index: r for r in await job_store.find_results(unit.conn, job.id, wanted)}
+            _check_retryable(job, wanted, stored)
+            retried = [(i, stored[i].payload) for i in wanted]
+            results = await self._write(unit, tenant_id, retried, upsert)
+            await job_store.replace_results(unit, job.id, results)
+            recovered = sum(r.succeeded for r in results)
+            job.succeeded_count += recovered
+            job.failed_count -= recovered
+            job.status = final_status(job.succeeded_count, job.record_count)
+            job.updated_at = utcnow()
+            await job_store.save_job_counts(unit.conn, job)
+        return RetryReport(job=job, results=results)
+
+    async def get(self, tenant_id: str, job_id: int) -> Job:
+        async with self._db.read() as conn:
+            job = await job_store.find_job(conn, tenant_id, self._kind, job_id)
+            if job is None:
+                raise self._not_found(job_id)
+            job.results = await job_store.find_results(conn, job.id)
+        return job
+
+    async def list(
+        self, tenant_id: str, *, status: JobStatus | None, page: int, limit: int
+    ) -> JobPage:
+        async with self._db.read() as conn:
+            found, total = await job_store.list_jobs(
+                conn, tenant_id, self._kind, status=status, offset=(page - 1) * limit, limit=limit
+            )
+        return JobPage(jobs=found, total=total)
+
+    async def delete(self, tenant_id: str, job_id: int) -> None:
+        async with self._db.write() as unit:
+            if not await job_store.delete_job(unit.conn, tenant_id, self._kind, job_id):
+                raise self._not_found(job_id)
+
+    def _not_found(self, job_id: int) -> NotFound:
+        return NotFound(f"batch {self.ids.format(job_id)} not found")
+
+    async def _write(
+        self, unit: WriteUnit, tenant_id: str, records: list[tuple[int, Any]], upsert: bool
+    ) -> list[RecordResult]:
+        return await write_records(
+            unit,
+            self._collection,
+            tenant_id,
+            records,
+            upsert=upsert,
+            chunk_size=self._chunk_size,
+            now=utcnow(),
+        )
+
+
+def _check_retryable(job: Job, wanted: list[int], stored: dict[int, RecordResult]) -> None:
+    unknown = [i for i in wanted if i not in stored]
+    if unknown:
+        raise UnprocessableInput(
+            f"retry_indices {unknown} do not exist: the batch has records 0 to "
+            f"{job.record_count - 1}",
+            code="unknown_record_index",
+            details={"indices": unknown},
+        )
+    not_failed = [i for i in wanted if stored[i].succeeded]
+    if not_failed:
+        raise UnprocessableInput(
+            f"retry_indices {not_failed} did not fail; only failed records can be retried",
+            code="record_not_failed",
+            details={"indices": not_failed},
+        )

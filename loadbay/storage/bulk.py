@@ -1,0 +1,68 @@
+"""The set-based write interface; `sqlite.py` and `postgres.py` are its two fast paths."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+from sqlalchemy import Table
+
+Row = Mapping[str, Any]
+
+
+class OnConflict(Enum):
+    NOTHING = "nothing"
+    UPDATE = "update"
+
+
+@dataclass(frozen=True)
+class BulkTarget:
+    """How rows of one table are written in bulk."""
+
+    table: Table
+    conflict_columns: tuple[str, ...]
+    insert_columns: tuple[str, ...]
+    update_columns: tuple[str, ...]
+    returning: tuple[str, ...]
+    version_column: str | None = "version"
+
+    @classmethod
+    def for_table(cls, table: Table, conflict_columns: tuple[str, ...]) -> BulkTarget:
+        """Insert every column but the generated id; on update keep creation and key columns."""
+        insert = tuple(c.name for c in table.columns if c.name != "id")
+        keep = {"tenant_id", "created_at", "version", *conflict_columns}
+        return cls(
+            table=table,
+            conflict_columns=conflict_columns,
+            insert_columns=insert,
+            update_columns=tuple(c for c in insert if c not in keep),
+            returning=("id", "version"),
+        )
+
+
+class BulkWriter(Protocol):
+    async def write(
+        self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict
+    ) -> list[Row | None]:
+        """Write rows (unique on the conflict columns) in bulk.
+
+        Returns, aligned with `rows`, the `returning` columns of each row written, or None
+        for a row that met a conflict under `OnConflict.NOTHING`.
+        """
+        ...
+
+    async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
+        """Insert rows that cannot conflict, returning nothing."""
+        ...
+
+
+def bulk_writer_for(dialect: str, driver_connection: Any) -> BulkWriter:
+    if dialect == "postgresql":
+        from loadbay.storage.postgres import PostgresBulkWriter
+
+        return PostgresBulkWriter(driver_connection)
+    from loadbay.storage.sqlite import SqliteBulkWriter
+
+    return SqliteBulkWriter(driver_connection)

@@ -1,0 +1,103 @@
+"""The database handle: engine set-up and the read and write units of work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, make_url, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from loadbay.storage.bulk import BulkWriter, bulk_writer_for
+
+
+@dataclass
+class WriteUnit:
+    """One write transaction: Core statements on `conn`, set-based writes on `bulk`."""
+
+    conn: AsyncConnection
+    bulk: BulkWriter
+
+
+class Database:
+    """Owns the engine; hands out transactions. The caller's block is the transaction."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        self.url = url
+        self.engine: AsyncEngine = _create_engine(url, self.dialect, pool_size)
+        # SQLite has one writer at a time; queueing here is cheaper than busy-waiting.
+        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[WriteUnit]:
+        if self._write_lock is None:
+            async with self._write_transaction() as unit:
+                yield unit
+            return
+        async with self._write_lock, self._write_transaction() as unit:
+            yield unit
+
+    @asynccontextmanager
+    async def _write_transaction(self) -> AsyncIterator[WriteUnit]:
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+            async with conn.begin():
+                if self.dialect == "postgresql":
+                    # asyncpg opens the transaction lazily on the first Core statement; the
+                    # bulk path runs on the raw connection, so open it now.
+                    await conn.execute(text("SELECT 1"))
+                raw = await conn.get_raw_connection()
+                yield WriteUnit(
+                    conn=conn, bulk=bulk_writer_for(self.dialect, raw.driver_connection)
+                )
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _create_engine(url: str, dialect: str, pool_size: int) -> AsyncEngine:
+    if dialect == "postgresql":
+        return create_async_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module so that BEGIN is ours.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: two writers never deadlock on a lock upgrade.
+    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}")

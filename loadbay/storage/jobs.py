@@ -1,0 +1,158 @@
+"""Job rows and their per-record result rows."""
+
+from __future__ import annotations
+
+from collections.abc import Collection as Sized
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loadbay.ingest.results import Job, JobStatus, Outcome, RecordResult
+from loadbay.storage.database import WriteUnit
+from loadbay.storage.tables import job_results, jobs
+
+_RESULT_COLUMNS = ("job_id", "idx", "status", "record_id", "error", "message", "payload")
+
+
+async def create_job(
+    conn: AsyncConnection,
+    *,
+    tenant_id: str,
+    kind: str,
+    collection: str,
+    record_count: int,
+    now: datetime,
+) -> Job:
+    values: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "kind": kind,
+        "collection": collection,
+        "status": JobStatus.PROCESSING.value,
+        "record_count": record_count,
+        "succeeded_count": 0,
+        "failed_count": 0,
+        "created_at": now,
+        "updated_at": now,
+        "completed_at": None,
+    }
+    job_id = (await conn.execute(insert(jobs).values(values).returning(jobs.c.id))).scalar_one()
+    return _job({"id": job_id, **values})
+
+
+async def save_job_counts(conn: AsyncConnection, job: Job) -> None:
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job.id)
+        .values(
+            status=job.status.value,
+            succeeded_count=job.succeeded_count,
+            failed_count=job.failed_count,
+            updated_at=job.updated_at,
+            completed_at=job.completed_at,
+        )
+    )
+
+
+async def add_results(unit: WriteUnit, job_id: int, results: Sequence[RecordResult]) -> None:
+    rows = [
+        {
+            "job_id": job_id,
+            "idx": r.index,
+            "status": r.outcome.value,
+            "record_id": r.record_id,
+            "error": r.error,
+            "message": r.message,
+            "payload": r.payload if r.outcome is Outcome.FAILED else None,
+        }
+        for r in results
+    ]
+    await unit.bulk.insert(job_results, _RESULT_COLUMNS, rows)
+
+
+async def replace_results(unit: WriteUnit, job_id: int, results: Sequence[RecordResult]) -> None:
+    await unit.conn.execute(
+        delete(job_results).where(
+            job_results.c.job_id == job_id, job_results.c.idx.in_([r.index for r in results])
+        )
+    )
+    await add_results(unit, job_id, results)
+
+
+async def find_job(
+    conn: AsyncConnection, tenant_id: str, kind: str, job_id: int, *, for_update: bool = False
+) -> Job | None:
+    query = select(jobs).where(
+        jobs.c.id == job_id, jobs.c.tenant_id == tenant_id, jobs.c.kind == kind
+    )
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    return None if row is None else _job(row)
+
+
+async def find_results(
+    conn: AsyncConnection, job_id: int, indices: Sized[int] | None = None
+) -> list[RecordResult]:
+    query = select(job_results).where(job_results.c.job_id == job_id).order_by(job_results.c.idx)
+    if indices is not None:
+        query = query.where(job_results.c.idx.in_(list(indices)))
+    rows = (await conn.execute(query)).mappings()
+    return [
+        RecordResult(
+            index=r["idx"],
+            outcome=Outcome(r["status"]),
+            record_id=r["record_id"],
+            error=r["error"],
+            message=r["message"],
+            payload=r["payload"],
+        )
+        for r in rows
+    ]
+
+
+async def list_jobs(
+    conn: AsyncConnection,
+    tenant_id: str,
+    kind: str,
+    *,
+    status: JobStatus | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Job], int]:
+    where = [jobs.c.tenant_id == tenant_id, jobs.c.kind == kind]
+    if status is not None:
+        where.append(jobs.c.status == status.value)
+    total = (await conn.execute(select(func.count()).select_from(jobs).where(*where))).scalar_one()
+    page = await conn.execute(
+        select(jobs).where(*where).order_by(jobs.c.id.desc()).offset(offset).limit(limit)
+    )
+    return [_job(row) for row in page.mappings()], total
+
+
+async def delete_job(conn: AsyncConnection, tenant_id: str, kind: str, job_id: int) -> bool:
+    # Results go first: SQLite only cascades with its foreign_keys pragma on.
+    owned = select(jobs.c.id).where(
+        jobs.c.id == job_id, jobs.c.tenant_id == tenant_id, jobs.c.kind == kind
+    )
+    await conn.execute(delete(job_results).where(job_results.c.job_id.in_(owned)))
+    deleted = await conn.execute(delete(jobs).where(jobs.c.id.in_(owned)))
+    return deleted.rowcount > 0
+
+
+def _job(row: Any) -> Job:
+    return Job(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        kind=row["kind"],
+        collection=row["collection"],
+        status=JobStatus(row["status"]),
+        record_count=row["record_count"],
+        succeeded_count=row["succeeded_count"],
+        failed_count=row["failed_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        completed_at=row["completed_at"],
+    )

@@ -1,0 +1,46 @@
+"""Run Alembic migrations from code, safely when several nodes start at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+
+from loadbay.storage.database import Database
+
+_INI = Path(__file__).with_name("alembic.ini")
+# Any constant works; it only has to be the same on every node.
+_MIGRATION_LOCK_ID = 0x10ADBA7
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config(str(_INI))
+    config.attributes["connection"] = connection
+    return config
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_upgrade, revision)
+
+
+async def current_revision(db: Database) -> str | None:
+    async with db.engine.connect() as conn:
+        return await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Nodes starting together wait for the first one's migration instead of racing it.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+    command.upgrade(alembic_config(connection), revision)

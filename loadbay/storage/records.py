@@ -1,0 +1,35 @@
+"""Reading stored records of any collection table, always inside one tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+async def find_record(
+    conn: AsyncConnection, table: Table, tenant_id: str, record_id: int
+) -> Mapping[str, Any] | None:
+    query = select(table).where(table.c.id == record_id, table.c.tenant_id == tenant_id)
+    return (await conn.execute(query)).mappings().first()
+
+
+async def list_records(
+    conn: AsyncConnection,
+    table: Table,
+    tenant_id: str,
+    *,
+    filters: Mapping[str, Any],
+    offset: int,
+    limit: int,
+) -> tuple[list[Mapping[str, Any]], int]:
+    """A page in id order, with the total count; `filters` are equality tests on columns."""
+    where = [table.c.tenant_id == tenant_id]
+    where += [table.c[name] == value for name, value in filters.items()]
+    total = (await conn.execute(select(func.count()).select_from(table).where(*where))).scalar_one()
+    page = await conn.execute(
+        select(table).where(*where).order_by(table.c.id).offset(offset).limit(limit)
+    )
+    return list(page.mappings()), total
