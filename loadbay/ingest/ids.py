@@ -16,7 +16,7 @@ class PublicIds:
 
     def parse(self, public_id: str) -> int | None:
         """The sequence number, or None for anything that `format` would not have produced."""
-        match = re.fullmatch(re.escape(self.prefix) + r"(\d{1,18})", public_id)
+        match = re.fullmatch(re.escape(self.prefix) + r"([0-9]{1,18})", public_id)
         if match is None:
             return None
         number = int(match.group(1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -42,8 +43,21 @@ def encode_rows(
     encoders: Mapping[type[TypeEngine[Any]], Encoder],
 ) -> list[tuple[Any, ...]]:
     """Rows as tuples in `columns` order, each value encoded for its column type."""
-    encode = [_encoder_for(table.columns[c].type, encoders) for c in columns]
-    return [tuple(enc(row[c]) for c, enc in zip(columns, encode, strict=True)) for row in rows]
+    pick = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    special = [
+        (position, _remembering_last(encoder))
+        for position, name in enumerate(columns)
+        if (encoder := _encoder_for(table.columns[name].type, encoders)) is not _identity
+    ]
+    if not special:
+        return [pick(row) for row in rows]
+    encoded = []
+    for row in rows:
+        values = list(pick(row))
+        for position, encode in special:
+            values[position] = encode(values[position])
+        encoded.append(tuple(values))
+    return encoded
 
 
 def align(
@@ -72,6 +86,20 @@ def _encoder_for(
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _remembering_last(encode: Encoder) -> Encoder:
+    """Encode the same object once: a batch shares its timestamps across every row."""
+    last_in: Any = object()
+    last_out: Any = None
+
+    def encode_once(value: Any) -> Any:
+        nonlocal last_in, last_out
+        if value is not last_in:
+            last_in, last_out = value, encode(value)
+        return last_out
+
+    return encode_once
 
 
 JSON_ENCODERS: Mapping[type[TypeEngine[Any]], Encoder] = {JSON: encode_json, JsonText: encode_json}

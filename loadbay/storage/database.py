@@ -22,6 +22,8 @@ class WriteUnit:
 
     conn: AsyncConnection
     bulk: BulkWriter
+    # The driver's own connection (aiosqlite or asyncpg) under both.
+    driver: Any
 
 
 class Database:
@@ -60,10 +62,9 @@ class Database:
                     # asyncpg opens the transaction lazily on the first Core statement; the
                     # bulk path runs on the raw connection, so open it now.
                     await conn.execute(text("SELECT 1"))
-                raw = await conn.get_raw_connection()
-                yield WriteUnit(
-                    conn=conn, bulk=bulk_writer_for(self.dialect, raw.driver_connection)
-                )
+                driver = (await conn.get_raw_connection()).driver_connection
+                bulk = bulk_writer_for(self.dialect, driver)
+                yield WriteUnit(conn=conn, bulk=bulk, driver=driver)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

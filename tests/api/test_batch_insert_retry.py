@@ -1,0 +1,169 @@
+"""PUT /api/v1/batch-inserts/:id: retrying failed records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from loadbay.api.batch_insert_schemas import RetryResponse
+from tests.factories import ACTIVITIES, BATCHES, activity, batch
+
+
+async def retry(
+    client: httpx.AsyncClient, body: Any, batch_id: str = "batch-002"
+) -> httpx.Response:
+    return await client.put(f"{BATCHES}/{batch_id}", json=body)
+
+
+@pytest.fixture
+async def collided(client: httpx.AsyncClient) -> dict[str, Any]:
+    """batch-001 stored mentor-1; batch-002's record 1 collides with it, record 2 is invalid."""
+    await client.post(BATCHES, json=batch(activity(1)))
+    response = await client.post(
+        BATCHES,
+        json=batch(activity(2), activity(1, duration_minutes=45), activity(3, duration_minutes=0)),
+    )
+    body: dict[str, Any] = response.json()
+    assert [r["status"] for r in body["results"]] == ["success", "failed", "failed"]
+    return body
+
+
+async def test_retry_without_ignoring_constraints_fails_again(
+    client: httpx.AsyncClient, collided: dict[str, Any]
+) -> None:
+    response = await retry(client, {"retry_indices": [1], "ignore_constraints": False})
+
+    assert response.status_code == 200
+    body = response.json()
+    RetryResponse.model_validate(body)
+    assert (body["inserted_count"], body["failed_count"]) == (1, 2)
+    assert body["results"][0]["error"] == "unique_constraint_violation"
+    assert (await client.get(f"{ACTIVITIES}/pa-001")).json()["duration_minutes"] == 120
+
+
+async def test_ignore_constraints_updates_the_stored_activity(
+    client: httpx.AsyncClient, collided: dict[str, Any]
+) -> None:
+    response = await retry(client, {"retry_indices": [1], "ignore_constraints": True})
+
+    body = response.json()
+    assert body["id"] == "batch-002"
+    assert body["status"] == "completed"
+    assert (body["inserted_count"], body["failed_count"]) == (2, 1)
+    assert body["results"] == [{"index": 1, "activity_id": "pa-001", "status": "success"}]
+    stored = (await client.get(f"{ACTIVITIES}/pa-001")).json()
+    assert stored["duration_minutes"] == 45
+    assert stored["version"] == 2
+    detail = (await client.get(f"{BATCHES}/batch-002")).json()
+    assert detail["results"][1] == {"index": 1, "activity_id": "pa-001", "status": "success"}
+    assert detail["inserted_count"] == 2
+    assert (await client.get(ACTIVITIES)).json()["pagination"]["total"] == 2
+
+
+async def test_retry_of_an_invalid_record_reports_the_same_validation_error(
+    client: httpx.AsyncClient, collided: dict[str, Any]
+) -> None:
+    response = await retry(client, {"retry_indices": [2], "ignore_constraints": True})
+
+    result = response.json()["results"][0]
+    assert result["error"] == "validation_error"
+    assert '"duration_minutes"' in result["message"]
+    assert response.json()["failed_count"] == 2
+
+
+async def test_retry_updates_updated_at_and_lists_new_counts(
+    client: httpx.AsyncClient, collided: dict[str, Any]
+) -> None:
+    created_at = (await client.get(f"{BATCHES}/batch-002")).json()["created_at"]
+    response = await retry(client, {"retry_indices": [2, 1, 1], "ignore_constraints": True})
+
+    assert response.json()["updated_at"] >= created_at
+    assert [r["index"] for r in response.json()["results"]] == [1, 2]
+    listed = (await client.get(BATCHES)).json()["data"][0]
+    assert (listed["inserted_count"], listed["failed_count"]) == (2, 1)
+
+
+async def test_ignore_constraints_defaults_to_false(
+    client: httpx.AsyncClient, collided: dict[str, Any]
+) -> None:
+    response = await retry(client, {"retry_indices": [1]})
+
+    assert response.json()["results"][0]["status"] == "failed"
+
+
+async def test_retrying_a_record_that_succeeded_is_422(
+    client: httpx.AsyncClient, collided: dict[str, Any]
+) -> None:
+    response = await retry(client, {"retry_indices": [0, 1], "ignore_constraints": True})
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "record_not_failed"
+    assert error["details"] == {"indices": [0]}
+    assert (await client.get(f"{ACTIVITIES}/pa-001")).json()["version"] == 1
+
+
+async def test_retrying_an_index_out_of_range_is_422(
+    client: httpx.AsyncClient, collided: dict[str, Any]
+) -> None:
+    response = await retry(client, {"retry_indices": [1, 3, 99]})
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "unknown_record_index"
+    assert error["details"] == {"indices": [3, 99]}
+    assert "0 to 2" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"retry_indices": []},
+        {"retry_indices": [-1]},
+        {"retry_indices": ["1"]},
+        {"retry_indices": 1},
+        {"retry_indices": [1], "ignore_constraints": "yes"},
+        {"retry_indices": [1], "unexpected": True},
+        [1],
+    ],
+)
+async def test_invalid_retry_bodies_are_422(
+    client: httpx.AsyncClient, collided: dict[str, Any], body: Any
+) -> None:
+    response = await retry(client, body)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_body"
+
+
+async def test_malformed_retry_json_is_400(
+    client: httpx.AsyncClient, collided: dict[str, Any]
+) -> None:
+    response = await client.put(
+        f"{BATCHES}/batch-002", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+async def test_retry_of_unknown_batch_is_404(client: httpx.AsyncClient) -> None:
+    response = await retry(client, {"retry_indices": [0]}, batch_id="batch-404")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+async def test_a_batch_recovered_from_total_failure_becomes_completed(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.post(BATCHES, json=batch(activity(1)))
+    failed = (await client.post(BATCHES, json=batch(activity(1, duration_minutes=5)))).json()
+    assert failed["status"] == "failed"
+
+    body = (await retry(client, {"retry_indices": [0], "ignore_constraints": True})).json()
+
+    assert body["status"] == "completed"
+    assert (body["inserted_count"], body["failed_count"]) == (1, 0)

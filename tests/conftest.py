@@ -1,0 +1,84 @@
+"""Fixtures: every API test runs once on SQLite and once on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from loadbay.app import create_app
+from loadbay.config import Settings
+from tests.databases import (
+    POSTGRES_REQUIRED,
+    POSTGRES_URL,
+    PostgresTestDatabase,
+    make_sqlite_template,
+    postgres_reachable,
+    run_isolated,
+    sqlite_copy,
+)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_sqlite_template(tmp_path_factory.mktemp("sqlite-template"))
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[PostgresTestDatabase]:
+    if not run_isolated(postgres_reachable()):
+        message = f"PostgreSQL not reachable at {POSTGRES_URL}: PostgreSQL suite skipped"
+        if POSTGRES_REQUIRED:
+            pytest.fail(message.replace("skipped", "required (LOADBAY_REQUIRE_POSTGRES=1)"))
+        pytest.skip(message)
+    database = PostgresTestDatabase()
+    database.create()
+    yield database
+    database.drop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(
+    request: pytest.FixtureRequest, sqlite_template: Path, tmp_path: Path
+) -> str:
+    if request.param == "sqlite":
+        return sqlite_copy(sqlite_template, tmp_path)
+    postgres: PostgresTestDatabase = request.getfixturevalue("postgres_database")
+    await postgres.empty()
+    return postgres.url
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module (or parametrize) to change settings."""
+    return {}
+
+
+@pytest.fixture
+def make_settings(database_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        return Settings(database_url=database_url, data_dir=tmp_path, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def app(make_settings: Callable[..., Settings], settings_overrides: dict[str, Any]) -> FastAPI:
+    return create_app(make_settings(**settings_overrides))
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://loadbay.test") as c:
+            yield c
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    return "postgres" if database_url.startswith("postgresql") else "sqlite"

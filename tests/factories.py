@@ -1,0 +1,25 @@
+"""Builders of request bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BATCHES = "/api/v1/batch-inserts"
+ACTIVITIES = "/api/v1/activities"
+
+
+def activity(n: int = 0, **overrides: Any) -> dict[str, Any]:
+    """A valid activity; `n` makes its key (mentor, type, date) distinct."""
+    record: dict[str, Any] = {
+        "coordinator_id": "coord-42",
+        "mentor_id": f"mentor-{n}",
+        "activity_type": "group_workshop",
+        "activity_date": "2026-03-28",
+        "duration_minutes": 120,
+    }
+    record.update(overrides)
+    return record
+
+
+def batch(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"activities": list(records)}

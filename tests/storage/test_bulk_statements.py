@@ -1,0 +1,73 @@
+"""Bulk means bulk: a chunk is one statement, counted on the real driver connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from loadbay.ingest.activities import ACTIVITIES
+from loadbay.ingest.engine import write_records
+from loadbay.storage.database import Database, WriteUnit
+from loadbay.storage.tables import activities
+from loadbay.storage.tenants import ensure_tenant
+from loadbay.storage.types import utcnow
+from tests.factories import activity
+
+
+async def watch_statements(unit: WriteUnit, backend: str) -> list[str]:
+    seen: list[str] = []
+    if backend == "sqlite":
+        await unit.driver.set_trace_callback(seen.append)
+    else:
+        unit.driver.add_query_logger(lambda record: seen.append(record.query))
+    return seen
+
+
+def inserts_into_activities(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.lstrip().upper().startswith('INSERT INTO "ACTIVITIES"')]
+
+
+@pytest.mark.parametrize(("upsert", "expected"), [(False, "DO NOTHING"), (True, "DO UPDATE")])
+async def test_a_thousand_records_take_a_bounded_number_of_statements(
+    database_url: str, backend: str, upsert: bool, expected: str
+) -> None:
+    db = Database(database_url)
+    records: list[tuple[int, Any]] = [(n, activity(n)) for n in range(1000)]
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+            statements = await watch_statements(unit, backend)
+            results = await write_records(
+                unit, ACTIVITIES, "t1", records, upsert=upsert, chunk_size=1000, now=utcnow()
+            )
+    finally:
+        await db.dispose()
+
+    assert all(r.succeeded for r in results)
+    inserts = inserts_into_activities(statements)
+    # PostgreSQL: COPY to staging + one INSERT … SELECT; SQLite: 500-row multi-VALUES.
+    assert len(inserts) == (1 if backend == "postgres" else 2)
+    assert all(expected in s for s in inserts)
+    assert len(statements) <= 6
+
+
+async def test_rows_are_written_in_key_order(database_url: str, backend: str) -> None:
+    db = Database(database_url)
+    shuffled = [(i, activity(n)) for i, n in enumerate([5, 1, 4, 2, 3])]
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+            results = await write_records(
+                unit, ACTIVITIES, "t1", shuffled, upsert=False, chunk_size=2, now=utcnow()
+            )
+        async with db.read() as conn:
+            from sqlalchemy import select
+
+            rows = (await conn.execute(select(activities.c.id, activities.c.mentor_id))).all()
+    finally:
+        await db.dispose()
+
+    by_id = sorted(rows)
+    assert [m for _, m in by_id] == [f"mentor-{n}" for n in (1, 2, 3, 4, 5)]
+    assert [r.record_id for r in results] == ["pa-005", "pa-001", "pa-004", "pa-002", "pa-003"]
