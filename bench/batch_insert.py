@@ -25,6 +25,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from loadbay.ingest.activities import ACTIVITIES
+from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import write_records
 from loadbay.storage import migrate
 from loadbay.storage.database import Database, WriteUnit
@@ -59,13 +60,15 @@ def rows_for_core(batch: Batch) -> Batch:
     ]
 
 
-async def engine_insert(unit: WriteUnit, batch: Batch, *, upsert: bool = False) -> None:
+async def engine_insert(
+    unit: WriteUnit, batch: Batch, *, mode: ConflictMode = ConflictMode.FAIL
+) -> None:
     results = await write_records(
         unit,
         ACTIVITIES,
         "bench",
         list(enumerate(batch)),
-        upsert=upsert,
+        mode=mode,
         chunk_size=1000,
         now=utcnow(),
     )
@@ -73,7 +76,7 @@ async def engine_insert(unit: WriteUnit, batch: Batch, *, upsert: bool = False) 
 
 
 async def engine_upsert(unit: WriteUnit, batch: Batch) -> None:
-    await engine_insert(unit, batch, upsert=True)
+    await engine_insert(unit, batch, mode=ConflictMode.UPDATE)
 
 
 def _dialect_insert(unit: WriteUnit) -> Any:

@@ -9,24 +9,30 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from loadbay import __version__
-from loadbay.api import activities, batch_inserts, health
+from loadbay.api import activities, batch_inserts, health, operator_data
 from loadbay.api.errors import install_error_handlers
-from loadbay.auth.tenants import DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME
+from loadbay.api.middleware import IdempotencyKeys, RateLimitHeaders
+from loadbay.api.operator_envelope import operator_envelope
+from loadbay.auth.idempotency import Idempotency
+from loadbay.auth.keys import ApiKeys
+from loadbay.auth.rate_limits import RateLimits, parse_limits
 from loadbay.config import Settings
 from loadbay.ingest.activities import ACTIVITIES
-from loadbay.ingest.ids import PublicIds
+from loadbay.ingest.ids import HexIds, PublicIds
 from loadbay.ingest.jobs import BatchJobs
+from loadbay.ingest.operator_service import OperatorData
 from loadbay.ingest.records import Records
 from loadbay.storage import migrate
 from loadbay.storage.database import Database
-from loadbay.storage.tenants import ensure_tenant
 
 log = logging.getLogger("loadbay")
 
 DESCRIPTION = """\
 Bulk ingestion with per-record results. Every batch is validated record by record, written
-with one set-based statement per chunk, and leaves a job record that can be inspected,
-retried and deleted. Errors use `{"error": {"code", "message", "details"}}`.
+with one set-based statement per chunk, and leaves a job record.
+
+Authenticate with `Authorization: Bearer lb_live_…`. Every write accepts an
+`Idempotency-Key` header: a repeat within 24 h replays the first response.
 """
 
 
@@ -38,17 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         db = Database(config.database_url, pool_size=config.db_pool_size)
         try:
             await _prepare_schema(db, migrate_now=config.migrate_on_start)
-            async with db.write() as unit:
-                await ensure_tenant(unit.conn, DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME)
-            app.state.db = db
-            app.state.activity_batches = BatchJobs(
-                db,
-                ACTIVITIES,
-                kind="batch_insert",
-                ids=PublicIds("batch-"),
-                chunk_size=config.chunk_size,
-            )
-            app.state.activity_records = Records(db, ACTIVITIES)
+            await _wire(app, db, config)
             log.info("loadbay %s ready on %s", __version__, db.dialect)
             yield
         finally:
@@ -56,11 +52,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Loadbay", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = config
-    install_error_handlers(app)
+    install_error_handlers(app, [(operator_data.PREFIX, operator_envelope)])
+    app.add_middleware(IdempotencyKeys)
+    app.add_middleware(RateLimitHeaders)
     app.include_router(batch_inserts.router)
     app.include_router(activities.router)
+    app.include_router(operator_data.router)
     app.include_router(health.router)
     return app
+
+
+async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
+    app.state.db = db
+    app.state.api_keys = keys = ApiKeys(db)
+    bootstrap = await keys.bootstrap()
+    if bootstrap is not None:
+        log.warning(
+            "created tenant %r and its admin API key (shown this once, store it now): %s",
+            bootstrap.info.tenant_id,
+            bootstrap.secret,
+        )
+    if config.auth == "off":
+        log.warning(
+            "LOADBAY_AUTH=off: every request acts as an admin of the default tenant. "
+            "Never run like this outside local development."
+        )
+    app.state.rate_limits = RateLimits(config.rate_limit_url, parse_limits(config.rate_limits))
+    app.state.idempotency = idempotency = Idempotency(db)
+    await idempotency.prune()
+    app.state.activity_batches = BatchJobs(
+        db, kind="batch_insert", ids=PublicIds("batch-"), chunk_size=config.chunk_size
+    )
+    app.state.activity_records = Records(db, ACTIVITIES)
+    operator_jobs = BatchJobs(
+        db,
+        kind="operator",
+        ids=HexIds("job_"),
+        chunk_size=config.chunk_size,
+        keep_successes=False,
+    )
+    app.state.operator_data = OperatorData(db, operator_jobs, config.chunk_size)
 
 
 async def _prepare_schema(db: Database, *, migrate_now: bool) -> None:

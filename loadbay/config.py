@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_RATE_LIMITS = (
+    "ingest:batch=600/minute,ingest:files=120/minute,read=3000/minute,admin=120/minute"
+)
 
 
 class Settings(BaseSettings):
@@ -20,7 +25,12 @@ class Settings(BaseSettings):
     port: int = 8000
     migrate_on_start: bool = Field(True, description="Run Alembic migrations at start-up.")
 
-    batch_max_records: int = Field(1000, ge=1, description="Most records in one batch request.")
+    batch_max_records: int = Field(
+        1000, ge=1, description="Most activities in one batch-insert request."
+    )
+    max_batch_entities: int = Field(1000, ge=1, description="Most entities in one batch.")
+    max_batch_events: int = Field(5000, ge=1, description="Most events in one batch.")
+    max_batch_states: int = Field(1000, ge=1, description="Most states in one batch.")
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest accepted request body, in bytes."
     )
@@ -28,6 +38,12 @@ class Settings(BaseSettings):
         1000, ge=1, le=10_000, description="Records written per bulk statement (PostgreSQL)."
     )
     db_pool_size: int = Field(10, ge=1, description="Database connections per process.")
+
+    auth: Literal["on", "off"] = Field("on", description="`off` only for local development.")
+    rate_limit_url: str = Field("memory://", description="`limits` storage: memory:// or redis://")
+    rate_limits: str = Field(
+        DEFAULT_RATE_LIMITS, description="Per key and scope: `scope=N/period,…`."
+    )
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

@@ -11,10 +11,18 @@ class LoadbayError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers or {}
         if code is not None:
             self.code = code
 
@@ -47,3 +55,18 @@ class NotFound(LoadbayError):
 class Conflict(LoadbayError):
     status_code = 409
     code = "conflict"
+
+
+class Unauthorized(LoadbayError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(LoadbayError):
+    status_code = 403
+    code = "forbidden"
+
+
+class RateLimited(LoadbayError):
+    status_code = 429
+    code = "rate_limited"

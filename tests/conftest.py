@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,8 @@ import pytest
 from fastapi import FastAPI
 
 from loadbay.app import create_app
+from loadbay.auth.keys import parse_scopes
+from loadbay.auth.tenants import DEFAULT_TENANT_ID
 from loadbay.config import Settings
 from tests.databases import (
     POSTGRES_REQUIRED,
@@ -72,11 +74,43 @@ def app(make_settings: Callable[..., Settings], settings_overrides: dict[str, An
 
 
 @pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+async def started(app: FastAPI) -> AsyncIterator[FastAPI]:
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://loadbay.test") as c:
-            yield c
+        yield app
+
+
+ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
+
+
+@pytest.fixture
+async def make_client(started: FastAPI) -> AsyncIterator[ClientFactory]:
+    """Clients of the running app, each with a new API key for `tenant` and `scopes`."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def make(
+        tenant: str = DEFAULT_TENANT_ID, scopes: tuple[str, ...] = ("admin",), **key: Any
+    ) -> httpx.AsyncClient:
+        headers = {}
+        if scopes:
+            new = await started.state.api_keys.create(tenant, parse_scopes(scopes), **key)
+            headers["Authorization"] = f"Bearer {new.secret}"
+        c = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=started),
+            base_url="http://loadbay.test",
+            headers=headers,
+        )
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        await c.aclose()
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory) -> httpx.AsyncClient:
+    """An admin of the default tenant."""
+    return await make_client()
 
 
 @pytest.fixture

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from loadbay.storage import migrate
 from tests.factories import BATCHES, activity, batch
 
 LOADBAY = str(Path(sys.executable).with_name("loadbay"))
@@ -43,7 +46,7 @@ def test_migrate_creates_the_embedded_database(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 0, result.stderr
-    assert "migrated to revision 0001" in result.stderr
+    assert f"migrated to revision {migrate.head_revision()}" in result.stderr
     assert (tmp_path / "data" / "loadbay.db").exists()
 
 
@@ -61,8 +64,20 @@ def test_serve_refuses_an_unknown_database_scheme(tmp_path: Path) -> None:
     assert "unsupported database 'mysql'" in result.stderr
 
 
+@dataclass
+class Server:
+    url: str
+    log: Path
+
+    def admin_key(self) -> str:
+        """The key `loadbay serve` prints on first start."""
+        found = re.search(r"lb_live_[A-Za-z0-9]+", self.log.read_text())
+        assert found, self.log.read_text()
+        return found.group(0)
+
+
 @pytest.fixture
-def server(tmp_path: Path, database_url: str) -> Iterator[str]:
+def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
     port = free_port()
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
@@ -84,7 +99,7 @@ def server(tmp_path: Path, database_url: str) -> Iterator[str]:
                 time.sleep(0.1)
         else:
             pytest.fail("server did not become healthy in 30 s")
-        yield base
+        yield Server(base, tmp_path / "server.log")
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -92,14 +107,19 @@ def server(tmp_path: Path, database_url: str) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_served_process_takes_a_batch(server: str, backend: str) -> None:
-    health = httpx.get(f"{server}/healthz").json()
-    created = httpx.post(f"{server}{BATCHES}", json=batch(activity(1), activity(1)))
+def test_served_process_takes_a_batch_with_the_printed_admin_key(
+    server: Server, backend: str
+) -> None:
+    auth = {"Authorization": f"Bearer {server.admin_key()}"}
+    health = httpx.get(f"{server.url}/healthz").json()
+    anonymous = httpx.post(f"{server.url}{BATCHES}", json=batch(activity(1)))
+    created = httpx.post(
+        f"{server.url}{BATCHES}", json=batch(activity(1), activity(1)), headers=auth
+    )
 
-    assert health == {
-        "status": "ok",
-        "database": "postgresql" if backend == "postgres" else "sqlite",
-    }
+    dialect = "postgresql" if backend == "postgres" else "sqlite"
+    assert health == {"status": "ok", "database": dialect}
+    assert anonymous.status_code == 401
     assert created.status_code == 201
     assert created.json()["inserted_count"] == 1
-    assert httpx.get(f"{server}/docs").status_code == 200
+    assert httpx.get(f"{server.url}/docs").status_code == 200

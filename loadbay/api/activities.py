@@ -9,10 +9,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
-from loadbay.api.deps import activity_records, current_tenant
+from loadbay.api.auth import tenant_for
+from loadbay.api.deps import activity_records
 from loadbay.api.errors import error_responses
 from loadbay.api.pagination import PageRequest, Pagination, page_request, pagination
 from loadbay.api.responses import json_response, timestamp
+from loadbay.auth.keys import Scope
 from loadbay.ingest.records import Records
 
 router = APIRouter(prefix="/api/v1/activities", tags=["activities"])
@@ -53,7 +55,7 @@ def _activity(row: Mapping[str, Any], records: Records) -> dict[str, Any]:
     "",
     summary="List stored activities in id order",
     response_model=ActivityList,
-    responses=error_responses(422),
+    responses=error_responses(401, 403, 429, 422),
 )
 async def list_activities(
     mentor_id: str | None = Query(None, max_length=255),
@@ -61,7 +63,7 @@ async def list_activities(
     activity_type: str | None = Query(None, max_length=255),
     activity_date: date | None = Query(None),
     paging: PageRequest = Depends(page_request),
-    tenant: str = Depends(current_tenant),
+    tenant: str = Depends(tenant_for(Scope.READ)),
     records: Records = Depends(activity_records),
 ) -> Response:
     filters = {
@@ -87,11 +89,11 @@ async def list_activities(
     "/{activity_id}",
     summary="Get one stored activity",
     response_model=ActivityOut,
-    responses=error_responses(404),
+    responses=error_responses(401, 403, 429, 404),
 )
 async def get_activity(
     activity_id: str,
-    tenant: str = Depends(current_tenant),
+    tenant: str = Depends(tenant_for(Scope.READ)),
     records: Records = Depends(activity_records),
 ) -> Response:
     return json_response(_activity(await records.get(tenant, activity_id), records))

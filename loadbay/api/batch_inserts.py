@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from loadbay.api import _batch_views as views
+from loadbay.api.auth import tenant_for
 from loadbay.api.batch_insert_schemas import (
     BatchCreated,
     BatchDetail,
@@ -15,13 +16,16 @@ from loadbay.api.batch_insert_schemas import (
     RetryResponse,
 )
 from loadbay.api.body import batch_items, read_json, read_model
-from loadbay.api.deps import activity_batches, current_tenant, settings
+from loadbay.api.deps import activity_batches, settings
 from loadbay.api.errors import error_responses
 from loadbay.api.openapi import json_request_body
 from loadbay.api.pagination import PageRequest, page_request, pagination
 from loadbay.api.responses import json_response
+from loadbay.auth.keys import Scope
 from loadbay.config import Settings
 from loadbay.errors import InvalidInput, NotFound
+from loadbay.ingest.activities import ACTIVITIES
+from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.jobs import BatchJobs
 from loadbay.ingest.results import JobStatus
 
@@ -41,12 +45,12 @@ def _batch_number(batch_id: str, batches: BatchJobs) -> int:
     status_code=201,
     summary="Execute a batch insert of activities",
     response_model=BatchCreated,
-    responses=error_responses(400, 413, 415, 422),
+    responses=error_responses(401, 403, 429, 400, 413, 415, 422),
     openapi_extra=json_request_body(BatchInsertRequest),
 )
 async def create_batch(
     request: Request,
-    tenant: str = Depends(current_tenant),
+    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
     batches: BatchJobs = Depends(activity_batches),
     config: Settings = Depends(settings),
 ) -> Response:
@@ -61,7 +65,7 @@ async def create_batch(
     if "activities" not in body:
         raise InvalidInput('request body needs an "activities" array', code="invalid_body")
     records = batch_items(body["activities"], what="activities", max_items=config.batch_max_records)
-    job = await batches.run(tenant, records)
+    job = await batches.run(tenant, ACTIVITIES, records)
     return json_response(
         views.batch_created(job, batches.ids),
         status_code=201,
@@ -73,12 +77,12 @@ async def create_batch(
     "",
     summary="List batch insert operations, newest first",
     response_model=BatchList,
-    responses=error_responses(422),
+    responses=error_responses(401, 403, 429, 422),
 )
 async def list_batches(
     status: JobStatus | None = Query(None, description="Only batches with this status."),
     paging: PageRequest = Depends(page_request),
-    tenant: str = Depends(current_tenant),
+    tenant: str = Depends(tenant_for(Scope.READ)),
     batches: BatchJobs = Depends(activity_batches),
 ) -> Response:
     found = await batches.list(tenant, status=status, page=paging.page, limit=paging.limit)
@@ -94,11 +98,11 @@ async def list_batches(
     "/{batch_id}",
     summary="Get a batch insert operation with its per-record results",
     response_model=BatchDetail,
-    responses=error_responses(404),
+    responses=error_responses(401, 403, 429, 404),
 )
 async def get_batch(
     batch_id: str,
-    tenant: str = Depends(current_tenant),
+    tenant: str = Depends(tenant_for(Scope.READ)),
     batches: BatchJobs = Depends(activity_batches),
 ) -> Response:
     job = await batches.get(tenant, _batch_number(batch_id, batches))
@@ -109,21 +113,20 @@ async def get_batch(
     "/{batch_id}",
     summary="Retry failed records of a batch",
     response_model=RetryResponse,
-    responses=error_responses(400, 404, 413, 415, 422),
+    responses=error_responses(401, 403, 429, 400, 404, 413, 415, 422),
     openapi_extra=json_request_body(RetryRequest),
 )
 async def retry_batch(
     batch_id: str,
     request: Request,
-    tenant: str = Depends(current_tenant),
+    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
     batches: BatchJobs = Depends(activity_batches),
     config: Settings = Depends(settings),
 ) -> Response:
     number = _batch_number(batch_id, batches)
     retry = await read_model(request, RetryRequest, config.max_body_bytes)
-    report = await batches.retry(
-        tenant, number, retry.retry_indices, upsert=retry.ignore_constraints
-    )
+    mode = ConflictMode.UPDATE if retry.ignore_constraints else ACTIVITIES.on_conflict
+    report = await batches.retry(tenant, ACTIVITIES, number, retry.retry_indices, mode=mode)
     return json_response(views.retried(report.job, batches.ids, report.results))
 
 
@@ -131,11 +134,11 @@ async def retry_batch(
     "/{batch_id}",
     summary="Delete a batch insert record (the inserted activities stay)",
     response_model=DeleteResponse,
-    responses=error_responses(404),
+    responses=error_responses(401, 403, 429, 404),
 )
 async def delete_batch(
     batch_id: str,
-    tenant: str = Depends(current_tenant),
+    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
     batches: BatchJobs = Depends(activity_batches),
 ) -> Response:
     await batches.delete(tenant, _batch_number(batch_id, batches))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import Request
 
-from loadbay.auth.tenants import DEFAULT_TENANT_ID
 from loadbay.config import Settings
 from loadbay.ingest.jobs import BatchJobs
+from loadbay.ingest.operator_service import OperatorData
 from loadbay.ingest.records import Records
 from loadbay.storage.database import Database
 
@@ -23,10 +23,9 @@ def activity_batches(request: Request) -> BatchJobs:
     return request.app.state.activity_batches  # type: ignore[no-any-return]
 
 
-def current_tenant() -> str:
-    """The tenant of the request; every request acts for the default tenant until API keys."""
-    return DEFAULT_TENANT_ID
-
-
 def activity_records(request: Request) -> Records:
     return request.app.state.activity_records  # type: ignore[no-any-return]
+
+
+def operator_data(request: Request) -> OperatorData:
+    return request.app.state.operator_data  # type: ignore[no-any-return]

@@ -1,8 +1,13 @@
-"""One error envelope, `{"error": {"code", "message", "details"?}}`, for every failure."""
+"""Error rendering: every failure in its surface's envelope, chosen by path prefix.
+
+The default envelope is `{"error": {"code", "message", "details"?}}`; a surface with its own
+contract registers another (see `install_error_handlers`).
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -15,6 +20,9 @@ from loadbay.errors import LoadbayError
 
 log = logging.getLogger("loadbay.api")
 
+# (status, code, message, details) -> (status, body)
+Envelope = Callable[[int, str, str, Any], tuple[int, Any]]
+
 
 class ErrorDetail(BaseModel):
     code: str
@@ -26,50 +34,70 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+def default_envelope(status: int, code: str, message: str, details: Any) -> tuple[int, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
-    return json_response({"error": error}, status_code=status)
+    return status, {"error": error}
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*statuses: int, model: type[BaseModel] = ErrorBody) -> dict[int | str, Any]:
     """OpenAPI `responses` entries for the error statuses a route can answer."""
-    return {status: {"model": ErrorBody, "description": "Error"} for status in statuses}
+    return {status: {"model": model, "description": "Error"} for status in statuses}
 
 
-async def _domain_error(_request: Request, exc: Exception) -> Response:
+def render_error(
+    app: Any,
+    path: str,
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    envelopes: Sequence[tuple[str, Envelope]] = app.state.envelopes
+    envelope = next((e for prefix, e in envelopes if path.startswith(prefix)), default_envelope)
+    status, body = envelope(status, code, message, details)
+    return json_response(body, status_code=status, headers=headers)
+
+
+def render_domain_error(app: Any, path: str, error: LoadbayError) -> Response:
+    return render_error(
+        app, path, error.status_code, error.code, error.message, error.details, error.headers
+    )
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoadbayError)
-    return error_response(exc.status_code, exc.code, exc.message, exc.details)
+    return render_domain_error(request.app, request.url.path, exc)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> Response:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]), "message": e["msg"]}
         for e in exc.errors()
     ]
     message = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-    return error_response(422, "invalid_parameter", message, problems)
+    return render_error(request.app, request.url.path, 422, "invalid_parameter", message, problems)
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "not_found", 405: "method_not_allowed"}
-    response = error_response(
-        exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
+    code = codes.get(exc.status_code, "http_error")
+    return render_error(
+        request.app, request.url.path, exc.status_code, code, str(exc.detail), None, exc.headers
     )
-    if exc.headers:
-        response.headers.update(exc.headers)
-    return response
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "internal server error")
+    return render_error(request.app, request.url.path, 500, "internal_error", "internal error")
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, envelopes: Sequence[tuple[str, Envelope]]) -> None:
+    app.state.envelopes = list(envelopes)
     app.add_exception_handler(LoadbayError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from loadbay.ingest.collection import Collection
+from loadbay.ingest.collection import Collection, ConflictMode
 from loadbay.ingest.fields import Field, iso_date, positive_int, record_validator, text
 from loadbay.ingest.ids import PublicIds
+from loadbay.ingest.results import UNIQUE_VIOLATION
 from loadbay.storage.bulk import BulkTarget
 from loadbay.storage.tables import activities
 
@@ -24,6 +25,8 @@ ACTIVITIES = Collection(
         ]
     ),
     ids=PublicIds("pa-"),
+    on_conflict=ConflictMode.FAIL,
+    conflict_code=UNIQUE_VIOLATION,
     conflict_message=(
         "an activity with this mentor_id, activity_type and activity_date already exists"
     ),

@@ -4,10 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol
 
-from loadbay.ingest.ids import PublicIds
+from sqlalchemy import Table
+
 from loadbay.storage.bulk import BulkTarget
+
+
+class ConflictMode(Enum):
+    """What a record whose key is already stored (or earlier in its batch) does."""
+
+    FAIL = "fail"  # fails with the collection's conflict code; the first record wins
+    IGNORE = "ignore"  # succeeds without writing: the stored record stands (idempotent insert)
+    UPDATE = "update"  # updates the stored record; the last record of a batch wins
+
+
+class IdCodec(Protocol):
+    def format(self, number: int) -> str: ...
+
+    def parse(self, public_id: str) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A record names another by a natural id; the engine resolves it, set-wise, per chunk."""
+
+    table: Table
+    source: str  # this record's column holding the natural id
+    lookup: str  # the referenced table's column it matches
+    target: str  # this record's column that receives the referenced row's id
+    error_code: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -18,6 +46,8 @@ class Collection:
     key: tuple[str, ...]
     # Returns the record's column values or raises RecordInvalid.
     validate: Callable[[Any], dict[str, Any]]
-    ids: PublicIds
-    # Said when a record's key is already taken and the write may not update it.
+    ids: IdCodec
+    on_conflict: ConflictMode
+    conflict_code: str
     conflict_message: str
+    reference: Reference | None = None

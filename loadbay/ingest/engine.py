@@ -1,4 +1,4 @@
-"""The generic write path: validate, dedupe, sort, write in bulk, report every record."""
+"""The generic write path: validate, dedupe, sort, resolve, write in bulk, report each record."""
 
 from __future__ import annotations
 
@@ -7,22 +7,30 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from loadbay.ingest.collection import Collection
+from loadbay.ingest.collection import Collection, ConflictMode, Reference
 from loadbay.ingest.fields import RecordInvalid
-from loadbay.ingest.results import UNIQUE_VIOLATION, Outcome, RecordResult
+from loadbay.ingest.results import Outcome, RecordResult
 from loadbay.storage.bulk import OnConflict
 from loadbay.storage.database import WriteUnit
+from loadbay.storage.records import find_ids
 
 T = TypeVar("T")
+
+_ON_CONFLICT = {
+    ConflictMode.FAIL: OnConflict.NOTHING,
+    ConflictMode.IGNORE: OnConflict.NOTHING,
+    ConflictMode.UPDATE: OnConflict.UPDATE,
+}
 
 
 @dataclass(slots=True)
 class _Pending:
+    """The record written for one key, and the other records of the batch sharing its fate."""
+
     index: int
     payload: Any
     row: dict[str, Any]
-    # Earlier records of the batch with the same key, overwritten by this one (upsert only).
-    superseded: list[int] = field(default_factory=list)
+    followers: list[int] = field(default_factory=list)
 
 
 async def write_records(
@@ -31,18 +39,41 @@ async def write_records(
     tenant_id: str,
     records: Sequence[tuple[int, Any]],
     *,
-    upsert: bool,
+    mode: ConflictMode,
     chunk_size: int,
     now: datetime,
 ) -> list[RecordResult]:
     """Write `(index, record)` pairs; return one result per record, in index order.
 
-    Insert-only: a key already stored, or taken by an earlier record of the batch, fails the
-    record with `unique_constraint_violation`. Upsert: the last record of a key wins.
-    The caller owns the transaction.
+    The caller owns the transaction: nothing here commits.
     """
     results: dict[int, RecordResult] = {}
+    pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, results)
+    # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
+    ordered = sorted(pending.items(), key=lambda item: item[0])
+    for chunk in _chunks([record for _, record in ordered], chunk_size):
+        if collection.reference is not None:
+            chunk = await _resolve(unit, collection.reference, tenant_id, chunk, results)
+        if not chunk:
+            continue
+        written = await unit.bulk.write(
+            collection.target, [record.row for record in chunk], _ON_CONFLICT[mode]
+        )
+        for record, returned in zip(chunk, written, strict=True):
+            _report(collection, mode, record, returned, results)
+    return [results[index] for index in sorted(results)]
+
+
+def _validate_and_dedupe(
+    collection: Collection,
+    tenant_id: str,
+    records: Sequence[tuple[int, Any]],
+    mode: ConflictMode,
+    now: datetime,
+    results: dict[int, RecordResult],
+) -> dict[tuple[Any, ...], _Pending]:
     pending: dict[tuple[Any, ...], _Pending] = {}
+    versioned = collection.target.version_column is not None
     for index, payload in records:
         try:
             row = collection.validate(payload)
@@ -51,29 +82,67 @@ async def write_records(
             continue
         key = tuple(row[k] for k in collection.key)
         earlier = pending.get(key)
-        if earlier is not None and not upsert:
+        if earlier is not None and mode is ConflictMode.FAIL:
             message = f"{collection.conflict_message} (same key as record {earlier.index})"
-            results[index] = _failed(index, UNIQUE_VIOLATION, message, payload)
+            results[index] = _failed(index, collection.conflict_code, message, payload)
             continue
-        row.update(tenant_id=tenant_id, version=1, created_at=now, updated_at=now)
-        superseded = [*earlier.superseded, earlier.index] if earlier else []
-        pending[key] = _Pending(index, payload, row, superseded)
+        if earlier is not None and mode is ConflictMode.IGNORE:
+            earlier.followers.append(index)
+            continue
+        row["tenant_id"] = tenant_id
+        row["created_at"] = now
+        if versioned:
+            row["version"] = 1
+            row["updated_at"] = now
+        followers = [*earlier.followers, earlier.index] if earlier else []
+        pending[key] = _Pending(index, payload, row, followers)
+    return pending
 
-    on_conflict = OnConflict.UPDATE if upsert else OnConflict.NOTHING
-    # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
-    for chunk in _chunks(sorted(pending.items(), key=lambda item: item[0]), chunk_size):
-        written = await unit.bulk.write(collection.target, [p.row for _, p in chunk], on_conflict)
-        for (_, record), returned in zip(chunk, written, strict=True):
-            if returned is None:
-                results[record.index] = _failed(
-                    record.index, UNIQUE_VIOLATION, collection.conflict_message, record.payload
+
+async def _resolve(
+    unit: WriteUnit,
+    reference: Reference,
+    tenant_id: str,
+    chunk: list[_Pending],
+    results: dict[int, RecordResult],
+) -> list[_Pending]:
+    """Fill in referenced ids; records naming nothing stored fail, with their followers."""
+    names = {record.row[reference.source] for record in chunk}
+    found = await find_ids(unit.conn, reference.table, tenant_id, reference.lookup, names)
+    resolved = []
+    for record in chunk:
+        referenced = found.get(record.row[reference.source])
+        if referenced is None:
+            for index in (*record.followers, record.index):
+                results[index] = _failed(
+                    index, reference.error_code, reference.message, record.payload
                 )
-                continue
-            outcome = Outcome.CREATED if returned["version"] == 1 else Outcome.UPDATED
-            record_id = collection.ids.format(returned["id"])
-            for index in (*record.superseded, record.index):
-                results[index] = RecordResult(index, outcome, record_id)
-    return [results[index] for index in sorted(results)]
+            continue
+        record.row[reference.target] = referenced
+        resolved.append(record)
+    return resolved
+
+
+def _report(
+    collection: Collection,
+    mode: ConflictMode,
+    record: _Pending,
+    returned: Any,
+    results: dict[int, RecordResult],
+) -> None:
+    if returned is None and mode is ConflictMode.IGNORE:
+        outcome, record_id = Outcome.UNCHANGED, None
+    elif returned is None:
+        for index in (*record.followers, record.index):
+            results[index] = _failed(
+                index, collection.conflict_code, collection.conflict_message, record.payload
+            )
+        return
+    else:
+        outcome = Outcome.CREATED if returned.get("version", 1) == 1 else Outcome.UPDATED
+        record_id = collection.ids.format(returned["id"])
+    for index in (*record.followers, record.index):
+        results[index] = RecordResult(index, outcome, record_id)
 
 
 def _failed(index: int, code: str, message: str, payload: Any) -> RecordResult:

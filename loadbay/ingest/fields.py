@@ -22,7 +22,8 @@ class RecordInvalid(Exception):
     def __init__(self, message: str, code: str = VALIDATION_ERROR) -> None:
         super().__init__(message)
         self.code = code
-        self.message = message
+        # Messages are stored as text, which PostgreSQL refuses to hold NUL characters in.
+        self.message = message.replace("\x00", "\\u0000")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Public ids such as `pa-020`: a prefix and the row's sequence number."""
+"""Public ids such as `pa-020` or `job_00000000000000a1`: a prefix and the row's number."""
 
 from __future__ import annotations
 
@@ -21,3 +21,16 @@ class PublicIds:
             return None
         number = int(match.group(1))
         return number if self.format(number) == public_id else None
+
+
+@dataclass(frozen=True)
+class HexIds:
+    prefix: str
+    width: int = 16
+
+    def format(self, number: int) -> str:
+        return f"{self.prefix}{number:0{self.width}x}"
+
+    def parse(self, public_id: str) -> int | None:
+        match = re.fullmatch(re.escape(self.prefix) + f"([0-9a-f]{{{self.width}}})", public_id)
+        return None if match is None else int(match.group(1), 16)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadbay.errors import NotFound, UnprocessableInput
-from loadbay.ingest.collection import Collection
+from loadbay.ingest.collection import Collection, ConflictMode, IdCodec
 from loadbay.ingest.engine import write_records
-from loadbay.ingest.ids import PublicIds
 from loadbay.ingest.results import Job, JobStatus, RecordResult, final_status
 from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database, WriteUnit
@@ -29,37 +28,40 @@ class RetryReport:
 
 
 class BatchJobs:
-    """The jobs of one kind (one API surface) over one collection."""
+    """The batch jobs of one kind (one API surface)."""
 
     def __init__(
         self,
         db: Database,
-        collection: Collection,
         *,
         kind: str,
-        ids: PublicIds,
+        ids: IdCodec,
         chunk_size: int,
+        keep_successes: bool = True,
     ) -> None:
         self._db = db
-        self._collection = collection
-        self._kind = kind
+        self.kind = kind
         self.ids = ids
         self._chunk_size = chunk_size
+        # Without it only failed records keep a result row (the response still has them all).
+        self._keep_successes = keep_successes
 
-    async def run(self, tenant_id: str, records: Sequence[Any]) -> Job:
+    async def run(self, tenant_id: str, collection: Collection, records: Sequence[Any]) -> Job:
         """Write a whole batch and its job record in one transaction."""
         now = utcnow()
         async with self._db.write() as unit:
             job = await job_store.create_job(
                 unit.conn,
                 tenant_id=tenant_id,
-                kind=self._kind,
-                collection=self._collection.name,
+                kind=self.kind,
+                collection=collection.name,
                 record_count=len(records),
                 now=now,
             )
-            job.results = await self._write(unit, tenant_id, list(enumerate(records)), False)
-            await job_store.add_results(unit, job.id, job.results)
+            job.results = await self._write(
+                unit, collection, tenant_id, list(enumerate(records)), collection.on_conflict
+            )
+            await job_store.add_results(unit, job.id, self._kept(job.results))
             job.succeeded_count = sum(r.succeeded for r in job.results)
             job.failed_count = job.record_count - job.succeeded_count
             job.status = final_status(job.succeeded_count, job.record_count)
@@ -68,24 +70,25 @@ class BatchJobs:
         return job
 
     async def retry(
-        self, tenant_id: str, job_id: int, indices: Sequence[int], *, upsert: bool
+        self,
+        tenant_id: str,
+        collection: Collection,
+        job_id: int,
+        indices: Sequence[int],
+        *,
+        mode: ConflictMode,
     ) -> RetryReport:
-        """Write failed records again from their stored payloads.
-
-        With `upsert`, a record whose key is taken updates the stored record instead of failing.
-        """
+        """Write failed records again from their stored payloads, under `mode`."""
         wanted = sorted(set(indices))
         async with self._db.write() as unit:
-            job = await job_store.find_job(
-                unit.conn, tenant_id, self._kind, job_id, for_update=True
-            )
+            job = await job_store.find_job(unit.conn, tenant_id, self.kind, job_id, for_update=True)
             if job is None:
                 raise self._not_found(job_id)
             stored = {r.index: r for r in await job_store.find_results(unit.conn, job.id, wanted)}
             _check_retryable(job, wanted, stored)
             retried = [(i, stored[i].payload) for i in wanted]
-            results = await self._write(unit, tenant_id, retried, upsert)
-            await job_store.replace_results(unit, job.id, results)
+            results = await self._write(unit, collection, tenant_id, retried, mode)
+            await job_store.replace_results(unit, job.id, results, keep=self._kept(results))
             recovered = sum(r.succeeded for r in results)
             job.succeeded_count += recovered
             job.failed_count -= recovered
@@ -96,7 +99,7 @@ class BatchJobs:
 
     async def get(self, tenant_id: str, job_id: int) -> Job:
         async with self._db.read() as conn:
-            job = await job_store.find_job(conn, tenant_id, self._kind, job_id)
+            job = await job_store.find_job(conn, tenant_id, self.kind, job_id)
             if job is None:
                 raise self._not_found(job_id)
             job.results = await job_store.find_results(conn, job.id)
@@ -107,27 +110,35 @@ class BatchJobs:
     ) -> JobPage:
         async with self._db.read() as conn:
             found, total = await job_store.list_jobs(
-                conn, tenant_id, self._kind, status=status, offset=(page - 1) * limit, limit=limit
+                conn, tenant_id, self.kind, status=status, offset=(page - 1) * limit, limit=limit
             )
         return JobPage(jobs=found, total=total)
 
     async def delete(self, tenant_id: str, job_id: int) -> None:
         async with self._db.write() as unit:
-            if not await job_store.delete_job(unit.conn, tenant_id, self._kind, job_id):
+            if not await job_store.delete_job(unit.conn, tenant_id, self.kind, job_id):
                 raise self._not_found(job_id)
 
     def _not_found(self, job_id: int) -> NotFound:
         return NotFound(f"batch {self.ids.format(job_id)} not found")
 
+    def _kept(self, results: list[RecordResult]) -> list[RecordResult]:
+        return results if self._keep_successes else [r for r in results if not r.succeeded]
+
     async def _write(
-        self, unit: WriteUnit, tenant_id: str, records: list[tuple[int, Any]], upsert: bool
+        self,
+        unit: WriteUnit,
+        collection: Collection,
+        tenant_id: str,
+        records: list[tuple[int, Any]],
+        mode: ConflictMode,
     ) -> list[RecordResult]:
         return await write_records(
             unit,
-            self._collection,
+            collection,
             tenant_id,
             records,
-            upsert=upsert,
+            mode=mode,
             chunk_size=self._chunk_size,
             now=utcnow(),
         )

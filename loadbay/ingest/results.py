@@ -11,6 +11,8 @@ from typing import Any
 class Outcome(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
+    # Already stored and left as it was (an idempotent insert seen before).
+    UNCHANGED = "unchanged"
     FAILED = "failed"
 
 

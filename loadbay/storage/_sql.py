@@ -6,8 +6,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-import orjson
-from sqlalchemy import JSON, Table
+from sqlalchemy import Table
 from sqlalchemy.types import TypeEngine
 
 from loadbay.storage.bulk import BulkTarget, OnConflict, Row
@@ -33,7 +32,11 @@ def conflict_clause(target: BulkTarget, on_conflict: OnConflict) -> str:
     if target.version_column:
         v = target.version_column
         sets.append(f'"{v}" = "{target.table.name}"."{v}" + 1')
-    return clause + "DO UPDATE SET " + ", ".join(sets)
+    clause += "DO UPDATE SET " + ", ".join(sets)
+    if target.update_guard:
+        guard = [f'"{target.table.name}"."{c}" = EXCLUDED."{c}"' for c in target.update_guard]
+        clause += " WHERE " + " AND ".join(guard)
+    return clause
 
 
 def encode_rows(
@@ -71,13 +74,11 @@ def align(
     return [found.get(tuple(row[i] for i in key_positions)) for row in written]
 
 
-def encode_json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
 def _encoder_for(
     column_type: TypeEngine[Any], encoders: Mapping[type[TypeEngine[Any]], Encoder]
 ) -> Encoder:
+    if isinstance(column_type, JsonText):
+        return column_type.raw_encode
     for type_class, encoder in encoders.items():
         if isinstance(column_type, type_class):
             return encoder
@@ -100,6 +101,3 @@ def _remembering_last(encode: Encoder) -> Encoder:
         return last_out
 
     return encode_once
-
-
-JSON_ENCODERS: Mapping[type[TypeEngine[Any]], Encoder] = {JSON: encode_json, JsonText: encode_json}

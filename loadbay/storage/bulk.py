@@ -26,19 +26,27 @@ class BulkTarget:
     insert_columns: tuple[str, ...]
     update_columns: tuple[str, ...]
     returning: tuple[str, ...]
-    version_column: str | None = "version"
+    version_column: str | None
+    # An update happens only where these columns already hold the incoming values; a row
+    # that fails the guard is not written and comes back as a conflict.
+    update_guard: tuple[str, ...] = ()
 
     @classmethod
-    def for_table(cls, table: Table, conflict_columns: tuple[str, ...]) -> BulkTarget:
+    def for_table(
+        cls, table: Table, conflict_columns: tuple[str, ...], update_guard: tuple[str, ...] = ()
+    ) -> BulkTarget:
         """Insert every column but the generated id; on update keep creation and key columns."""
         insert = tuple(c.name for c in table.columns if c.name != "id")
-        keep = {"tenant_id", "created_at", "version", *conflict_columns}
+        keep = {"tenant_id", "created_at", "version", *conflict_columns, *update_guard}
+        versioned = "version" in table.columns
         return cls(
             table=table,
             conflict_columns=conflict_columns,
             insert_columns=insert,
             update_columns=tuple(c for c in insert if c not in keep),
-            returning=("id", "version"),
+            returning=("id", "version") if versioned else ("id",),
+            version_column="version" if versioned else None,
+            update_guard=update_guard,
         )
 
 

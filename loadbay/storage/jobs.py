@@ -57,6 +57,8 @@ async def save_job_counts(conn: AsyncConnection, job: Job) -> None:
 
 
 async def add_results(unit: WriteUnit, job_id: int, results: Sequence[RecordResult]) -> None:
+    if not results:
+        return
     rows = [
         {
             "job_id": job_id,
@@ -72,13 +74,16 @@ async def add_results(unit: WriteUnit, job_id: int, results: Sequence[RecordResu
     await unit.bulk.insert(job_results, _RESULT_COLUMNS, rows)
 
 
-async def replace_results(unit: WriteUnit, job_id: int, results: Sequence[RecordResult]) -> None:
+async def replace_results(
+    unit: WriteUnit, job_id: int, results: Sequence[RecordResult], *, keep: Sequence[RecordResult]
+) -> None:
+    """Drop the stored results of `results`' records, then store those in `keep`."""
     await unit.conn.execute(
         delete(job_results).where(
             job_results.c.job_id == job_id, job_results.c.idx.in_([r.index for r in results])
         )
     )
-    await add_results(unit, job_id, results)
+    await add_results(unit, job_id, keep)
 
 
 async def find_job(

@@ -28,6 +28,11 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         await conn.run_sync(_upgrade, revision)
 
 
+async def downgrade(db: Database, revision: str) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(_downgrade, revision)
+
+
 async def current_revision(db: Database) -> str | None:
     async with db.engine.connect() as conn:
         return await conn.run_sync(
@@ -40,7 +45,16 @@ def head_revision() -> str | None:
 
 
 def _upgrade(connection: Connection, revision: str) -> None:
+    _lock(connection)
+    command.upgrade(alembic_config(connection), revision)
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    _lock(connection)
+    command.downgrade(alembic_config(connection), revision)
+
+
+def _lock(connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         # Nodes starting together wait for the first one's migration instead of racing it.
         connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
-    command.upgrade(alembic_config(connection), revision)

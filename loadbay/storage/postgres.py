@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
 
 from loadbay.storage._sql import (
-    JSON_ENCODERS,
+    Encoder,
     align,
     conflict_clause,
     encode_rows,
@@ -19,6 +20,8 @@ from loadbay.storage._sql import (
 from loadbay.storage.bulk import BulkTarget, OnConflict, Row
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+# asyncpg takes dates, timestamps and text as they are; JSON text comes from JsonText itself.
+_ENCODERS: dict[type[TypeEngine[Any]], Encoder] = {}
 
 
 class PostgresBulkWriter:
@@ -29,7 +32,7 @@ class PostgresBulkWriter:
         self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict
     ) -> list[Row | None]:
         columns = target.insert_columns
-        records = encode_rows(target.table, columns, rows, JSON_ENCODERS)
+        records = encode_rows(target.table, columns, rows, _ENCODERS)
         stage = await self._stage(target.table, columns)
         await self._conn.copy_records_to_table(stage, records=records, columns=list(columns))
         cols = names(columns)
@@ -43,7 +46,7 @@ class PostgresBulkWriter:
         return align(target, records, returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
-        records = encode_rows(table, columns, rows, JSON_ENCODERS)
+        records = encode_rows(table, columns, rows, _ENCODERS)
         await self._conn.copy_records_to_table(table.name, records=records, columns=list(columns))
 
     async def _stage(self, table: Table, columns: Sequence[str]) -> str:

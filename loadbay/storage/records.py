@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Table, func, select
@@ -33,3 +33,16 @@ async def list_records(
         select(table).where(*where).order_by(table.c.id).offset(offset).limit(limit)
     )
     return list(page.mappings()), total
+
+
+async def find_ids(
+    conn: AsyncConnection, table: Table, tenant_id: str, column: str, values: Iterable[Any]
+) -> dict[Any, int]:
+    """Row ids by a natural-id column, in one query; rows found are share-locked until commit."""
+    wanted = list(values)
+    query = (
+        select(table.c[column], table.c.id)
+        .where(table.c.tenant_id == tenant_id, table.c[column].in_(wanted))
+        .with_for_update(read=True)
+    )
+    return {value: row_id for value, row_id in (await conn.execute(query)).all()}

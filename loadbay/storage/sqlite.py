@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import Date, Table
 
 from loadbay.storage._sql import (
-    JSON_ENCODERS,
     align,
     conflict_clause,
     encode_rows,
@@ -35,7 +34,7 @@ def _encode_date(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-_ENCODERS = {UtcDateTime: _encode_datetime, Date: _encode_date, **JSON_ENCODERS}
+_ENCODERS = {UtcDateTime: _encode_datetime, Date: _encode_date}
 
 
 class SqliteBulkWriter:

@@ -84,3 +84,104 @@ activities = Table(
     Index(None, "tenant_id", "id"),
     sqlite_autoincrement=True,
 )
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    # The key's first characters, shown in listings; the key itself is only ever hashed.
+    Column("prefix", String(32), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("name", String(255), nullable=False),
+    Column("scopes", String(255), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    sqlite_autoincrement=True,
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    # NULL while the first request with this key is still running.
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("response_headers", JsonText(), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "key"),
+)
+
+tenant_settings = Table(
+    "tenant_settings",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("template_id", String(64), nullable=False),
+    Column("template", JsonText(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# JSON payloads are stored as JSON text: any JSON goes in (jsonb refuses \u0000) and
+# nothing in Loadbay queries inside them.
+entities = Table(
+    "entities",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("entity_type", String(64), nullable=False),
+    Column("data", JsonText(), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "external_id"),
+    sqlite_autoincrement=True,
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("event_id", String(255), nullable=False),
+    Column("entity_id", BigId, ForeignKey("entities.id", ondelete="CASCADE"), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("data", JsonText(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "event_id"),
+    Index(None, "entity_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+states = Table(
+    "states",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("entity_id", BigId, ForeignKey("entities.id", ondelete="CASCADE"), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("state_key", String(64), nullable=False),
+    Column("value", JsonText(none_as_null=False), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "entity_id", "state_key"),
+    sqlite_autoincrement=True,
+)
+
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("entity_type", String(64), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("events_erased", Integer, nullable=False),
+    Column("states_erased", Integer, nullable=False),
+    Column("erased_at", UtcDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)

@@ -38,13 +38,26 @@ def utcnow() -> datetime:
 
 
 class JsonText(TypeDecorator[Any]):
-    """JSON kept as text: unlike jsonb it stores any JSON, NUL escapes (\\u0000) included."""
+    """JSON kept as text: unlike jsonb it stores any JSON, NUL escapes (\\u0000) included.
+
+    Python None is SQL NULL, unless `none_as_null=False`, where it is the JSON `null`.
+    """
 
     impl = Text()
     cache_ok = True
 
+    def __init__(self, none_as_null: bool = True) -> None:
+        super().__init__()
+        self.none_as_null = none_as_null
+
+    def raw_encode(self, value: Any) -> str | None:
+        """The stored text, also used by the bulk fast paths."""
+        if value is None and self.none_as_null:
+            return None
+        return orjson.dumps(value).decode()
+
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else orjson.dumps(value).decode()
+        return self.raw_encode(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         return None if value is None else orjson.loads(value)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from loadbay.ingest.activities import ACTIVITIES
+from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import write_records
 from loadbay.storage.database import Database, WriteUnit
 from loadbay.storage.tables import activities
@@ -28,9 +29,11 @@ def inserts_into_activities(statements: list[str]) -> list[str]:
     return [s for s in statements if s.lstrip().upper().startswith('INSERT INTO "ACTIVITIES"')]
 
 
-@pytest.mark.parametrize(("upsert", "expected"), [(False, "DO NOTHING"), (True, "DO UPDATE")])
+@pytest.mark.parametrize(
+    ("mode", "expected"), [(ConflictMode.FAIL, "DO NOTHING"), (ConflictMode.UPDATE, "DO UPDATE")]
+)
 async def test_a_thousand_records_take_a_bounded_number_of_statements(
-    database_url: str, backend: str, upsert: bool, expected: str
+    database_url: str, backend: str, mode: ConflictMode, expected: str
 ) -> None:
     db = Database(database_url)
     records: list[tuple[int, Any]] = [(n, activity(n)) for n in range(1000)]
@@ -39,7 +42,7 @@ async def test_a_thousand_records_take_a_bounded_number_of_statements(
             await ensure_tenant(unit.conn, "t1", "T1")
             statements = await watch_statements(unit, backend)
             results = await write_records(
-                unit, ACTIVITIES, "t1", records, upsert=upsert, chunk_size=1000, now=utcnow()
+                unit, ACTIVITIES, "t1", records, mode=mode, chunk_size=1000, now=utcnow()
             )
     finally:
         await db.dispose()
@@ -59,7 +62,7 @@ async def test_rows_are_written_in_key_order(database_url: str, backend: str) ->
         async with db.write() as unit:
             await ensure_tenant(unit.conn, "t1", "T1")
             results = await write_records(
-                unit, ACTIVITIES, "t1", shuffled, upsert=False, chunk_size=2, now=utcnow()
+                unit, ACTIVITIES, "t1", shuffled, mode=ConflictMode.FAIL, chunk_size=2, now=utcnow()
             )
         async with db.read() as conn:
             from sqlalchemy import select

@@ -1,0 +1,165 @@
+"""ASGI middleware: idempotency keys on every write, rate-limit headers on every answer."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loadbay.api.auth import authenticate
+from loadbay.api.errors import render_domain_error, render_error
+from loadbay.auth.idempotency import ClaimState, Idempotency, StoredResponse
+from loadbay.errors import LoadbayError, PayloadTooLarge
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+# Response headers worth replaying; the rest are recomputed by the server.
+_KEPT_HEADERS = {"location", "content-type"}
+
+
+class RateLimitHeaders:
+    """Adds the X-RateLimit-* headers a route's rate-limit check left on the request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            extra = scope.get("state", {}).get("rate_limit_headers")
+            if message["type"] == "http.response.start" and extra:
+                names = {name.lower() for name, _ in message.get("headers", [])}
+                added = [
+                    (k.lower().encode(), v.encode())
+                    for k, v in extra.items()
+                    if k.lower().encode() not in names
+                ]
+                message = {**message, "headers": [*message.get("headers", []), *added]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class IdempotencyKeys:
+    """Replays the stored response of a write repeated with the same `Idempotency-Key`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        app = scope["app"]
+        path = scope["path"]
+        if not _VALID_KEY.fullmatch(key):
+            message = "Idempotency-Key must be 1 to 255 visible ASCII characters"
+            await render_error(app, path, 400, "invalid_idempotency_key", message)(
+                scope, receive, send
+            )
+            return
+        try:
+            principal = await authenticate(request)
+            body = await _read_body(request, app.state.settings.max_body_bytes)
+        except LoadbayError as error:
+            await render_domain_error(app, path, error)(scope, receive, send)
+            return
+        await self._handle(scope, send, app, principal.tenant_id, key, body)
+
+    async def _handle(
+        self, scope: Scope, send: Send, app: Any, tenant_id: str, key: str, body: bytes
+    ) -> None:
+        path = scope["path"]
+        service: Idempotency = app.state.idempotency
+        fingerprint = hashlib.sha256(
+            b"\n".join([scope["method"].encode(), path.encode(), scope["query_string"], body])
+        ).hexdigest()
+        claim = await service.claim(tenant_id, key, fingerprint)
+        replay_receive = _replaying(body)
+        if claim.state is ClaimState.MISMATCH:
+            message = "this Idempotency-Key was used with a different request"
+            response = render_error(app, path, 422, "idempotency_key_reused", message)
+        elif claim.state is ClaimState.IN_PROGRESS:
+            message = "a request with this Idempotency-Key is still being processed"
+            response = render_error(app, path, 409, "idempotency_key_in_use", message)
+        elif claim.state is ClaimState.REPLAY and claim.response is not None:
+            stored = claim.response
+            response = Response(
+                stored.body.encode(),
+                status_code=stored.status_code,
+                headers={**stored.headers, "idempotent-replayed": "true"},
+            )
+        else:
+            await self._first_time(scope, replay_receive, send, service, tenant_id, key)
+            return
+        await response(scope, replay_receive, send)
+
+    async def _first_time(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        service: Idempotency,
+        tenant_id: str,
+        key: str,
+    ) -> None:
+        status = 500
+        headers: dict[str, str] = {}
+        chunks: list[bytes] = []
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", []):
+                    if name.decode().lower() in _KEPT_HEADERS:
+                        headers[name.decode().lower()] = value.decode()
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        except BaseException:
+            await service.release(tenant_id, key)
+            raise
+        if status >= 500:
+            # A server fault is not an answer: let the client's retry run the request again.
+            await service.release(tenant_id, key)
+            return
+        body = b"".join(chunks).decode("utf-8", errors="replace")
+        await service.complete(tenant_id, key, StoredResponse(status, body, headers))
+
+
+async def _read_body(request: Request, max_bytes: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
+    return bytes(body)
+
+
+def _replaying(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive

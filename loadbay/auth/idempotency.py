@@ -1,0 +1,72 @@
+"""Idempotency keys: the first response to a key is kept 24 h and replayed for repeats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+
+from loadbay.storage import idempotency as store
+from loadbay.storage.database import Database
+from loadbay.storage.types import utcnow
+
+RETENTION = timedelta(hours=24)
+# A claim this old whose response never came belongs to a request that died mid-way.
+ABANDONED_AFTER = timedelta(minutes=10)
+
+
+class ClaimState(Enum):
+    CLAIMED = "claimed"
+    REPLAY = "replay"
+    MISMATCH = "mismatch"
+    IN_PROGRESS = "in_progress"
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Claim:
+    state: ClaimState
+    response: StoredResponse | None = None
+
+
+class Idempotency:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def claim(self, tenant_id: str, key: str, request_hash: str) -> Claim:
+        now = utcnow()
+        async with self._db.write() as unit:
+            if await store.try_claim(unit.conn, tenant_id, key, request_hash, now):
+                return Claim(ClaimState.CLAIMED)
+            row = await store.find_locked(unit.conn, tenant_id, key)
+            expired = row["created_at"] <= now - RETENTION
+            abandoned = row["status_code"] is None and row["created_at"] <= now - ABANDONED_AFTER
+            if expired or abandoned:
+                await store.reclaim(unit.conn, tenant_id, key, request_hash, now)
+                return Claim(ClaimState.CLAIMED)
+        if row["request_hash"] != request_hash:
+            return Claim(ClaimState.MISMATCH)
+        if row["status_code"] is None:
+            return Claim(ClaimState.IN_PROGRESS)
+        response = StoredResponse(row["status_code"], row["response_body"], row["response_headers"])
+        return Claim(ClaimState.REPLAY, response)
+
+    async def complete(self, tenant_id: str, key: str, response: StoredResponse) -> None:
+        async with self._db.write() as unit:
+            await store.store_response(
+                unit.conn, tenant_id, key, response.status_code, response.body, response.headers
+            )
+
+    async def release(self, tenant_id: str, key: str) -> None:
+        async with self._db.write() as unit:
+            await store.release(unit.conn, tenant_id, key)
+
+    async def prune(self) -> int:
+        async with self._db.write() as unit:
+            return await store.prune(unit.conn, utcnow() - RETENTION)

@@ -1,0 +1,206 @@
+"""The operator data collections — entities, events, states — validated by a tenant template."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema_rs
+
+from loadbay.ingest.collection import Collection, ConflictMode, Reference
+from loadbay.ingest.fields import RecordInvalid, quoted, text
+from loadbay.ingest.ids import PublicIds
+from loadbay.ingest.templates.model import CompiledTemplate, compile_template
+from loadbay.storage.bulk import BulkTarget
+from loadbay.storage.tables import entities, events, states
+
+VALIDATION_FAILED = "VALIDATION_FAILED"
+UNKNOWN_ENTITY_TYPE = "UNKNOWN_ENTITY_TYPE"
+UNKNOWN_EVENT_TYPE = "UNKNOWN_EVENT_TYPE"
+UNKNOWN_STATE_KEY = "UNKNOWN_STATE_KEY"
+ENTITY_NOT_FOUND = "ENTITY_NOT_FOUND"
+ENTITY_TYPE_CONFLICT = "ENTITY_TYPE_CONFLICT"
+# Beyond this many problems in one record, the rest are summarised.
+MAX_PROBLEMS = 10
+
+_identifier = text(255)
+_type_name = text(64)
+
+ENTITY_REFERENCE = Reference(
+    table=entities,
+    source="external_id",
+    lookup="external_id",
+    target="entity_id",
+    error_code=ENTITY_NOT_FOUND,
+    message="no entity with this externalId exists",
+)
+
+
+@dataclass(frozen=True)
+class OperatorCollections:
+    entities: Collection
+    events: Collection
+    states: Collection
+
+
+def collections_for(template_json: str) -> OperatorCollections:
+    """The three collections validating against one template (cached per template)."""
+    return _collections(template_json)
+
+
+@functools.lru_cache(maxsize=256)
+def _collections(template_json: str) -> OperatorCollections:
+    template = compile_template(template_json)
+    return OperatorCollections(
+        entities=Collection(
+            name="entities",
+            target=BulkTarget.for_table(
+                entities, ("tenant_id", "external_id"), update_guard=("entity_type",)
+            ),
+            key=("external_id",),
+            validate=_entity_validator(template),
+            ids=PublicIds("entity-"),
+            on_conflict=ConflictMode.UPDATE,
+            conflict_code=ENTITY_TYPE_CONFLICT,
+            conflict_message="this externalId belongs to an entity of another entityType",
+        ),
+        events=Collection(
+            name="events",
+            target=BulkTarget.for_table(events, ("tenant_id", "event_id")),
+            key=("event_id",),
+            validate=_event_validator(template),
+            ids=PublicIds("event-"),
+            on_conflict=ConflictMode.IGNORE,
+            conflict_code=VALIDATION_FAILED,
+            conflict_message="an event with this eventId exists",
+            reference=ENTITY_REFERENCE,
+        ),
+        states=Collection(
+            name="states",
+            target=BulkTarget.for_table(states, ("tenant_id", "entity_id", "state_key")),
+            key=("external_id", "state_key"),
+            validate=_state_validator(template),
+            ids=PublicIds("state-"),
+            on_conflict=ConflictMode.UPDATE,
+            conflict_code=VALIDATION_FAILED,
+            conflict_message="this state could not be written",
+            reference=ENTITY_REFERENCE,
+        ),
+    )
+
+
+def _entity_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, Any]]:
+    def validate(record: Any) -> dict[str, Any]:
+        fields = _envelope(record, "entity", ("entityType", "externalId", "data"), ())
+        entity_type = _name(fields, "entityType")
+        schema = _known(template.entity_types, entity_type, UNKNOWN_ENTITY_TYPE, "entity type")
+        external_id = _identifier_of(fields, "externalId")
+        data = _data(fields, "data", schema)
+        return {"external_id": external_id, "entity_type": entity_type, "data": data}
+
+    return validate
+
+
+def _event_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, Any]]:
+    def validate(record: Any) -> dict[str, Any]:
+        fields = _envelope(record, "event", ("externalId", "eventType", "data"), ("eventId",))
+        event_type = _name(fields, "eventType")
+        schema = _known(template.event_types, event_type, UNKNOWN_EVENT_TYPE, "event type")
+        external_id = _identifier_of(fields, "externalId")
+        event_id = _identifier_of(fields, "eventId") if "eventId" in fields else str(uuid.uuid4())
+        data = _data(fields, "data", schema)
+        return {
+            "event_id": event_id,
+            "external_id": external_id,
+            "event_type": event_type,
+            "data": data,
+        }
+
+    return validate
+
+
+def _state_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, Any]]:
+    def validate(record: Any) -> dict[str, Any]:
+        fields = _envelope(record, "state", ("externalId", "stateKey", "value"), ())
+        state_key = _name(fields, "stateKey")
+        schema = _known(template.state_keys, state_key, UNKNOWN_STATE_KEY, "state key")
+        external_id = _identifier_of(fields, "externalId")
+        _check(schema, fields["value"], "value")
+        return {"external_id": external_id, "state_key": state_key, "value": fields["value"]}
+
+    return validate
+
+
+def _envelope(
+    record: Any, what: str, required: tuple[str, ...], optional: tuple[str, ...]
+) -> Mapping[str, Any]:
+    if not isinstance(record, Mapping):
+        raise RecordInvalid(f"{what} must be a JSON object", VALIDATION_FAILED)
+    problems = [f"Missing required field: {quoted(f)}" for f in required if f not in record]
+    allowed = {*required, *optional}
+    problems += [f"Unknown field: {quoted(f)}" for f in record if f not in allowed]
+    if problems:
+        raise RecordInvalid("; ".join(problems), VALIDATION_FAILED)
+    return record
+
+
+def _identifier_of(fields: Mapping[str, Any], name: str) -> str:
+    try:
+        value: str = _identifier(fields[name])
+    except ValueError as error:
+        raise RecordInvalid(f"Invalid field {quoted(name)}: {error}", VALIDATION_FAILED) from None
+    return value
+
+
+def _name(fields: Mapping[str, Any], name: str) -> str:
+    try:
+        value: str = _type_name(fields[name])
+    except ValueError as error:
+        raise RecordInvalid(f"Invalid field {quoted(name)}: {error}", VALIDATION_FAILED) from None
+    return value
+
+
+def _known(
+    validators: Mapping[str, jsonschema_rs.Validator], name: str, code: str, what: str
+) -> jsonschema_rs.Validator:
+    validator = validators.get(name)
+    if validator is None:
+        known = ", ".join(sorted(validators)) or "none"
+        raise RecordInvalid(f"Unknown {what} {quoted(name)}; the template has: {known}", code)
+    return validator
+
+
+def _data(fields: Mapping[str, Any], name: str, schema: jsonschema_rs.Validator) -> Any:
+    data = fields[name]
+    if not isinstance(data, dict):
+        raise RecordInvalid(
+            f"Invalid field {quoted(name)}: must be a JSON object", VALIDATION_FAILED
+        )
+    _check(schema, data, None)
+    return data
+
+
+def _check(schema: jsonschema_rs.Validator, instance: Any, label: str | None) -> None:
+    if schema.is_valid(instance):
+        return
+    problems = list(_describe(schema.iter_errors(instance), label))
+    if len(problems) > MAX_PROBLEMS:
+        problems = [*problems[:MAX_PROBLEMS], f"and {len(problems) - MAX_PROBLEMS} more problems"]
+    raise RecordInvalid("; ".join(problems), VALIDATION_FAILED)
+
+
+def _describe(errors: Iterable[jsonschema_rs.ValidationError], label: str | None) -> Iterable[str]:
+    for error in errors:
+        path = [str(p) for p in error.instance_path]
+        if error.kind.name == "required":
+            field = ".".join([*path, error.kind.as_dict()["property"]])
+            yield f"Missing required field: {quoted(field)}"
+            continue
+        where = ".".join([label, *path] if label else path)
+        # Messages quote the offending value, which may be huge: bound them.
+        message = error.message if len(error.message) < 300 else error.message[:300] + "…"
+        prefix = f"Invalid field {quoted(where)}" if where else "Invalid value"
+        yield f"{prefix}: {message}"

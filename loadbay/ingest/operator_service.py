@@ -1,0 +1,120 @@
+"""The operator data API's use cases: templates, batches, single upserts, reads, erasure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from loadbay.errors import InvalidInput, NotFound
+from loadbay.ingest.engine import write_records
+from loadbay.ingest.jobs import BatchJobs
+from loadbay.ingest.operator import OperatorCollections, collections_for
+from loadbay.ingest.results import Job, RecordResult
+from loadbay.ingest.templates.model import built_in, checked
+from loadbay.storage import operator_data as store
+from loadbay.storage.database import Database
+from loadbay.storage.types import utcnow
+
+BATCH_KINDS = ("entities", "events", "states")
+
+
+@dataclass(frozen=True)
+class TemplateSetting:
+    template_id: str
+    template: dict[str, Any]
+    updated_at: Any
+
+
+@dataclass(frozen=True)
+class EntityView:
+    entity: Mapping[str, Any]
+    states: list[Mapping[str, Any]]
+
+
+class OperatorData:
+    def __init__(self, db: Database, jobs: BatchJobs, chunk_size: int) -> None:
+        self._db = db
+        self.jobs = jobs
+        self._chunk_size = chunk_size
+
+    async def template(self, tenant_id: str) -> TemplateSetting:
+        async with self._db.read() as conn:
+            row = await store.find_template(conn, tenant_id)
+        if row is None:
+            raise InvalidInput(
+                "no template is set for this tenant: call PUT /operator-data-api/settings first",
+                code="template_not_configured",
+            )
+        return TemplateSetting(row["template_id"], row["template"], row["updated_at"])
+
+    async def set_template(self, tenant_id: str, body: Any) -> TemplateSetting:
+        """`{"templateId": "igaming"}` picks a built-in template, `{"template": {...}}` sets one."""
+        if (
+            not isinstance(body, dict)
+            or len(body) != 1
+            or not {"templateId", "template"} & set(body)
+        ):
+            raise InvalidInput(
+                'send {"templateId": "<built-in id>"} or {"template": {...}}',
+                code="invalid_body",
+            )
+        if "templateId" in body:
+            if not isinstance(body["templateId"], str):
+                raise InvalidInput("templateId must be a string", code="invalid_body")
+            document = checked(built_in(body["templateId"]))
+        else:
+            document = checked(body["template"])
+        now = utcnow()
+        async with self._db.write() as unit:
+            await store.save_template(unit.conn, tenant_id, document["templateId"], document, now)
+        return TemplateSetting(document["templateId"], document, now)
+
+    async def batch(self, tenant_id: str, kind: str, records: Sequence[Any]) -> Job:
+        collection = getattr(await self._collections(tenant_id), kind)
+        return await self.jobs.run(tenant_id, collection, records)
+
+    async def upsert_entity(self, tenant_id: str, record: Any) -> RecordResult:
+        collections = await self._collections(tenant_id)
+        async with self._db.write() as unit:
+            (result,) = await write_records(
+                unit,
+                collections.entities,
+                tenant_id,
+                [(0, record)],
+                mode=collections.entities.on_conflict,
+                chunk_size=self._chunk_size,
+                now=utcnow(),
+            )
+        return result
+
+    async def entity(self, tenant_id: str, entity_type: str, external_id: str) -> EntityView:
+        async with self._db.read() as conn:
+            entity = await self._find(conn, tenant_id, entity_type, external_id)
+            return EntityView(entity, await store.entity_states(conn, entity["id"]))
+
+    async def entity_events(
+        self, tenant_id: str, entity_type: str, external_id: str, *, offset: int, limit: int
+    ) -> tuple[list[Mapping[str, Any]], int]:
+        async with self._db.read() as conn:
+            entity = await self._find(conn, tenant_id, entity_type, external_id)
+            return await store.entity_events(conn, entity["id"], offset=offset, limit=limit)
+
+    async def erase(self, tenant_id: str, entity_type: str, external_id: str) -> dict[str, Any]:
+        async with self._db.write() as unit:
+            entity = await self._find(unit.conn, tenant_id, entity_type, external_id)
+            return await store.erase_entity(unit.conn, tenant_id, entity, utcnow())
+
+    async def _find(
+        self, conn: Any, tenant_id: str, entity_type: str, external_id: str
+    ) -> Mapping[str, Any]:
+        entity = await store.find_entity(conn, tenant_id, entity_type, external_id)
+        if entity is None:
+            raise NotFound(f"no {entity_type} entity with externalId {external_id!r}")
+        return entity
+
+    async def _collections(self, tenant_id: str) -> OperatorCollections:
+        setting = await self.template(tenant_id)
+        return collections_for(orjson.dumps(setting.template, option=orjson.OPT_SORT_KEYS).decode())

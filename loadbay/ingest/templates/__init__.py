@@ -1,0 +1,1 @@
+"""Tenant templates: which entity types, event types and state keys a tenant's data has."""

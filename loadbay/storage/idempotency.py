@@ -1,0 +1,75 @@
+"""Idempotency-key rows: a claim while the first request runs, then its stored response."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loadbay.storage._dialect import upsert_insert
+from loadbay.storage.tables import idempotency_keys as keys
+
+
+def _this(tenant_id: str, key: str) -> list[Any]:
+    return [keys.c.tenant_id == tenant_id, keys.c.key == key]
+
+
+async def try_claim(
+    conn: AsyncConnection, tenant_id: str, key: str, request_hash: str, now: datetime
+) -> bool:
+    """Insert a fresh claim; False if a row for the key exists already."""
+    inserted = await conn.execute(
+        upsert_insert(conn, keys)
+        .values(tenant_id=tenant_id, key=key, request_hash=request_hash, created_at=now)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+        .returning(keys.c.key)
+    )
+    return inserted.first() is not None
+
+
+async def find_locked(conn: AsyncConnection, tenant_id: str, key: str) -> Mapping[str, Any]:
+    query = select(keys).where(*_this(tenant_id, key)).with_for_update()
+    return (await conn.execute(query)).mappings().one()
+
+
+async def reclaim(
+    conn: AsyncConnection, tenant_id: str, key: str, request_hash: str, now: datetime
+) -> None:
+    await conn.execute(
+        update(keys)
+        .where(*_this(tenant_id, key))
+        .values(
+            request_hash=request_hash,
+            created_at=now,
+            status_code=None,
+            response_body=None,
+            response_headers=None,
+        )
+    )
+
+
+async def store_response(
+    conn: AsyncConnection,
+    tenant_id: str,
+    key: str,
+    status_code: int,
+    body: str,
+    headers: dict[str, str],
+) -> None:
+    await conn.execute(
+        update(keys)
+        .where(*_this(tenant_id, key))
+        .values(status_code=status_code, response_body=body, response_headers=headers)
+    )
+
+
+async def release(conn: AsyncConnection, tenant_id: str, key: str) -> None:
+    await conn.execute(delete(keys).where(*_this(tenant_id, key)))
+
+
+async def prune(conn: AsyncConnection, created_before: datetime) -> int:
+    pruned = await conn.execute(delete(keys).where(keys.c.created_at < created_before))
+    return pruned.rowcount
