@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("loadbay %s ready on %s", __version__, db.dialect)
             yield
         finally:
+            if hasattr(app.state, "rate_limits"):
+                app.state.rate_limits.close()
             await db.dispose()
 
     app = FastAPI(title="Loadbay", version=__version__, description=DESCRIPTION, lifespan=lifespan)

@@ -1,19 +1,34 @@
-"""The `loadbay` command: serve, migrate."""
+"""The `loadbay` command: serve, migrate, keys."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.table import Table
 
+from loadbay.auth.keys import ApiKeys, Scope, parse_scopes
 from loadbay.config import Settings
+from loadbay.errors import LoadbayError
 from loadbay.storage import migrate as migrations
 from loadbay.storage.database import Database
+from loadbay.storage.types import utcnow
 
-app = typer.Typer(help="Loadbay: a self-hosted bulk ingestion server.", no_args_is_help=True)
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Loadbay: a self-hosted bulk ingestion server.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console(stderr=True)
 
 
@@ -65,3 +80,82 @@ def _redacted(settings: Settings) -> str:
     from sqlalchemy import make_url
 
     return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _with_keys(action: Callable[[ApiKeys], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = Database(Settings().database_url)
+        try:
+            await migrations.upgrade(db)
+            return await action(ApiKeys(db))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: str = typer.Option(..., help="The tenant the key acts for (created if new)."),
+    scope: list[str] = typer.Option(
+        ..., help=f"Repeat for several: {', '.join(s.value for s in Scope)}."
+    ),
+    name: str = typer.Option("", help="What the key is for."),
+    expires_in_days: int | None = typer.Option(None, min=1, help="Expire after this many days."),
+) -> None:
+    """Create an API key and print it, once: only its hash is kept."""
+    try:
+        scopes = parse_scopes(scope)
+    except LoadbayError as error:
+        raise typer.BadParameter(error.message, param_hint="--scope") from None
+    expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
+    new = _with_keys(lambda keys: keys.create(tenant, scopes, name=name, expires_at=expires))
+    console.print(
+        f"created key {new.info.prefix}… for tenant {tenant!r} ({' '.join(new.info.scopes)})"
+    )
+    print(new.secret)
+
+
+@keys_app.command("list")
+def keys_list(tenant: str | None = typer.Option(None, help="Only this tenant's keys.")) -> None:
+    """List keys by prefix (the secrets themselves are not stored).
+
+    A table on a terminal; tab-separated lines when piped, for scripts.
+    """
+    columns = ("prefix", "tenant", "name", "scopes", "created", "expires", "revoked")
+    rows = [
+        (
+            key.prefix,
+            key.tenant_id,
+            key.name,
+            ",".join(key.scopes),
+            _day(key.created_at),
+            _day(key.expires_at),
+            _day(key.revoked_at),
+        )
+        for key in _with_keys(lambda keys: keys.list(tenant))
+    ]
+    out = Console()
+    if not out.is_terminal:
+        for row in rows:
+            print("\t".join(row))
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: str = typer.Argument(..., help="The key's prefix, as `keys list` shows."),
+) -> None:
+    """Revoke a key: it stops working at once."""
+    if not _with_keys(lambda keys: keys.revoke(prefix)):
+        console.print(f"[red]no active key with prefix {prefix!r}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked {prefix}")
+
+
+def _day(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M")

@@ -21,7 +21,7 @@ async def authenticate(request: Request) -> Principal:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     if request.app.state.settings.auth == "off":
-        principal = Principal(tenant_id=DEFAULT_TENANT_ID, key_id=None, scopes=EVERY_SCOPE)
+        principal = Principal(tenant_id=DEFAULT_TENANT_ID, key_prefix=None, scopes=EVERY_SCOPE)
     else:
         principal = await _from_header(request)
     request.state.principal = principal

@@ -37,7 +37,8 @@ class Principal:
     """Who is calling: the key's tenant and scopes."""
 
     tenant_id: str
-    key_id: int | None
+    # The key's visible prefix; None when authentication is off.
+    key_prefix: str | None
     scopes: frozenset[Scope]
 
     def allows(self, scope: Scope) -> bool:
@@ -122,7 +123,7 @@ class ApiKeys:
         if row["expires_at"] is not None and row["expires_at"] <= utcnow():
             return None
         scopes = frozenset(Scope(s) for s in row["scopes"].split())
-        return Principal(tenant_id=row["tenant_id"], key_id=row["id"], scopes=scopes)
+        return Principal(tenant_id=row["tenant_id"], key_prefix=row["prefix"], scopes=scopes)
 
     async def list(self, tenant_id: str | None = None) -> list[KeyInfo]:
         async with self._db.read() as conn:

@@ -47,15 +47,24 @@ def parse_limits(spec: str) -> dict[Scope, RateLimitItem]:
 class RateLimits:
     def __init__(self, storage_url: str, limits: Mapping[Scope, RateLimitItem]) -> None:
         url = storage_url if storage_url.startswith("async+") else f"async+{storage_url}"
-        self._limiter = MovingWindowRateLimiter(storage_from_string(url))
+        self._storage = storage_from_string(url)
+        self._limiter = MovingWindowRateLimiter(self._storage)
         self._limits = dict(limits)
+
+    def close(self) -> None:
+        """Drop the storage's server connections (Redis), if it holds any."""
+        # `limits` has no close API; its Redis storage keeps a client on `bridge.storage`.
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()
 
     async def hit(self, principal: Principal, scope: Scope) -> RateDecision | None:
         """Count one request; None when the scope has no limit or the storage is down."""
         item = self._limits.get(scope)
         if item is None:
             return None
-        identity = str(principal.key_id) if principal.key_id is not None else "anonymous"
+        identity = principal.key_prefix or "anonymous"
         try:
             allowed = await self._limiter.hit(item, "loadbay", identity, scope.value)
             stats = await self._limiter.get_window_stats(item, "loadbay", identity, scope.value)

@@ -51,3 +51,5 @@ class Collection:
     conflict_code: str
     conflict_message: str
     reference: Reference | None = None
+    # A column that receives each record's index in its batch, to read records in sent order.
+    position_column: str | None = None

@@ -91,6 +91,8 @@ def _validate_and_dedupe(
             continue
         row["tenant_id"] = tenant_id
         row["created_at"] = now
+        if collection.position_column:
+            row[collection.position_column] = index
         if versioned:
             row["version"] = 1
             row["updated_at"] = now

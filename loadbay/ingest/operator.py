@@ -77,6 +77,7 @@ def _collections(template_json: str) -> OperatorCollections:
             conflict_code=VALIDATION_FAILED,
             conflict_message="an event with this eventId exists",
             reference=ENTITY_REFERENCE,
+            position_column="position",
         ),
         states=Collection(
             name="states",

@@ -58,7 +58,11 @@ async def entity_events(
     where = events.c.entity_id == entity_id
     total = (await conn.execute(select(func.count()).select_from(events).where(where))).scalar_one()
     page = await conn.execute(
-        select(events).where(where).order_by(events.c.id).offset(offset).limit(limit)
+        select(events)
+        .where(where)
+        .order_by(events.c.created_at, events.c.position, events.c.id)
+        .offset(offset)
+        .limit(limit)
     )
     return list(page.mappings()), total
 

@@ -152,8 +152,10 @@ events = Table(
     Column("event_type", String(64), nullable=False),
     Column("data", JsonText(), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # The event's index in its batch: rows are written in key order, events read in this one.
+    Column("position", Integer, nullable=False),
     UniqueConstraint("tenant_id", "event_id"),
-    Index(None, "entity_id", "id"),
+    Index(None, "entity_id", "created_at", "position"),
     sqlite_autoincrement=True,
 )
 

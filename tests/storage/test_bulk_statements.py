@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import write_records
+from loadbay.ingest.operator import OperatorCollections, collections_for
+from loadbay.ingest.templates.model import built_in, checked
 from loadbay.storage.database import Database, WriteUnit
 from loadbay.storage.tables import activities
 from loadbay.storage.tenants import ensure_tenant
@@ -74,3 +77,56 @@ async def test_rows_are_written_in_key_order(database_url: str, backend: str) ->
     by_id = sorted(rows)
     assert [m for _, m in by_id] == [f"mentor-{n}" for n in (1, 2, 3, 4, 5)]
     assert [r.record_id for r in results] == ["pa-005", "pa-001", "pa-004", "pa-002", "pa-003"]
+
+
+def igaming() -> OperatorCollections:
+    return collections_for(
+        orjson.dumps(checked(built_in("igaming")), option=orjson.OPT_SORT_KEYS).decode()
+    )
+
+
+async def test_a_thousand_entities_then_events_are_a_handful_of_statements(
+    database_url: str, backend: str
+) -> None:
+    collections = igaming()
+    entities = [
+        (n, {"entityType": "player", "externalId": f"p{n}", "data": {"email": f"{n}@x.io"}})
+        for n in range(1000)
+    ]
+    events = [
+        (n, {"externalId": f"p{n}", "eventType": "session", "data": {"action": "login"}})
+        for n in range(1000)
+    ]
+    db = Database(database_url)
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+            statements = await watch_statements(unit, backend)
+            written = await write_records(
+                unit,
+                collections.entities,
+                "t1",
+                entities,
+                mode=ConflictMode.UPDATE,
+                chunk_size=1000,
+                now=utcnow(),
+            )
+            entity_statements = len(statements)
+            logged = await write_records(
+                unit,
+                collections.events,
+                "t1",
+                events,
+                mode=ConflictMode.IGNORE,
+                chunk_size=1000,
+                now=utcnow(),
+            )
+    finally:
+        await db.dispose()
+
+    assert all(r.succeeded for r in written + logged)
+    # PostgreSQL: CREATE TEMP, COPY, INSERT…SELECT, TRUNCATE; SQLite: two 500-row INSERTs.
+    assert entity_statements <= 4
+    # Events add one SELECT resolving all 1,000 externalIds to entity ids.
+    assert len(statements) - entity_statements <= 5
+    assert sum("SELECT" in s.upper() and "entities" in s for s in statements) == 1

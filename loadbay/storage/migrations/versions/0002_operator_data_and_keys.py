@@ -103,11 +103,14 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(64), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_events"),
         sa.UniqueConstraint("tenant_id", "event_id", name="uq_events_tenant_id_event_id"),
         sqlite_autoincrement=True,
     )
-    op.create_index("ix_events_entity_id_id", "events", ["entity_id", "id"])
+    op.create_index(
+        "ix_events_entity_id_created_at_position", "events", ["entity_id", "created_at", "position"]
+    )
     op.create_table(
         "states",
         _id(),

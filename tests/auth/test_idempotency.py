@@ -1,0 +1,130 @@
+"""Idempotency-Key on writes: the first response is replayed; a different body is refused."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.api.operator.conftest import API, player
+from tests.conftest import ClientFactory
+from tests.factories import ACTIVITIES, BATCHES, activity, batch
+
+
+def key(value: str) -> dict[str, str]:
+    return {"Idempotency-Key": value}
+
+
+async def test_a_repeated_batch_is_replayed_not_redone(client: httpx.AsyncClient) -> None:
+    body = batch(activity(1), activity(2))
+    first = await client.post(BATCHES, json=body, headers=key("load-42"))
+    second = await client.post(BATCHES, json=body, headers=key("load-42"))
+
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.headers["location"] == first.headers["location"]
+    assert "idempotent-replayed" not in first.headers
+    assert (await client.get(BATCHES)).json()["pagination"]["total"] == 1
+    assert (await client.get(ACTIVITIES)).json()["pagination"]["total"] == 2
+
+
+async def test_the_same_key_with_another_body_is_422(client: httpx.AsyncClient) -> None:
+    await client.post(BATCHES, json=batch(activity(1)), headers=key("k1"))
+
+    response = await client.post(BATCHES, json=batch(activity(2)), headers=key("k1"))
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert (await client.get(ACTIVITIES)).json()["pagination"]["total"] == 1
+
+
+async def test_the_same_key_on_another_path_is_422(client: httpx.AsyncClient) -> None:
+    await client.post(BATCHES, json=batch(activity(1)), headers=key("k1"))
+
+    response = await client.put(f"{BATCHES}/batch-001", json=batch(activity(1)), headers=key("k1"))
+
+    assert response.status_code == 422
+
+
+async def test_client_errors_are_replayed_too(client: httpx.AsyncClient) -> None:
+    first = await client.post(BATCHES, json={"activities": []}, headers=key("k2"))
+    second = await client.post(BATCHES, json={"activities": []}, headers=key("k2"))
+
+    assert first.status_code == second.status_code == 400
+    assert second.json() == first.json()
+
+
+async def test_keys_are_per_tenant(make_client: ClientFactory) -> None:
+    alice = await make_client(tenant="alice")
+    bob = await make_client(tenant="bob")
+
+    a = await alice.post(BATCHES, json=batch(activity(1)), headers=key("same"))
+    b = await bob.post(BATCHES, json=batch(activity(2)), headers=key("same"))
+
+    assert a.status_code == b.status_code == 201
+    assert "idempotent-replayed" not in b.headers
+
+
+async def test_operator_batches_honour_the_key(make_client: ClientFactory) -> None:
+    client = await make_client(tenant="op")
+    await client.put(f"{API}/settings", json={"templateId": "igaming"})
+
+    first = await client.post(f"{API}/batch/entities", json=[player(1)], headers=key("e1"))
+    second = await client.post(f"{API}/batch/entities", json=[player(1)], headers=key("e1"))
+
+    assert second.json()["data"]["jobId"] == first.json()["data"]["jobId"]
+    stored = (await client.get(f"{API}/entities/player/player_001")).json()["data"]
+    assert stored["version"] == 1
+    mismatch = await client.post(f"{API}/batch/entities", json=[player(2)], headers=key("e1"))
+    assert mismatch.status_code == 422
+    assert mismatch.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "é", "x" * 256])
+async def test_malformed_keys_are_400(client: httpx.AsyncClient, bad: str) -> None:
+    response = await client.post(
+        BATCHES, json=batch(activity(1)), headers={"Idempotency-Key": bad.encode("utf-8")}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_idempotency_key"
+    assert (await client.get(BATCHES)).json()["pagination"]["total"] == 0
+
+
+async def test_a_key_without_credentials_is_still_401(make_client: ClientFactory) -> None:
+    anonymous = await make_client(scopes=())
+
+    response = await anonymous.post(BATCHES, json=batch(activity(1)), headers=key("k"))
+
+    assert response.status_code == 401
+
+
+async def test_concurrent_repeats_write_once(client: httpx.AsyncClient) -> None:
+    body = batch(*(activity(n) for n in range(50)))
+
+    responses = await asyncio.gather(
+        *(client.post(BATCHES, json=body, headers=key("burst")) for _ in range(5))
+    )
+
+    statuses = sorted(r.status_code for r in responses)
+    assert set(statuses) <= {201, 409}
+    assert statuses.count(201) >= 1
+    assert all(
+        r.json()["error"]["code"] == "idempotency_key_in_use"
+        for r in responses
+        if r.status_code == 409
+    )
+    assert (await client.get(BATCHES)).json()["pagination"]["total"] == 1
+    assert (await client.get(ACTIVITIES)).json()["pagination"]["total"] == 50
+
+
+async def test_reads_ignore_the_header(client: httpx.AsyncClient) -> None:
+    await client.post(BATCHES, json=batch(activity(1)))
+    first = await client.get(BATCHES, headers=key("r"))
+    await client.post(BATCHES, json=batch(activity(2)))
+    second = await client.get(BATCHES, headers=key("r"))
+
+    assert first.json()["pagination"]["total"] == 1
+    assert second.json()["pagination"]["total"] == 2
