@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from loadbay.events.outbox import EventContext, EventType, outbox_row, record_key, record_view
 from loadbay.ingest.collection import Collection, ConflictMode, Reference
 from loadbay.ingest.fields import RecordInvalid
 from loadbay.ingest.results import Outcome, RecordResult
+from loadbay.storage import outbox
 from loadbay.storage.bulk import OnConflict
 from loadbay.storage.database import WriteUnit
-from loadbay.storage.records import find_ids
+from loadbay.storage.records import find_ids, find_rows_by_keys
 
 T = TypeVar("T")
 
@@ -42,10 +44,12 @@ async def write_records(
     mode: ConflictMode,
     chunk_size: int,
     now: datetime,
+    events: EventContext | None = None,
 ) -> list[RecordResult]:
     """Write `(index, record)` pairs; return one result per record, in index order.
 
-    The caller owns the transaction: nothing here commits.
+    With `events`, every record created or updated adds a domain event to the outbox, in
+    the same transaction. The caller owns the transaction: nothing here commits.
     """
     results: dict[int, RecordResult] = {}
     pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, results)
@@ -56,12 +60,64 @@ async def write_records(
             chunk = await _resolve(unit, collection.reference, tenant_id, chunk, results)
         if not chunk:
             continue
-        written = await unit.bulk.write(
-            collection.target, [record.row for record in chunk], _ON_CONFLICT[mode]
+        rows = [record.row for record in chunk]
+        # Updates need the previous version for their events: one locking read per chunk.
+        previous = (
+            await _stored_versions(unit, collection, rows)
+            if events is not None and mode is ConflictMode.UPDATE
+            else {}
         )
+        written = await unit.bulk.write(collection.target, rows, _ON_CONFLICT[mode])
         for record, returned in zip(chunk, written, strict=True):
             _report(collection, mode, record, returned, results)
+        if events is not None:
+            changes = _outbox_rows(collection, tenant_id, rows, written, previous, events, now)
+            await outbox.add_events(unit, changes)
     return [results[index] for index in sorted(results)]
+
+
+async def _stored_versions(
+    unit: WriteUnit, collection: Collection, rows: list[dict[str, Any]]
+) -> dict[tuple[Any, ...], Mapping[str, Any]]:
+    columns = collection.target.conflict_columns
+    keys = [tuple(row[c] for c in columns) for row in rows]
+    return await find_rows_by_keys(unit.conn, collection.target.table, columns, keys)
+
+
+def _outbox_rows(
+    collection: Collection,
+    tenant_id: str,
+    rows: list[dict[str, Any]],
+    written: list[Any],
+    previous: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    context: EventContext,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    target = collection.target
+    changes = []
+    for row, returned in zip(rows, written, strict=True):
+        if returned is None:
+            continue
+        old = previous.get(tuple(row[c] for c in target.conflict_columns))
+        if returned.get("version", 1) == 1:
+            event_type, new, old = EventType.CREATE, {**row, **returned}, None
+        else:
+            # What the upsert changed, over what was stored (creation time and keys stay).
+            changed = {c: row[c] for c in target.update_columns}
+            event_type, new = EventType.UPDATE, {**(old or row), **changed, **returned}
+        changes.append(
+            outbox_row(
+                collection=collection.name,
+                tenant_id=tenant_id,
+                key=record_key(collection, row),
+                event_type=event_type,
+                new=record_view(collection, new),
+                old=record_view(collection, old) if old is not None else None,
+                context=context,
+                now=now,
+            )
+        )
+    return changes
 
 
 def _validate_and_dedupe(

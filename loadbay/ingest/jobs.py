@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadbay.errors import NotFound, UnprocessableInput
+from loadbay.events.outbox import EventContext
 from loadbay.ingest.collection import Collection, ConflictMode, IdCodec
 from loadbay.ingest.engine import write_records
 from loadbay.ingest.results import Job, JobStatus, RecordResult, final_status
@@ -59,7 +60,12 @@ class BatchJobs:
                 now=now,
             )
             job.results = await self._write(
-                unit, collection, tenant_id, list(enumerate(records)), collection.on_conflict
+                unit,
+                collection,
+                tenant_id,
+                job.id,
+                list(enumerate(records)),
+                collection.on_conflict,
             )
             await job_store.add_results(unit, job.id, self._kept(job.results))
             job.succeeded_count = sum(r.succeeded for r in job.results)
@@ -87,7 +93,7 @@ class BatchJobs:
             stored = {r.index: r for r in await job_store.find_results(unit.conn, job.id, wanted)}
             _check_retryable(job, wanted, stored)
             retried = [(i, stored[i].payload) for i in wanted]
-            results = await self._write(unit, collection, tenant_id, retried, mode)
+            results = await self._write(unit, collection, tenant_id, job.id, retried, mode)
             await job_store.replace_results(unit, job.id, results, keep=self._kept(results))
             recovered = sum(r.succeeded for r in results)
             job.succeeded_count += recovered
@@ -130,6 +136,7 @@ class BatchJobs:
         unit: WriteUnit,
         collection: Collection,
         tenant_id: str,
+        job_id: int,
         records: list[tuple[int, Any]],
         mode: ConflictMode,
     ) -> list[RecordResult]:
@@ -141,6 +148,7 @@ class BatchJobs:
             mode=mode,
             chunk_size=self._chunk_size,
             now=utcnow(),
+            events=EventContext(job_ref=self.ids.format(job_id)),
         )
 
 

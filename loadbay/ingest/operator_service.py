@@ -9,12 +9,14 @@ from typing import Any
 import orjson
 
 from loadbay.errors import InvalidInput, NotFound
+from loadbay.events.outbox import EventContext, EventType, outbox_row
 from loadbay.ingest.engine import write_records
 from loadbay.ingest.jobs import BatchJobs
 from loadbay.ingest.operator import OperatorCollections, collections_for
 from loadbay.ingest.results import Job, RecordResult
 from loadbay.ingest.templates.model import built_in, checked
 from loadbay.storage import operator_data as store
+from loadbay.storage import outbox
 from loadbay.storage.database import Database
 from loadbay.storage.types import utcnow
 
@@ -87,6 +89,7 @@ class OperatorData:
                 mode=collections.entities.on_conflict,
                 chunk_size=self._chunk_size,
                 now=utcnow(),
+                events=EventContext(),
             )
         return result
 
@@ -103,9 +106,25 @@ class OperatorData:
             return await store.entity_events(conn, entity["id"], offset=offset, limit=limit)
 
     async def erase(self, tenant_id: str, entity_type: str, external_id: str) -> dict[str, Any]:
+        """Delete the entity with its states and events; its DELETE event names it only."""
+        now = utcnow()
         async with self._db.write() as unit:
             entity = await self._find(unit.conn, tenant_id, entity_type, external_id)
-            return await store.erase_entity(unit.conn, tenant_id, entity, utcnow())
+            erased = await store.erase_entity(unit.conn, tenant_id, entity, now)
+            # Carrying the erased data to every consumer would defeat the erasure.
+            identity = {"externalId": external_id, "entityType": entity_type, "erased": True}
+            deletion = outbox_row(
+                collection="entities",
+                tenant_id=tenant_id,
+                key=external_id,
+                event_type=EventType.DELETE,
+                new=None,
+                old=identity,
+                context=EventContext(),
+                now=now,
+            )
+            await outbox.add_events(unit, [deletion])
+        return erased
 
     async def _find(
         self, conn: Any, tenant_id: str, entity_type: str, external_id: str

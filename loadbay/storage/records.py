@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -46,3 +46,15 @@ async def find_ids(
         .with_for_update(read=True)
     )
     return {value: row_id for value, row_id in (await conn.execute(query)).all()}
+
+
+async def find_rows_by_keys(
+    conn: AsyncConnection, table: Table, columns: Sequence[str], keys: Sequence[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], Mapping[str, Any]]:
+    """Stored rows whose `columns` equal one of `keys`, in one query, locked until commit."""
+    if not keys:
+        return {}
+    key_columns = tuple_(*(table.c[c] for c in columns))
+    query = select(table).where(key_columns.in_(list(keys))).with_for_update()
+    rows = (await conn.execute(query)).mappings()
+    return {tuple(row[c] for c in columns): row for row in rows}

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from loadbay.storage.types import BigId, JsonText, UtcDateTime
@@ -185,5 +186,29 @@ erasures = Table(
     Column("events_erased", Integer, nullable=False),
     Column("states_erased", Integer, nullable=False),
     Column("erased_at", UtcDateTime(), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("collection", String(64), nullable=False),
+    Column("record_key", String(1024), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("event_type", String(8), nullable=False),
+    # The whole event value as published: {eventId, eventTs, type, tenant, old?, new, …}.
+    Column("payload", JsonText(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("published_at", UtcDateTime(), nullable=True),
+    Index(None, "tenant_id", "id"),
+    # The relay's work list: only what is still to publish.
+    Index(
+        "ix_outbox_unpublished",
+        "id",
+        postgresql_where=text("published_at IS NULL"),
+        sqlite_where=text("published_at IS NULL"),
+    ),
     sqlite_autoincrement=True,
 )

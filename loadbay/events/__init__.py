@@ -1,0 +1,1 @@
+"""Domain events: the transactional outbox, the feed, and the relay to brokers."""
