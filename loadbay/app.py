@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from loadbay import __version__
-from loadbay.api import activities, batch_inserts, health, operator_data
+from loadbay.api import activities, batch_inserts, events, health, operator_data
 from loadbay.api.errors import install_error_handlers
 from loadbay.api.middleware import IdempotencyKeys, RateLimitHeaders
 from loadbay.api.operator_envelope import operator_envelope
@@ -17,6 +17,7 @@ from loadbay.auth.idempotency import Idempotency
 from loadbay.auth.keys import ApiKeys
 from loadbay.auth.rate_limits import RateLimits, parse_limits
 from loadbay.config import Settings
+from loadbay.events.feed import EventFeed
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.ids import HexIds, PublicIds
 from loadbay.ingest.jobs import BatchJobs
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(batch_inserts.router)
     app.include_router(activities.router)
     app.include_router(operator_data.router)
+    app.include_router(events.router)
     app.include_router(health.router)
     return app
 
@@ -94,6 +96,7 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
         keep_successes=False,
     )
     app.state.operator_data = OperatorData(db, operator_jobs, config.chunk_size)
+    app.state.event_feed = EventFeed(db)
 
 
 async def _prepare_schema(db: Database, *, migrate_now: bool) -> None:

@@ -1,0 +1,70 @@
+"""The event feed (`/events`) and operational metrics (`/metrics`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+
+from loadbay.api.auth import tenant_for
+from loadbay.api.errors import error_responses
+from loadbay.api.responses import json_response
+from loadbay.auth.keys import Scope
+from loadbay.events.feed import EventFeed
+
+router = APIRouter(tags=["events"])
+
+
+class DomainEvent(BaseModel):
+    eventId: str
+    eventTs: int
+    type: str
+    tenant: str
+    collection: str
+    key: str
+    jobId: str | None
+    old: dict[str, Any] | None = None
+    new: dict[str, Any] | None = None
+
+
+class EventFeedPage(BaseModel):
+    data: list[DomainEvent]
+    cursor: str | None
+
+
+def event_feed(request: Request) -> EventFeed:
+    return request.app.state.event_feed  # type: ignore[no-any-return]
+
+
+@router.get(
+    "/events",
+    summary="The tenant's domain events, oldest first, from a cursor",
+    response_model=EventFeedPage,
+    responses=error_responses(401, 403, 422, 429),
+)
+async def list_events(
+    collection: str | None = Query(
+        None, max_length=64, description="activities, entities, events, states"
+    ),
+    after: str | None = Query(None, description="The `cursor` of the previous page."),
+    limit: int = Query(100, ge=1, le=1000),
+    tenant: str = Depends(tenant_for(Scope.READ)),
+    feed: EventFeed = Depends(event_feed),
+) -> Response:
+    page = await feed.page(tenant, collection=collection, after=after, limit=limit)
+    return json_response({"data": page.events, "cursor": page.cursor})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(feed: EventFeed = Depends(event_feed)) -> Response:
+    lag = await feed.lag()
+    lines = [
+        "# HELP loadbay_outbox_pending_events Domain events not yet published to the broker.",
+        "# TYPE loadbay_outbox_pending_events gauge",
+        f"loadbay_outbox_pending_events {lag.pending}",
+        "# HELP loadbay_outbox_oldest_pending_seconds Age of the oldest unpublished event.",
+        "# TYPE loadbay_outbox_oldest_pending_seconds gauge",
+        f"loadbay_outbox_oldest_pending_seconds {lag.oldest_age_seconds:.3f}",
+    ]
+    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

@@ -1,0 +1,150 @@
+"""Every change yields exactly the right event, with old and new; none for failed records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.operator.conftest import API, deposit, player, use_template
+from tests.conftest import ClientFactory
+from tests.factories import BATCHES, activity, batch
+
+
+async def feed(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
+    response = await client.get("/events", params={"limit": 1000, **params})
+    assert response.status_code == 200, response.text
+    events: list[dict[str, Any]] = response.json()["data"]
+    return events
+
+
+async def test_a_mixed_batch_yields_events_for_its_inserted_records_only(
+    client: httpx.AsyncClient,
+) -> None:
+    body = (
+        await client.post(
+            BATCHES,
+            json=batch(activity(1), activity(2, duration_minutes=0), activity(1), activity(3)),
+        )
+    ).json()
+
+    events = await feed(client)
+
+    ids = {r["activity_id"] for r in body["results"] if r["status"] == "success"}
+    assert len(events) == 2
+    assert {e["new"]["id"] for e in events} == ids
+    for event in events:
+        assert event["type"] == "CREATE"
+        assert event["tenant"] == "default"
+        assert event["collection"] == "activities"
+        assert event["jobId"] == "batch-001"
+        assert "old" not in event
+        assert event["key"] == f"{event['new']['mentor_id']}:group_workshop:2026-03-28"
+        assert event["new"]["duration_minutes"] == 120
+        assert event["new"]["version"] == 1
+        assert "tenant_id" not in event["new"]
+    assert len({e["eventId"] for e in events}) == 2
+
+
+async def test_a_retry_that_updates_yields_old_and_new(client: httpx.AsyncClient) -> None:
+    await client.post(BATCHES, json=batch(activity(1)))
+    await client.post(BATCHES, json=batch(activity(1, duration_minutes=45)))
+
+    await client.put(
+        f"{BATCHES}/batch-002", json={"retry_indices": [0], "ignore_constraints": True}
+    )
+
+    create, update = await feed(client)
+    assert (create["type"], update["type"]) == ("CREATE", "UPDATE")
+    assert update["jobId"] == "batch-002"
+    assert update["old"]["duration_minutes"] == 120
+    assert update["new"]["duration_minutes"] == 45
+    assert (update["old"]["version"], update["new"]["version"]) == (1, 2)
+    assert update["new"]["id"] == update["old"]["id"] == create["new"]["id"]
+    assert update["new"]["created_at"] == update["old"]["created_at"]
+
+
+async def test_operator_collections_yield_their_events(make_client: ClientFactory) -> None:
+    client = await make_client(tenant="op")
+    await use_template(client)
+    await client.post(f"{API}/batch/entities", json=[player(1)])
+    await client.post(f"{API}/batch/entities", json=[player(1, status="closed"), player(2)])
+    await client.post(f"{API}/batch/events", json=[deposit(1, eventId="tx1"), deposit(9)])
+    await client.post(f"{API}/batch/events", json=[deposit(1, eventId="tx1")])
+    await client.post(
+        f"{API}/batch/states",
+        json=[{"externalId": "player_001", "stateKey": "kyc_status", "value": "verified"}],
+    )
+
+    events = await feed(client)
+
+    summary = [(e["collection"], e["type"], e["key"]) for e in events]
+    assert summary == [
+        ("entities", "CREATE", "player_001"),
+        ("entities", "UPDATE", "player_001"),
+        ("entities", "CREATE", "player_002"),
+        ("events", "CREATE", "tx1"),
+        ("states", "CREATE", "player_001:kyc_status"),
+    ]
+    update = events[1]
+    assert update["old"]["data"]["status"] == "active"
+    assert update["new"]["data"]["status"] == "closed"
+    assert update["new"]["entity_type"] == "player"
+    assert events[3]["new"]["data"]["amount"] == 100
+
+
+async def test_erasure_yields_a_delete_event_without_the_data(make_client: ClientFactory) -> None:
+    client = await make_client(tenant="op")
+    await use_template(client)
+    await client.post(f"{API}/batch/entities", json=[player(1)])
+
+    await client.delete(f"{API}/entities/player/player_001")
+
+    deletion = (await feed(client))[-1]
+    assert deletion["type"] == "DELETE"
+    assert deletion["old"] == {"externalId": "player_001", "entityType": "player", "erased": True}
+    assert "new" not in deletion
+    assert "example.com" not in str(deletion)
+
+
+async def test_the_feed_pages_by_cursor_and_filters(client: httpx.AsyncClient) -> None:
+    await client.post(BATCHES, json=batch(*(activity(n) for n in range(5))))
+
+    first = (await client.get("/events", params={"limit": 2})).json()
+    second = (await client.get("/events", params={"limit": 2, "after": first["cursor"]})).json()
+    rest = (await client.get("/events", params={"after": second["cursor"]})).json()
+    none = (await client.get("/events", params={"collection": "entities"})).json()
+
+    ids = [e["eventId"] for e in first["data"] + second["data"] + rest["data"]]
+    assert len(ids) == len(set(ids)) == 5
+    assert len(rest["data"]) == 1
+    assert none == {"data": [], "cursor": None}
+    again = (await client.get("/events", params={"after": rest["cursor"]})).json()
+    assert again == {"data": [], "cursor": rest["cursor"]}
+
+
+@pytest.mark.parametrize("cursor", ["abc", "-1", "1" * 30])
+async def test_a_bad_cursor_is_422(client: httpx.AsyncClient, cursor: str) -> None:
+    response = await client.get("/events", params={"after": cursor})
+
+    assert response.status_code == 422
+
+
+async def test_tenants_see_only_their_events(make_client: ClientFactory) -> None:
+    alice, bob = await make_client(tenant="alice"), await make_client(tenant="bob")
+    await alice.post(BATCHES, json=batch(activity(1)))
+
+    assert len(await feed(alice)) == 1
+    assert await feed(bob) == []
+
+
+async def test_metrics_show_the_outbox_lag(client: httpx.AsyncClient) -> None:
+    await client.post(BATCHES, json=batch(activity(1), activity(2)))
+
+    text = (await client.get("/metrics")).text
+
+    assert "loadbay_outbox_pending_events 2" in text
+    samples = dict(line.split() for line in text.splitlines() if not line.startswith("#"))
+    age = float(samples["loadbay_outbox_oldest_pending_seconds"])
+    assert 0 <= age < 60
