@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +18,9 @@ from loadbay.auth.idempotency import Idempotency
 from loadbay.auth.keys import ApiKeys
 from loadbay.auth.rate_limits import RateLimits, parse_limits
 from loadbay.config import Settings
+from loadbay.events.brokers import publisher_for
 from loadbay.events.feed import EventFeed
+from loadbay.events.relay import Relay
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.ids import HexIds, PublicIds
 from loadbay.ingest.jobs import BatchJobs
@@ -46,8 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await _prepare_schema(db, migrate_now=config.migrate_on_start)
             await _wire(app, db, config)
-            log.info("loadbay %s ready on %s", __version__, db.dialect)
-            yield
+            async with _relay(db, config):
+                log.info("loadbay %s ready on %s", __version__, db.dialect)
+                yield
         finally:
             if hasattr(app.state, "rate_limits"):
                 app.state.rate_limits.close()
@@ -97,6 +101,21 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
     )
     app.state.operator_data = OperatorData(db, operator_jobs, config.chunk_size)
     app.state.event_feed = EventFeed(db)
+
+
+@asynccontextmanager
+async def _relay(db: Database, config: Settings) -> AsyncIterator[None]:
+    """The event relay as a background task, when a broker is configured."""
+    if config.events_url is None or not config.relay_in_server:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(Relay(db, publisher_for(config), config).run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 async def _prepare_schema(db: Database, *, migrate_now: bool) -> None:

@@ -1,12 +1,14 @@
-"""The `loadbay` command: serve, migrate, keys."""
+"""The `loadbay` command: serve, migrate, keys, relay."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 import uvicorn
@@ -16,6 +18,8 @@ from rich.table import Table
 from loadbay.auth.keys import ApiKeys, Scope, parse_scopes
 from loadbay.config import Settings
 from loadbay.errors import LoadbayError
+from loadbay.events.brokers import publisher_for
+from loadbay.events.relay import Relay
 from loadbay.storage import migrate as migrations
 from loadbay.storage.database import Database
 from loadbay.storage.types import utcnow
@@ -80,6 +84,36 @@ def _redacted(settings: Settings) -> str:
     from sqlalchemy import make_url
 
     return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+@app.command()
+def relay() -> None:
+    """Publish outbox events to LOADBAY_EVENTS_URL until interrupted (Ctrl-C, SIGTERM)."""
+    settings = Settings()
+    if not settings.events_url:
+        console.print("[red]LOADBAY_EVENTS_URL is not set: there is no broker to publish to[/red]")
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        db = Database(settings.database_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await migrations.upgrade(db)
+            console.print(f"relaying events to {_redacted_url(settings.events_url or '')}")
+            await Relay(db, publisher_for(settings), settings).run(stop)
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def _redacted_url(url: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _with_keys(action: Callable[[ApiKeys], Awaitable[T]]) -> T:

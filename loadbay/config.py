@@ -39,6 +39,22 @@ class Settings(BaseSettings):
     )
     db_pool_size: int = Field(10, ge=1, description="Database connections per process.")
 
+    events_url: str | None = Field(
+        None, description="nats://, redis://, amqp:// or kafka:// broker; unset: outbox and feed."
+    )
+    events_subject: str = Field(
+        "loadbay.{tenant}.{collection}",
+        description="Subject/topic/stream template; {env}, {tenant} and {collection} are filled.",
+    )
+    events_env: str = Field("loadbay", description="The {env} of subject templates.")
+    events_nats_stream: str = Field("LOADBAY", description="JetStream stream for the events.")
+    events_amqp_exchange: str = Field("loadbay", description="RabbitMQ topic exchange.")
+    events_retention_hours: float = Field(
+        72, gt=0, description="Published events are pruned from the outbox after this."
+    )
+    relay_in_server: bool = Field(True, description="Run the event relay inside `serve`.")
+    relay_batch_size: int = Field(500, ge=1, le=10_000, description="Events per relay cycle.")
+
     auth: Literal["on", "off"] = Field("on", description="`off` only for local development.")
     rate_limit_url: str = Field("memory://", description="`limits` storage: memory:// or redis://")
     rate_limits: str = Field(

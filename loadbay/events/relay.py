@@ -1,0 +1,97 @@
+"""The relay: publishes outbox events after commit, oldest first, at least once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from loadbay.config import Settings
+from loadbay.events.brokers import Publisher, subject_for
+from loadbay.storage import outbox as store
+from loadbay.storage.database import Database
+from loadbay.storage.leadership import RelayLeadership
+from loadbay.storage.types import utcnow
+
+log = logging.getLogger("loadbay.relay")
+
+IDLE_SECONDS = 0.5
+BACKOFF_SECONDS = (0.5, 30.0)
+PRUNE_EVERY_SECONDS = 600.0
+
+
+class Relay:
+    def __init__(self, db: Database, publisher: Publisher, settings: Settings) -> None:
+        self._db = db
+        self._publisher = publisher
+        self._settings = settings
+        self._leadership = RelayLeadership(db)
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unpublished events; how many went out.
+
+        What the broker acknowledged is marked published even when a later event of the
+        batch fails; that failure is raised afterwards.
+        """
+        failure: Exception | None = None
+        published: list[int] = []
+        async with self._db.write() as unit:
+            for row in await store.claim_unpublished(unit.conn, self._settings.relay_batch_size):
+                try:
+                    await self._publish(row)
+                except Exception as error:
+                    failure = error
+                    break
+                published.append(row["id"])
+            await store.mark_published(unit.conn, published, utcnow())
+        if failure is not None:
+            raise failure
+        return len(published)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set; back off and retry, never drop, when the broker fails."""
+        backoff = BACKOFF_SECONDS[0]
+        next_prune = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                if not await self._leadership.hold():
+                    await _wait(stop, IDLE_SECONDS * 4)
+                    continue
+                try:
+                    await self._publisher.connect()
+                    published = await self.publish_pending()
+                except Exception as error:
+                    log.warning("event relay: %s; retrying in %.1f s", error, backoff)
+                    await self._publisher.close()
+                    await _wait(stop, backoff)
+                    backoff = min(backoff * 2, BACKOFF_SECONDS[1])
+                    continue
+                backoff = BACKOFF_SECONDS[0]
+                if loop.time() >= next_prune:
+                    await self.prune()
+                    next_prune = loop.time() + PRUNE_EVERY_SECONDS
+                if published < self._settings.relay_batch_size:
+                    await _wait(stop, IDLE_SECONDS)
+        finally:
+            await self._publisher.close()
+            await self._leadership.release()
+
+    async def prune(self) -> int:
+        keep = timedelta(hours=self._settings.events_retention_hours)
+        async with self._db.write() as unit:
+            return await store.prune_published(unit.conn, utcnow() - keep)
+
+    async def _publish(self, row: Any) -> None:
+        subject = subject_for(self._settings, row["tenant_id"], row["collection"])
+        value = orjson.dumps(row["payload"])
+        await self._publisher.publish(subject, row["record_key"], value, row["event_id"])
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -1,0 +1,53 @@
+"""Relay leadership: one relay publishes at a time, so a key's events keep their order."""
+
+from __future__ import annotations
+
+import contextlib
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loadbay.storage.database import Database
+
+# Any constant works; it only has to be the same on every node.
+_RELAY_LOCK_ID = 0x10ADE7
+
+
+class RelayLeadership:
+    """A PostgreSQL session advisory lock, held on a connection of its own.
+
+    The lock goes with the connection: a relay that dies, or loses its database, frees it for
+    another node's relay. SQLite has one node, whose write lock already serialises relays.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn: AsyncConnection | None = None
+
+    async def hold(self) -> bool:
+        """True while this relay leads; tries to become leader when it does not."""
+        if self._db.dialect != "postgresql":
+            return True
+        try:
+            if self._conn is not None:
+                await self._conn.execute(text("SELECT 1"))
+                return True
+            conn = await self._db.engine.connect()
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            got = await conn.execute(
+                text("SELECT pg_try_advisory_lock(:id)"), {"id": _RELAY_LOCK_ID}
+            )
+            if got.scalar_one():
+                self._conn = conn
+                return True
+            await conn.close()
+        except (DBAPIError, SQLAlchemyError, OSError):
+            await self.release()
+        return False
+
+    async def release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(DBAPIError, SQLAlchemyError, OSError):
+                await conn.close()

