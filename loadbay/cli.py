@@ -143,7 +143,10 @@ def keys_create(
     except LoadbayError as error:
         raise typer.BadParameter(error.message, param_hint="--scope") from None
     expires = utcnow() + timedelta(days=expires_in_days) if expires_in_days else None
-    new = _with_keys(lambda keys: keys.create(tenant, scopes, name=name, expires_at=expires))
+    try:
+        new = _with_keys(lambda keys: keys.create(tenant, scopes, name=name, expires_at=expires))
+    except LoadbayError as error:
+        raise typer.BadParameter(error.message, param_hint="--tenant") from None
     console.print(
         f"created key {new.info.prefix}… for tenant {tenant!r} ({' '.join(new.info.scopes)})"
     )

@@ -123,3 +123,56 @@ def test_served_process_takes_a_batch_with_the_printed_admin_key(
     assert created.status_code == 201
     assert created.json()["inserted_count"] == 1
     assert httpx.get(f"{server.url}/docs").status_code == 200
+
+
+def run_loadbay(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [LOADBAY, *args],
+        env={**loadbay_env(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_keys_create_list_and_revoke(tmp_path: Path) -> None:
+    created = run_loadbay(
+        tmp_path, "keys", "create", "--tenant", "acme", "--scope", "read", "--name", "etl"
+    )
+    secret = created.stdout.strip()
+    listed = run_loadbay(tmp_path, "keys", "list", "--tenant", "acme").stdout.splitlines()
+    prefix = listed[0].split("\t")[0]
+    revoked = run_loadbay(tmp_path, "keys", "revoke", prefix)
+    again = run_loadbay(tmp_path, "keys", "revoke", prefix)
+    after = run_loadbay(tmp_path, "keys", "list").stdout.splitlines()
+
+    assert created.returncode == 0, created.stderr
+    assert re.fullmatch(r"lb_live_[A-Za-z0-9]{32}", secret)
+    assert secret.startswith(prefix)
+    assert listed[0].split("\t")[1:4] == ["acme", "etl", "read"]
+    assert revoked.returncode == 0
+    assert again.returncode == 1
+    assert after[0].split("\t")[6] != ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--tenant", "acme", "--scope", "superuser"),
+        ("--tenant", "acme.corp", "--scope", "read"),
+        ("--tenant", "acme"),
+    ],
+)
+def test_keys_create_refuses_bad_input(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = run_loadbay(tmp_path, "keys", "create", *args)
+
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_relay_needs_a_broker(tmp_path: Path) -> None:
+    result = run_loadbay(tmp_path, "relay")
+
+    assert result.returncode == 2
+    assert "LOADBAY_EVENTS_URL is not set" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,6 +82,10 @@ def parse_scopes(names: list[str] | tuple[str, ...]) -> frozenset[Scope]:
     return frozenset(Scope(n) for n in names)
 
 
+# Tenant ids end up in broker subjects and object keys: keep them to safe characters.
+TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 class ApiKeys:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -95,6 +100,10 @@ class ApiKeys:
         tenant_name: str | None = None,
     ) -> NewKey:
         """Create a key (and its tenant if new); the secret is returned here only."""
+        if not TENANT_ID.fullmatch(tenant_id):
+            raise InvalidInput(
+                "a tenant id is 1 to 64 letters, digits, '_' or '-'", code="invalid_tenant"
+            )
         async with self._db.write() as unit:
             await ensure_tenant(unit.conn, tenant_id, tenant_name or tenant_id)
             return await self._insert(unit.conn, tenant_id, scopes, name, expires_at)

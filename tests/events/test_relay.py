@@ -29,7 +29,7 @@ from tests.events.brokers import (
 )
 from tests.events.test_outbox_feed import feed
 from tests.factories import BATCHES, activity, batch
-from tests.test_cli import free_port
+from tests.test_cli import LOADBAY, free_port, loadbay_env
 
 pytestmark = pytest.mark.slow
 
@@ -260,3 +260,35 @@ async def test_two_relays_publish_each_event_exactly_once(
     assert len(stored) == 300
     assert sorted(ids) == sorted(e["eventId"] for e in stored)
     assert len(ids) == len(set(ids))
+
+
+async def test_the_relay_runs_alone_as_a_process(
+    make_settings: Callable[..., Settings], database_url: str, tmp_path: Path
+) -> None:
+    url, _ = READERS["redis"]
+    if not reachable(url):
+        pytest.skip(f"Redis not reachable at {url}")
+    names = unique_names()
+    app = create_app(make_settings(events_url=url, relay_in_server=False, **names))
+    async with redis_reader(url, names) as read, app.router.lifespan_context(app):
+        client = await client_for(app)
+        await client.post(BATCHES, json=batch(activity(1), activity(2), activity(3)))
+        env = {
+            **loadbay_env(tmp_path, database_url),
+            "LOADBAY_EVENTS_URL": url,
+            **{f"LOADBAY_{k.upper()}": v for k, v in names.items()},
+        }
+        relay = await asyncio.create_subprocess_exec(
+            LOADBAY, "relay", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        try:
+            await wait_until_published(app, seconds=30)
+        finally:
+            relay.terminate()
+            _, errors = await asyncio.wait_for(relay.communicate(), timeout=15)
+        stored = await feed(client)
+        await client.aclose()
+        received = await read(len(stored))
+
+    assert relay.returncode == 0, errors
+    assert [value for _, value in received] == stored
