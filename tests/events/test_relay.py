@@ -292,3 +292,35 @@ async def test_the_relay_runs_alone_as_a_process(
 
     assert relay.returncode == 0, errors
     assert [value for _, value in received] == stored
+
+
+async def test_published_events_are_pruned_after_the_retention(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    url, _ = READERS["redis"]
+    if not reachable(url):
+        pytest.skip(f"Redis not reachable at {url}")
+    names = unique_names()
+    settings = make_settings(
+        events_url=url, relay_in_server=False, events_retention_hours=0.0002, **names
+    )
+    app = create_app(settings)
+    async with redis_reader(url, names), app.router.lifespan_context(app):
+        client = await client_for(app)
+        await client.post(BATCHES, json=batch(activity(1), activity(2)))
+        relay = Relay(app.state.db, publisher_for(settings), settings)
+        await relay.prune()
+        unpublished_kept = len(await feed(client))
+        publisher = publisher_for(settings)
+        await publisher.connect()
+        relay = Relay(app.state.db, publisher, settings)
+        assert await relay.publish_pending() == 2
+        await publisher.close()
+        await asyncio.sleep(1)
+        pruned = await relay.prune()
+        left = await feed(client)
+        await client.aclose()
+
+    assert unpublished_kept == 2
+    assert pruned == 2
+    assert left == []
