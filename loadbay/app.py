@@ -6,12 +6,22 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from loadbay import __version__
-from loadbay.api import activities, batch_inserts, events, health, operator_data
+from loadbay.api import (
+    activities,
+    batch_inserts,
+    events,
+    files,
+    health,
+    instances,
+    operator_data,
+)
 from loadbay.api.errors import install_error_handlers
+from loadbay.api.instance_envelope import instance_envelope
 from loadbay.api.middleware import IdempotencyKeys, RateLimitHeaders
 from loadbay.api.operator_envelope import operator_envelope
 from loadbay.auth.idempotency import Idempotency
@@ -21,8 +31,11 @@ from loadbay.config import Settings
 from loadbay.events.brokers import publisher_for
 from loadbay.events.feed import EventFeed
 from loadbay.events.relay import Relay
+from loadbay.files.jobs import FileJobs, FileJobWorker
+from loadbay.files.store import FileStore
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.ids import HexIds, PublicIds
+from loadbay.ingest.instance_reads import InstanceReads
 from loadbay.ingest.jobs import BatchJobs
 from loadbay.ingest.operator_service import OperatorData
 from loadbay.ingest.records import Records
@@ -49,7 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await _prepare_schema(db, migrate_now=config.migrate_on_start)
             await _wire(app, db, config)
-            async with _relay(db, config):
+            async with _relay(db, config), _file_worker(app, config):
                 log.info("loadbay %s ready on %s", __version__, db.dialect)
                 yield
         finally:
@@ -59,13 +72,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Loadbay", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = config
-    install_error_handlers(app, [(operator_data.PREFIX, operator_envelope)])
+    install_error_handlers(
+        app,
+        [(operator_data.PREFIX, operator_envelope), (instances.PREFIX, instance_envelope)],
+    )
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(RateLimitHeaders)
     app.include_router(batch_inserts.router)
     app.include_router(activities.router)
     app.include_router(operator_data.router)
     app.include_router(events.router)
+    app.include_router(files.router)
+    app.include_router(instances.router)
     app.include_router(health.router)
     return app
 
@@ -101,6 +119,9 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
     )
     app.state.operator_data = OperatorData(db, operator_jobs, config.chunk_size)
     app.state.event_feed = EventFeed(db)
+    app.state.files = file_store = FileStore(config.files_url, **config.s3_options())
+    app.state.file_jobs = FileJobs(db, file_store, config)
+    app.state.instance_reads = InstanceReads(db)
 
 
 @asynccontextmanager
@@ -111,6 +132,19 @@ async def _relay(db: Database, config: Settings) -> AsyncIterator[None]:
         return
     stop = asyncio.Event()
     task = asyncio.create_task(Relay(db, publisher_for(config), config).run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
+@asynccontextmanager
+async def _file_worker(app: FastAPI, config: Settings) -> AsyncIterator[None]:
+    """Runs asynchronous file jobs, and resumes those whose node died mid-file."""
+    stop = asyncio.Event()
+    worker = FileJobWorker(app.state.file_jobs, timedelta(seconds=config.job_stale_seconds))
+    task = asyncio.create_task(worker.run(stop))
     try:
         yield
     finally:

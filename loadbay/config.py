@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +21,21 @@ class Settings(BaseSettings):
         "",
         description="sqlite+aiosqlite:///<file> or postgresql+asyncpg://user@host/db.",
     )
+    files_url: str = Field(
+        "", description="file://<dir> (default <data dir>/files) or s3://bucket/prefix."
+    )
+    s3_endpoint: str | None = Field(None, description="S3-compatible endpoint URL (MinIO, …).")
+    s3_region: str | None = Field(None, description="S3 region; AWS_REGION works too.")
+    max_file_bytes: int = Field(
+        50 * 1024**3, ge=1, description="Largest file accepted by PUT /files/{name}."
+    )
+    job_stale_seconds: float = Field(
+        30, gt=0, description="A file job whose runner is silent this long is taken over."
+    )
+    file_chunk_lines: int = Field(
+        2000, ge=1, le=100_000, description="Lines of a records file written per transaction."
+    )
+
     host: str = "127.0.0.1"
     port: int = 8000
     migrate_on_start: bool = Field(True, description="Run Alembic migrations at start-up.")
@@ -65,8 +80,22 @@ class Settings(BaseSettings):
     def _fill_embedded_defaults(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'loadbay.db'}"
+        if not self.files_url:
+            self.files_url = (self.data_dir.resolve() / "files").as_uri()
         return self
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def s3_options(self) -> dict[str, Any]:
+        """obstore options for an s3:// files URL; credentials come from the AWS_* variables."""
+        config = {}
+        if self.s3_endpoint:
+            config["endpoint"] = self.s3_endpoint
+        if self.s3_region:
+            config["region"] = self.s3_region
+        options: dict[str, Any] = {"config": config}
+        if self.s3_endpoint and self.s3_endpoint.startswith("http://"):
+            options["client_options"] = {"allow_http": True}
+        return options

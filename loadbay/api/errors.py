@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse
 
 from loadbay.api.responses import json_response
 from loadbay.errors import LoadbayError
@@ -58,6 +59,8 @@ def render_error(
     envelopes: Sequence[tuple[str, Envelope]] = app.state.envelopes
     envelope = next((e for prefix, e in envelopes if path.startswith(prefix)), default_envelope)
     status, body = envelope(status, code, message, details)
+    if isinstance(body, str):
+        return PlainTextResponse(body, status_code=status, headers=headers)
     return json_response(body, status_code=status, headers=headers)
 
 

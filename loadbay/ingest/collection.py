@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -18,6 +18,18 @@ class ConflictMode(Enum):
     FAIL = "fail"  # fails with the collection's conflict code; the first record wins
     IGNORE = "ignore"  # succeeds without writing: the stored record stands (idempotent insert)
     UPDATE = "update"  # updates the stored record; the last record of a batch wins
+
+
+class ChunkHook(Protocol):
+    async def __call__(
+        self,
+        unit: Any,
+        tenant_id: str,
+        rows: list[dict[str, Any]],
+        stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    ) -> dict[int, Any]:
+        """Failures (RecordInvalid) by position in `rows`; may change the other rows."""
+        ...
 
 
 class IdCodec(Protocol):
@@ -53,3 +65,7 @@ class Collection:
     reference: Reference | None = None
     # A column that receives each record's index in its batch, to read records in sent order.
     position_column: str | None = None
+    # Per chunk, after the stored versions are read (locked): adjust rows or fail some of them.
+    prepare: ChunkHook | None = None
+    # The record as its events carry it; by default every column but the tenant.
+    event_view: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None

@@ -61,12 +61,21 @@ async def write_records(
         if not chunk:
             continue
         rows = [record.row for record in chunk]
-        # Updates need the previous version for their events: one locking read per chunk.
-        previous = (
-            await _stored_versions(unit, collection, rows)
-            if events is not None and mode is ConflictMode.UPDATE
-            else {}
+        # The stored versions, for update events and the collection's hook: one locking read.
+        needs_stored = collection.prepare is not None or (
+            events is not None and mode is ConflictMode.UPDATE
         )
+        previous = await _stored_versions(unit, collection, rows) if needs_stored else {}
+        if collection.prepare is not None:
+            refused = await collection.prepare(unit, tenant_id, rows, previous)
+            for position, invalid in refused.items():
+                record = chunk[position]
+                for index in (*record.followers, record.index):
+                    results[index] = _failed(index, invalid.code, invalid.message, record.payload)
+            chunk = [record for p, record in enumerate(chunk) if p not in refused]
+            rows = [record.row for record in chunk]
+            if not chunk:
+                continue
         written = await unit.bulk.write(collection.target, rows, _ON_CONFLICT[mode])
         for record, returned in zip(chunk, written, strict=True):
             _report(collection, mode, record, returned, results)
@@ -94,6 +103,7 @@ def _outbox_rows(
     now: datetime,
 ) -> list[dict[str, Any]]:
     target = collection.target
+    view = collection.event_view or (lambda row: record_view(collection, row))
     changes = []
     for row, returned in zip(rows, written, strict=True):
         if returned is None:
@@ -111,8 +121,8 @@ def _outbox_rows(
                 tenant_id=tenant_id,
                 key=record_key(collection, row),
                 event_type=event_type,
-                new=record_view(collection, new),
-                old=record_view(collection, old) if old is not None else None,
+                new=view(new),
+                old=view(old) if old is not None else None,
                 context=context,
                 now=now,
             )

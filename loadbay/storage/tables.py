@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
     Date,
     ForeignKey,
@@ -211,4 +213,46 @@ outbox = Table(
         sqlite_where=text("published_at IS NULL"),
     ),
     sqlite_autoincrement=True,
+)
+
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), nullable=False),
+    Column("instance_id", String(36), nullable=False),
+    Column("hrid", String(64), nullable=False),
+    Column("match_key", String(255), nullable=True),
+    # The instance JSON as stored, without `_version` (that is the version column).
+    Column("document", JsonText(), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "instance_id"),
+    UniqueConstraint("tenant_id", "hrid"),
+    UniqueConstraint("tenant_id", "match_key"),
+    sqlite_autoincrement=True,
+)
+
+hrid_counters = Table(
+    "hrid_counters",
+    metadata,
+    Column("tenant_id", String(64), ForeignKey("tenants.id"), primary_key=True),
+    Column("next_value", BigInteger, nullable=False),
+)
+
+file_jobs = Table(
+    "file_jobs",
+    metadata,
+    Column("job_id", BigId, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("records_file", String(1024), nullable=False),
+    Column("publish_events", Boolean, nullable=False),
+    Column("chunk_lines", Integer, nullable=False),
+    # Lines committed so far: a resumed job skips exactly these.
+    Column("lines_done", BigInteger, nullable=False),
+    Column("lines_total", BigInteger, nullable=True),
+    Column("errors_count", BigInteger, nullable=False),
+    Column("claimed_by", String(64), nullable=True),
+    Column("heartbeat_at", UtcDateTime(), nullable=True),
+    Column("error", Text, nullable=True),
 )

@@ -1,0 +1,184 @@
+"""The instance bulk API (`/instance-storage/instances`) and file-job status (`/jobs`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from loadbay.api.auth import tenant_for
+from loadbay.api.body import read_model
+from loadbay.api.errors import error_responses
+from loadbay.api.instance_envelope import InstanceErrors
+from loadbay.api.openapi import json_request_body
+from loadbay.api.responses import json_response
+from loadbay.auth.keys import Scope
+from loadbay.errors import NotFound, UnprocessableInput
+from loadbay.files.jobs import FileJobs, error_files
+from loadbay.files.store import check_name
+from loadbay.ingest.instance_reads import InstanceReads
+from loadbay.ingest.results import JobStatus
+
+PREFIX = "/instance-storage"
+router = APIRouter(tags=["instances"])
+
+
+class BulkRequest(BaseModel):
+    """Bulk entities upsert request."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    recordsFileName: str = Field(description="A file in the tenant's space (see /files).")
+    publishEvents: bool = Field(True, description="Whether domain events are published.")
+
+
+class BulkResponse(BaseModel):
+    errorRecordsFileName: str
+    errorsFileName: str
+    errorsNumber: int
+
+
+class JobView(BaseModel):
+    id: str
+    status: str
+    recordsFileName: str
+    publishEvents: bool
+    linesRead: int
+    linesTotal: int | None
+    progress: int
+    succeeded: int
+    failed: int
+    errorsNumber: int
+    errorRecordsFileName: str
+    errorsFileName: str
+    error: str | None
+    createdAt: str
+    completedAt: str | None
+
+
+def file_jobs(request: Request) -> FileJobs:
+    return request.app.state.file_jobs  # type: ignore[no-any-return]
+
+
+def instance_reads(request: Request) -> InstanceReads:
+    return request.app.state.instance_reads  # type: ignore[no-any-return]
+
+
+def _errors(*statuses: int) -> dict[int | str, Any]:
+    return error_responses(401, 403, 429, *statuses, model=InstanceErrors)
+
+
+def _job_view(jobs: FileJobs, job: dict[str, Any]) -> dict[str, Any]:
+    files = error_files(job["records_file"])
+    total = job["lines_total"]
+    done = job["lines_done"]
+    finished = job["status"] != JobStatus.PROCESSING.value
+    return {
+        "id": jobs.ids.format(job["id"]),
+        "status": job["status"],
+        "recordsFileName": job["records_file"],
+        "publishEvents": job["publish_events"],
+        "linesRead": done,
+        "linesTotal": total,
+        "progress": 100 if finished else (done * 100 // total if total else 0),
+        "succeeded": job["succeeded_count"],
+        "failed": job["failed_count"],
+        "errorsNumber": job["errors_count"],
+        "errorRecordsFileName": files.records,
+        "errorsFileName": files.errors,
+        "error": job["error"],
+        "createdAt": job["created_at"].isoformat(),
+        "completedAt": job["completed_at"].isoformat() if job["completed_at"] else None,
+    }
+
+
+@router.post(
+    f"{PREFIX}/instances/bulk",
+    status_code=201,
+    summary="Update or create the instances of a records file (NDJSON, optionally .gz)",
+    response_model=BulkResponse,
+    responses={
+        202: {"model": JobView, "description": "Accepted (with `Prefer: respond-async`)"},
+        **_errors(422),
+        500: {"description": "Internal server error", "content": {"text/plain": {}}},
+    },
+    openapi_extra=json_request_body(BulkRequest),
+)
+async def bulk_upsert(
+    request: Request,
+    prefer: str | None = Header(None, description="`respond-async` for a 202 and a job"),
+    tenant: str = Depends(tenant_for(Scope.INGEST_FILES)),
+    jobs: FileJobs = Depends(file_jobs),
+) -> Response:
+    body = await read_model(request, BulkRequest, request.app.state.settings.max_body_bytes)
+    name = body.recordsFileName
+    respond_async = "respond-async" in (prefer or "").lower()
+    try:
+        check_name(name)
+        job_id = await jobs.create(tenant, name, body.publishEvents, run_here=not respond_async)
+    except NotFound:
+        raise UnprocessableInput(
+            f"records file {name!r} does not exist",
+            code="file_not_found",
+            details=[{"key": "recordsFileName", "value": name}],
+        ) from None
+    if respond_async:
+        view = _job_view(jobs, await jobs.view(job_id))
+        return json_response(view, status_code=202, headers={"Location": f"/jobs/{view['id']}"})
+    await jobs.run(job_id)
+    job = await jobs.view(job_id)
+    files = error_files(name)
+    return json_response(
+        {
+            "errorRecordsFileName": files.records,
+            "errorsFileName": files.errors,
+            "errorsNumber": job["errors_count"],
+        },
+        status_code=201,
+    )
+
+
+@router.get(
+    f"{PREFIX}/instances/{{instance_id}}",
+    summary="One instance",
+    responses=_errors(404),
+)
+async def get_instance(
+    instance_id: str,
+    tenant: str = Depends(tenant_for(Scope.READ)),
+    reads: InstanceReads = Depends(instance_reads),
+) -> Response:
+    return json_response(await reads.get(tenant, instance_id))
+
+
+@router.get(
+    f"{PREFIX}/instances",
+    summary="Instances in storage order, a page at a time",
+    responses=_errors(422),
+)
+async def list_instances(
+    offset: int = Query(0, ge=0),
+    limit: int = Query(10, ge=0, le=1000),
+    tenant: str = Depends(tenant_for(Scope.READ)),
+    reads: InstanceReads = Depends(instance_reads),
+) -> Response:
+    found, total = await reads.page(tenant, offset=offset, limit=limit)
+    return json_response({"instances": found, "totalRecords": total})
+
+
+@router.get(
+    "/jobs/{job_id}",
+    summary="A file job: status, progress, counts, error files",
+    response_model=JobView,
+    responses=error_responses(401, 403, 404, 429),
+)
+async def get_job(
+    job_id: str,
+    tenant: str = Depends(tenant_for(Scope.READ)),
+    jobs: FileJobs = Depends(file_jobs),
+) -> Response:
+    number = jobs.ids.parse(job_id)
+    if number is None:
+        raise NotFound(f"job {job_id} not found")
+    return json_response(_job_view(jobs, await jobs.view(number, tenant)))

@@ -1,0 +1,285 @@
+"""File jobs: a records file upserted chunk by chunk, resumable from its last checkpoint.
+
+Each chunk of lines is one transaction: its records, its job counters, its outbox events and
+the checkpoint commit together. Its error lines are written to a per-chunk part object just
+before that commit (overwritten if the chunk is ever redone), and the parts are joined into
+`<file>_errors` and `<file>_failedEntities` at the end: complete, and without duplicate lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from loadbay.config import Settings
+from loadbay.errors import NotFound
+from loadbay.events.outbox import EventContext
+from loadbay.files.lines import is_gzipped, lines
+from loadbay.files.store import FileStore
+from loadbay.ingest.engine import write_records
+from loadbay.ingest.ids import HexIds
+from loadbay.ingest.instances import INSTANCES
+from loadbay.ingest.results import JobStatus
+from loadbay.storage import file_jobs as store
+from loadbay.storage import jobs as job_store
+from loadbay.storage.database import Database
+from loadbay.storage.types import utcnow
+
+log = logging.getLogger("loadbay.files")
+
+KIND = "instances_bulk"
+INVALID_JSON = "INVALID_JSON"
+
+
+class LostClaim(Exception):
+    """Another node took the job over (this one looked dead): stop without writing."""
+
+
+@dataclass(frozen=True)
+class ErrorFiles:
+    records: str
+    errors: str
+
+
+def error_files(records_file: str) -> ErrorFiles:
+    return ErrorFiles(f"{records_file}_failedEntities", f"{records_file}_errors")
+
+
+@dataclass
+class _Chunk:
+    number: int
+    first_line: int  # lines before it, committed already
+    lines: list[tuple[int, bytes]]
+
+
+class FileJobs:
+    def __init__(self, db: Database, files: FileStore, settings: Settings) -> None:
+        self._db = db
+        self._files = files
+        self._settings = settings
+        self.ids = HexIds("job_")
+        self.node = f"{socket.gethostname()}:{os.getpid()}"
+
+    async def create(
+        self, tenant_id: str, records_file: str, publish_events: bool, *, run_here: bool
+    ) -> int:
+        """A job row; claimed by this node when it runs the job inline (synchronously)."""
+        await self._files.size(tenant_id, records_file)
+        now = utcnow()
+        async with self._db.write() as unit:
+            job = await job_store.create_job(
+                unit.conn,
+                tenant_id=tenant_id,
+                kind=KIND,
+                collection=INSTANCES.name,
+                record_count=0,
+                now=now,
+            )
+            await store.add_file_job(
+                unit.conn,
+                {
+                    "job_id": job.id,
+                    "records_file": records_file,
+                    "publish_events": publish_events,
+                    "chunk_lines": self._settings.file_chunk_lines,
+                    "lines_done": 0,
+                    "lines_total": None,
+                    "errors_count": 0,
+                    "claimed_by": self.node if run_here else None,
+                    "heartbeat_at": now if run_here else None,
+                    "error": None,
+                },
+            )
+        return job.id
+
+    async def view(self, job_id: int, tenant_id: str | None = None) -> dict[str, Any]:
+        async with self._db.read() as conn:
+            row = await store.find_file_job(conn, job_id, tenant_id)
+        if row is None:
+            raise NotFound(f"job {self.ids.format(job_id)} not found")
+        return dict(row)
+
+    async def run(self, job_id: int) -> None:
+        """Process the job from its checkpoint to the end. The caller holds the claim."""
+        job = await self.view(job_id)
+        if job["status"] != JobStatus.PROCESSING.value:
+            return
+        tenant, name = job["tenant_id"], job["records_file"]
+        try:
+            if job["lines_total"] is None:
+                total = await self._count_lines(tenant, name)
+                async with self._db.write() as unit:
+                    await store.set_total(unit.conn, job_id, total, utcnow())
+            done = job["lines_done"]
+            async for chunk in self._chunks(tenant, name, job["chunk_lines"], done):
+                await self._commit(job, chunk)
+            await self._finish(job)
+        except LostClaim:
+            log.warning("file job %s was taken over by another node", self.ids.format(job_id))
+        except Exception as error:
+            log.exception("file job %s failed", self.ids.format(job_id))
+            async with self._db.write() as unit:
+                await store.finish(unit.conn, job_id, JobStatus.FAILED.value, utcnow(), str(error))
+            raise
+
+    async def claim(self, stale_after: timedelta) -> int | None:
+        now = utcnow()
+        async with self._db.write() as unit:
+            return await store.claim_abandoned(unit.conn, self.node, now - stale_after, now)
+
+    async def _count_lines(self, tenant: str, name: str) -> int:
+        count = 0
+        async for _ in lines(await self._files.read(tenant, name), gzipped=is_gzipped(name)):
+            count += 1
+        return count
+
+    async def _chunks(self, tenant: str, name: str, size: int, skip: int) -> AsyncIterator[_Chunk]:
+        number, current = skip // size, _Chunk(skip // size, skip, [])
+        line_no = 0
+        async for line in lines(await self._files.read(tenant, name), gzipped=is_gzipped(name)):
+            line_no += 1
+            if line_no <= skip:
+                continue
+            current.lines.append((line_no, line))
+            if len(current.lines) == size:
+                yield current
+                number += 1
+                current = _Chunk(number, line_no, [])
+        if current.lines:
+            yield current
+
+    async def _commit(self, job: dict[str, Any], chunk: _Chunk) -> None:
+        tenant, name = job["tenant_id"], job["records_file"]
+        records, failed = [], {}
+        for line_no, raw in chunk.lines:
+            if not raw.strip():
+                continue
+            try:
+                records.append((line_no, orjson.loads(raw)))
+            except orjson.JSONDecodeError as error:
+                failed[line_no] = (str(line_no), INVALID_JSON, f"line is not JSON: {error}")
+        raw_by_line = dict(chunk.lines)
+        events = EventContext(self.ids.format(job["id"])) if job["publish_events"] else None
+        async with self._db.write() as unit:
+            results = await write_records(
+                unit,
+                INSTANCES,
+                tenant,
+                records,
+                mode=INSTANCES.on_conflict,
+                chunk_size=len(records) or 1,
+                now=utcnow(),
+                events=events,
+            )
+            for result in results:
+                if not result.succeeded:
+                    failed[result.index] = (
+                        _identity(result.payload, result.index),
+                        result.error or "",
+                        result.message or "",
+                    )
+            await self._write_parts(tenant, name, chunk.number, failed, raw_by_line)
+            last_line = chunk.lines[-1][0]
+            if not await store.advance(
+                unit.conn,
+                job["id"],
+                self.node,
+                from_line=chunk.first_line,
+                to_line=last_line,
+                errors=len(failed),
+                now=utcnow(),
+            ):
+                raise LostClaim
+            await store.add_counts(
+                unit.conn, job["id"], sum(r.succeeded for r in results), len(failed), utcnow()
+            )
+
+    async def _write_parts(
+        self,
+        tenant: str,
+        name: str,
+        number: int,
+        failed: dict[int, tuple[str, str, str]],
+        raw_by_line: dict[int, bytes],
+    ) -> None:
+        files = error_files(name)
+        if not failed:
+            # A redone chunk may have failed records the first time and none now.
+            for base in (files.errors, files.records):
+                await self._files.delete(tenant, _part(base, number))
+            return
+        ordered = sorted(failed)
+        errors = "".join(
+            f"{failed[n][0]}, {failed[n][1]}: {_one_line(failed[n][2])}\n" for n in ordered
+        )
+        records = b"".join(raw_by_line[n] + b"\n" for n in ordered)
+        await self._files.put_bytes(tenant, _part(files.errors, number), errors.encode())
+        await self._files.put_bytes(tenant, _part(files.records, number), records)
+
+    async def _finish(self, job: dict[str, Any]) -> None:
+        tenant, name = job["tenant_id"], job["records_file"]
+        files = error_files(name)
+        for base in (files.errors, files.records):
+            parts = [f.name for f in await self._files.list(tenant, f"{base}.parts/")]
+            await self._files.put(
+                tenant, base, self._joined(tenant, sorted(parts)), max_bytes=2**62
+            )
+        async with self._db.write() as unit:
+            current = await job_store.find_job(unit.conn, tenant, KIND, job["id"])
+            status = (
+                JobStatus.FAILED
+                if current and current.record_count and current.succeeded_count == 0
+                else JobStatus.COMPLETED
+            )
+            await store.finish(unit.conn, job["id"], status.value, utcnow())
+        # The parts go once the job is marked done: a crash before that rebuilds the files.
+        for base in (files.errors, files.records):
+            for part in await self._files.list(tenant, f"{base}.parts/"):
+                await self._files.delete(tenant, part.name)
+
+    async def _joined(self, tenant: str, parts: list[str]) -> AsyncIterator[bytes]:
+        for part in parts:
+            async for data in await self._files.read(tenant, part):
+                yield data
+
+
+class FileJobWorker:
+    """Runs queued file jobs, and takes over those whose runner died (stale heartbeat)."""
+
+    def __init__(self, jobs: FileJobs, stale_after: timedelta) -> None:
+        self._jobs = jobs
+        self._stale_after = stale_after
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                job_id = await self._jobs.claim(self._stale_after)
+                if job_id is not None:
+                    await self._jobs.run(job_id)
+                    continue
+            except Exception:
+                log.warning("file job worker: job failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
+def _part(base: str, number: int) -> str:
+    return f"{base}.parts/{number:010d}"
+
+
+def _identity(payload: Any, line_no: int) -> str:
+    record_id = payload.get("id") if isinstance(payload, dict) else None
+    return record_id if isinstance(record_id, str) and record_id else str(line_no)
+
+
+def _one_line(message: str) -> str:
+    return message.replace("\n", " ").replace("\r", " ")

@@ -1,0 +1,172 @@
+"""The instances collection: FOLIO inventory instances, upserted by id.
+
+Beyond the generic engine, a chunk of instances goes through `_prepare`: optimistic locking on
+`_version`, fields the catalogue data does not control keep their stored values, blank hrids
+get the tenant's next numbers, and hrid / matchKey stay unique.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from importlib import resources
+from typing import Any
+
+import jsonschema_rs
+import orjson
+
+from loadbay.ingest.collection import Collection, ConflictMode
+from loadbay.ingest.fields import RecordInvalid
+from loadbay.ingest.ids import PublicIds
+from loadbay.storage import instances as store
+from loadbay.storage.bulk import BulkTarget
+from loadbay.storage.database import WriteUnit
+from loadbay.storage.tables import instances
+
+VALIDATION_ERROR = "VALIDATION_ERROR"
+UNIQUE_VIOLATION = "UNIQUE_VIOLATION"
+OPTIMISTIC_LOCKING = "OPTIMISTIC_LOCKING"
+HRID_PREFIX = "in"
+# Not controlled by incoming catalogue data: an update keeps what is stored.
+PROTECTED_FIELDS = (
+    "staffSuppress",
+    "discoverySuppress",
+    "deleted",
+    "catalogedDate",
+    "statusId",
+    "statusUpdatedDate",
+    "statisticalCodeIds",
+    "administrativeNotes",
+    "natureOfContentTermIds",
+    "tags",
+    "previouslyHeld",
+)
+# Rows carry the client's `_version` to `_prepare` under this name; no column has it.
+_EXPECTED = "expected_version"
+
+_SCHEMA = orjson.loads(
+    resources.files("loadbay.ingest.schemas").joinpath("instance.json").read_text()
+)
+_VALIDATOR = jsonschema_rs.validator_for(_SCHEMA)
+
+
+def validate_instance(record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise RecordInvalid("an instance must be a JSON object", VALIDATION_ERROR)
+    problems = [_describe(e) for e in _VALIDATOR.iter_errors(record)]
+    if problems:
+        raise RecordInvalid("; ".join(problems[:10]), VALIDATION_ERROR)
+    document = dict(record)
+    expected = document.pop("_version", None)
+    document["id"] = (document.get("id") or str(uuid.uuid4())).lower()
+    return {
+        "instance_id": document["id"],
+        "hrid": document.get("hrid") or "",
+        "match_key": document.get("matchKey") or None,
+        "document": document,
+        _EXPECTED: expected,
+    }
+
+
+def _describe(error: jsonschema_rs.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.instance_path)
+    kind = error.kind.name
+    if kind == "required":
+        return f"{error.kind.as_dict()['property']} may not be null"
+    if kind == "additionalProperties":
+        names = ", ".join(error.kind.as_dict().get("unexpected", []))
+        return f"unrecognized field(s): {names}"
+    message = error.message if len(error.message) < 200 else error.message[:200] + "…"
+    return f"{path or 'instance'}: {message}"
+
+
+async def _prepare(
+    unit: WriteUnit,
+    tenant_id: str,
+    rows: list[dict[str, Any]],
+    stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
+) -> dict[int, RecordInvalid]:
+    failures: dict[int, RecordInvalid] = {}
+    for position, row in enumerate(rows):
+        old = stored.get((tenant_id, row["instance_id"]))
+        expected = row.pop(_EXPECTED, None)
+        if old is None:
+            continue
+        if expected not in (None, -1) and expected != old["version"]:
+            failures[position] = RecordInvalid(
+                f"_version {expected} is stale: the stored instance is at version {old['version']}",
+                OPTIMISTIC_LOCKING,
+            )
+            continue
+        _keep_protected(row["document"], old["document"])
+        row["hrid"] = row["hrid"] or old["hrid"]
+    await _assign_hrids(unit, tenant_id, rows, failures)
+    await _check_unique(unit, tenant_id, rows, failures)
+    for row in rows:
+        row["document"]["hrid"] = row["hrid"]
+    return failures
+
+
+def _keep_protected(document: dict[str, Any], stored: Mapping[str, Any]) -> None:
+    for field in PROTECTED_FIELDS:
+        if field in stored:
+            document[field] = stored[field]
+        else:
+            document.pop(field, None)
+
+
+async def _assign_hrids(
+    unit: WriteUnit, tenant_id: str, rows: list[dict[str, Any]], failures: dict[int, Any]
+) -> None:
+    blank = [
+        row for position, row in enumerate(rows) if position not in failures and not row["hrid"]
+    ]
+    if not blank:
+        return
+    numbers = await store.allocate_hrids(unit.conn, tenant_id, len(blank))
+    for row, number in zip(blank, numbers, strict=True):
+        row["hrid"] = f"{HRID_PREFIX}{number:011d}"
+
+
+async def _check_unique(
+    unit: WriteUnit, tenant_id: str, rows: list[dict[str, Any]], failures: dict[int, RecordInvalid]
+) -> None:
+    """hrid and matchKey belong to one instance, in the chunk and in the database."""
+    live = [(p, row) for p, row in enumerate(rows) if p not in failures]
+    hrids = {row["hrid"] for _, row in live}
+    match_keys = {row["match_key"] for _, row in live if row["match_key"]}
+    owners: dict[tuple[str, str], str] = {}
+    for held in await store.holders(unit.conn, tenant_id, hrids, match_keys):
+        owners[("hrid", held["hrid"])] = held["instance_id"]
+        if held["match_key"]:
+            owners[("match_key", held["match_key"])] = held["instance_id"]
+    for position, row in live:
+        for column, label in (("hrid", "hrid"), ("match_key", "matchKey")):
+            value = row[column]
+            if value is None:
+                continue
+            owner = owners.setdefault((column, value), row["instance_id"])
+            if owner != row["instance_id"]:
+                failures[position] = RecordInvalid(
+                    f"{label} {value!r} is already used by instance {owner}", UNIQUE_VIOLATION
+                )
+                break
+
+
+def instance_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The instance as clients and events see it: the stored JSON with its `_version`."""
+    return {**row["document"], "_version": row["version"]}
+
+
+INSTANCES = Collection(
+    name="instances",
+    target=BulkTarget.for_table(instances, ("tenant_id", "instance_id")),
+    key=("instance_id",),
+    validate=validate_instance,
+    ids=PublicIds("instance-"),
+    on_conflict=ConflictMode.UPDATE,
+    conflict_code=UNIQUE_VIOLATION,
+    conflict_message="this instance could not be written",
+    prepare=_prepare,
+    event_view=instance_document,
+)

@@ -1,0 +1,115 @@
+"""File-job rows: checkpoints, claims and heartbeats of resumable file jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loadbay.storage.tables import file_jobs, jobs
+
+
+async def add_file_job(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
+    await conn.execute(insert(file_jobs).values(**values))
+
+
+async def find_file_job(
+    conn: AsyncConnection, job_id: int, tenant_id: str | None = None
+) -> Mapping[str, Any] | None:
+    query = select(jobs, file_jobs).join(file_jobs, file_jobs.c.job_id == jobs.c.id)
+    query = query.where(jobs.c.id == job_id)
+    if tenant_id is not None:
+        query = query.where(jobs.c.tenant_id == tenant_id)
+    return (await conn.execute(query)).mappings().first()
+
+
+async def claim_abandoned(
+    conn: AsyncConnection, node: str, stale_before: datetime, now: datetime
+) -> int | None:
+    """Take the oldest unfinished job nobody is running (queued, or its runner went quiet)."""
+    query = (
+        select(file_jobs.c.job_id)
+        .join(jobs, jobs.c.id == file_jobs.c.job_id)
+        .where(
+            jobs.c.status == "processing",
+            or_(file_jobs.c.claimed_by.is_(None), file_jobs.c.heartbeat_at < stale_before),
+        )
+        .order_by(file_jobs.c.job_id)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=file_jobs)
+    )
+    job_id = (await conn.execute(query)).scalar()
+    if job_id is None:
+        return None
+    await conn.execute(
+        update(file_jobs)
+        .where(file_jobs.c.job_id == job_id)
+        .values(claimed_by=node, heartbeat_at=now)
+    )
+    return int(job_id)
+
+
+async def advance(
+    conn: AsyncConnection,
+    job_id: int,
+    node: str,
+    *,
+    from_line: int,
+    to_line: int,
+    errors: int,
+    now: datetime,
+) -> bool:
+    """Move the checkpoint; False if this node no longer holds the job (nothing moves)."""
+    moved = await conn.execute(
+        update(file_jobs)
+        .where(
+            file_jobs.c.job_id == job_id,
+            file_jobs.c.claimed_by == node,
+            file_jobs.c.lines_done == from_line,
+        )
+        .values(
+            lines_done=to_line,
+            errors_count=file_jobs.c.errors_count + errors,
+            heartbeat_at=now,
+        )
+    )
+    return moved.rowcount == 1
+
+
+async def set_total(conn: AsyncConnection, job_id: int, total: int, now: datetime) -> None:
+    await conn.execute(
+        update(file_jobs)
+        .where(file_jobs.c.job_id == job_id)
+        .values(lines_total=total, heartbeat_at=now)
+    )
+
+
+async def add_counts(
+    conn: AsyncConnection, job_id: int, succeeded: int, failed: int, now: datetime
+) -> None:
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(
+            succeeded_count=jobs.c.succeeded_count + succeeded,
+            failed_count=jobs.c.failed_count + failed,
+            record_count=jobs.c.record_count + succeeded + failed,
+            updated_at=now,
+        )
+    )
+
+
+async def finish(
+    conn: AsyncConnection, job_id: int, status: str, now: datetime, error: str | None = None
+) -> None:
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(status=status, updated_at=now, completed_at=now)
+    )
+    await conn.execute(
+        update(file_jobs).where(file_jobs.c.job_id == job_id).values(claimed_by=None, error=error)
+    )

@@ -1,0 +1,295 @@
+"""POST /instance-storage/instances/bulk: per-record outcomes, error files, FOLIO semantics."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.api.instances.helpers import (
+    INSTANCES,
+    STATUS,
+    bulk,
+    iid,
+    instance,
+    stored,
+    text_of,
+    upload,
+)
+from tests.conftest import ClientFactory
+
+
+async def test_a_clean_file_creates_every_instance(client: httpx.AsyncClient) -> None:
+    await upload(client, "in/a.ndjson", instance(1), instance(2), instance(3))
+
+    response = await bulk(client, "in/a.ndjson")
+
+    assert response.status_code == 201
+    assert response.json() == {
+        "errorRecordsFileName": "in/a.ndjson_failedEntities",
+        "errorsFileName": "in/a.ndjson_errors",
+        "errorsNumber": 0,
+    }
+    assert await text_of(client, "in/a.ndjson_errors") == ""
+    assert await text_of(client, "in/a.ndjson_failedEntities") == ""
+    first = await stored(client, 1)
+    assert first["title"] == "Title 1"
+    assert first["_version"] == 1
+    assert first["hrid"] == "in00000000001"
+    page = (await client.get(INSTANCES, params={"limit": 2, "offset": 1})).json()
+    assert page["totalRecords"] == 3
+    assert [i["id"] for i in page["instances"]] == [iid(2), iid(3)]
+
+
+async def test_bad_lines_fail_alone_into_the_error_files(client: httpx.AsyncClient) -> None:
+    bad_type = instance(4, instanceTypeId="not-a-uuid")
+    extra = instance(5, colour="blue")
+    no_title = instance(6, title=None)
+    await upload(
+        client,
+        "mixed.ndjson",
+        instance(1),
+        b"{not json",
+        bad_type,
+        extra,
+        no_title,
+        instance(7, instanceFormatIds=["bad"]),
+        instance(2),
+    )
+
+    response = await bulk(client, "mixed.ndjson")
+
+    assert response.json()["errorsNumber"] == 5
+    errors = (await text_of(client, "mixed.ndjson_errors")).splitlines()
+    assert [line.split(", ", 1)[0] for line in errors] == [
+        "2",
+        iid(4),
+        iid(5),
+        iid(6),
+        iid(7),
+    ]
+    codes = [line.split(", ", 1)[1].split(":")[0] for line in errors]
+    assert codes == ["INVALID_JSON"] + ["VALIDATION_ERROR"] * 4
+    assert "unrecognized field(s): colour" in errors[2]
+    assert "title may not be null" in errors[3]
+    failed = (await text_of(client, "mixed.ndjson_failedEntities")).splitlines()
+    assert failed[0] == "{not json"
+    assert [f for f in failed[1:]] == [
+        line.decode()
+        for line in __import__("tests.api.instances.helpers", fromlist=["x"])
+        .ndjson(bad_type, extra, no_title, instance(7, instanceFormatIds=["bad"]))
+        .splitlines()
+    ]
+    assert (await client.get(INSTANCES)).json()["totalRecords"] == 2
+
+
+async def test_updates_replace_the_record_but_keep_protected_fields(
+    client: httpx.AsyncClient,
+) -> None:
+    await upload(
+        client,
+        "v1.ndjson",
+        instance(1, staffSuppress=True, statusId=STATUS, editions=["1st"], tags={"tagList": ["a"]}),
+    )
+    await bulk(client, "v1.ndjson")
+    await upload(
+        client,
+        "v2.ndjson",
+        instance(1, title="New title", staffSuppress=False, discoverySuppress=True),
+    )
+
+    response = await bulk(client, "v2.ndjson")
+
+    assert response.json()["errorsNumber"] == 0
+    record = await stored(client, 1)
+    assert record["title"] == "New title"
+    assert record["_version"] == 2
+    assert "editions" not in record
+    assert record["staffSuppress"] is True
+    assert record["statusId"] == STATUS
+    assert record["tags"] == {"tagList": ["a"]}
+    assert "discoverySuppress" not in record
+    assert record["hrid"] == "in00000000001"
+
+
+@pytest.mark.parametrize(("version", "fails"), [(1, False), (-1, False), (None, False), (7, True)])
+async def test_version_is_checked_when_given(
+    client: httpx.AsyncClient, version: int | None, fails: bool
+) -> None:
+    await upload(client, "a.ndjson", instance(1))
+    await bulk(client, "a.ndjson")
+    await upload(client, "b.ndjson", instance(1, title="Changed", _version=version))
+
+    response = await bulk(client, "b.ndjson")
+
+    assert response.json()["errorsNumber"] == (1 if fails else 0)
+    record = await stored(client, 1)
+    if fails:
+        assert "OPTIMISTIC_LOCKING" in await text_of(client, "b.ndjson_errors")
+        assert (record["title"], record["_version"]) == ("Title 1", 1)
+    else:
+        assert (record["title"], record["_version"]) == ("Changed", 2)
+
+
+async def test_hrids_are_assigned_kept_and_unique(client: httpx.AsyncClient) -> None:
+    await upload(
+        client,
+        "a.ndjson",
+        instance(1),
+        instance(2, hrid="custom-7"),
+        instance(3),
+        instance(4, hrid="custom-7"),
+        instance(5, matchKey="mk"),
+        instance(6, matchKey="mk"),
+    )
+    await bulk(client, "a.ndjson")
+    await upload(client, "b.ndjson", instance(7, hrid="in00000000001"), instance(8, matchKey="mk"))
+
+    second = await bulk(client, "b.ndjson")
+
+    assert (await stored(client, 1))["hrid"] == "in00000000001"
+    assert (await stored(client, 2))["hrid"] == "custom-7"
+    assert (await stored(client, 3))["hrid"] == "in00000000002"
+    first_errors = (await text_of(client, "a.ndjson_errors")).splitlines()
+    assert [line.split(", ")[0] for line in first_errors] == [iid(4), iid(6)]
+    assert all("UNIQUE_VIOLATION" in line for line in first_errors)
+    assert second.json()["errorsNumber"] == 2
+    assert "hrid 'in00000000001' is already used" in await text_of(client, "b.ndjson_errors")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"file_chunk_lines": 2}])
+async def test_the_last_duplicate_id_in_a_file_wins_across_chunks(
+    client: httpx.AsyncClient,
+) -> None:
+    await upload(
+        client,
+        "dups.ndjson",
+        instance(1, title="first"),
+        instance(2),
+        instance(1, title="second"),
+        instance(3),
+        instance(1, title="third"),
+    )
+
+    response = await bulk(client, "dups.ndjson")
+
+    assert response.json()["errorsNumber"] == 0
+    record = await stored(client, 1)
+    assert record["title"] == "third"
+    assert (await client.get(INSTANCES)).json()["totalRecords"] == 3
+
+
+async def test_gzipped_files_are_read(client: httpx.AsyncClient) -> None:
+    await upload(client, "a.ndjson.gz", instance(1), b"oops", instance(2), gz=True)
+
+    response = await bulk(client, "a.ndjson.gz")
+
+    assert response.json()["errorsNumber"] == 1
+    assert (await stored(client, 2))["title"] == "Title 2"
+
+
+async def test_an_instance_without_id_gets_one(client: httpx.AsyncClient) -> None:
+    await upload(client, "a.ndjson", instance(0, id=None))
+
+    await bulk(client, "a.ndjson")
+
+    (record,) = (await client.get(INSTANCES)).json()["instances"]
+    assert len(record["id"]) == 36
+    assert record["hrid"] == "in00000000001"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"recordsFileName": "missing.ndjson"}, "file_not_found"),
+        ({}, "invalid_body"),
+        ({"recordsFileName": "a", "publishEvents": "yes"}, "invalid_body"),
+        ({"recordsFileName": "a", "unknown": 1}, "invalid_body"),
+        ({"recordsFileName": 5}, "invalid_body"),
+    ],
+)
+async def test_bad_requests_are_422_in_the_errors_shape(
+    client: httpx.AsyncClient, body: dict, code: str
+) -> None:
+    response = await client.post("/instance-storage/instances/bulk", json=body)
+
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["code"] == code
+    assert error["type"] == "1"
+    assert isinstance(error["parameters"], list)
+
+
+@pytest.mark.parametrize("name", ["../other/file", "/abs", "a//b", "a/./b", "x\\y"])
+async def test_names_outside_the_tenant_space_are_refused(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    response = await client.post("/instance-storage/instances/bulk", json={"recordsFileName": name})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["code"] == "invalid_file_name"
+
+
+async def test_publish_events_true_writes_events_and_false_writes_none(
+    client: httpx.AsyncClient,
+) -> None:
+    await upload(client, "a.ndjson", instance(1), instance(2))
+    await bulk(client, "a.ndjson")
+    await upload(client, "b.ndjson", instance(1, title="Quiet"))
+    await bulk(client, "b.ndjson", publishEvents=False)
+    await upload(client, "c.ndjson", instance(2, title="Loud"))
+    await bulk(client, "c.ndjson", publishEvents=True)
+
+    events = (await client.get("/events", params={"collection": "instances"})).json()["data"]
+
+    assert [(e["type"], e["key"]) for e in events] == [
+        ("CREATE", iid(1)),
+        ("CREATE", iid(2)),
+        ("UPDATE", iid(2)),
+    ]
+    update = events[2]
+    assert update["old"]["title"] == "Title 2"
+    assert update["new"]["title"] == "Loud"
+    assert (update["old"]["_version"], update["new"]["_version"]) == (1, 2)
+    assert update["new"]["hrid"] == "in00000000002"
+    assert update["jobId"].startswith("job_")
+
+
+async def test_async_mode_answers_202_and_a_job_to_poll(client: httpx.AsyncClient) -> None:
+    await upload(client, "a.ndjson", instance(1), b"bad", instance(2))
+
+    response = await client.post(
+        "/instance-storage/instances/bulk",
+        json={"recordsFileName": "a.ndjson"},
+        headers={"Prefer": "respond-async"},
+    )
+
+    assert response.status_code == 202
+    location = response.headers["location"]
+    for _ in range(100):
+        job = (await client.get(location)).json()
+        if job["status"] != "processing":
+            break
+        await asyncio.sleep(0.1)
+    assert job["status"] == "completed"
+    assert (job["linesRead"], job["linesTotal"], job["progress"]) == (3, 3, 100)
+    assert (job["succeeded"], job["failed"], job["errorsNumber"]) == (2, 1, 1)
+    assert job["errorsFileName"] == "a.ndjson_errors"
+
+
+async def test_jobs_and_files_are_per_tenant(
+    client: httpx.AsyncClient, make_client: ClientFactory
+) -> None:
+    other = await make_client(tenant="other")
+    await upload(client, "mine.ndjson", instance(1))
+    accepted = await client.post(
+        "/instance-storage/instances/bulk",
+        json={"recordsFileName": "mine.ndjson"},
+        headers={"Prefer": "respond-async"},
+    )
+
+    assert (await other.get(accepted.headers["location"])).status_code == 404
+    assert (await bulk(other, "mine.ndjson")).status_code == 422
+    assert (await other.get("/files/mine.ndjson")).status_code == 404
+    assert (await other.get("/files")).json()["data"] == []
