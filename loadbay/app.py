@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -148,8 +149,11 @@ async def _file_worker(app: FastAPI, config: Settings) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # A job cut short rolls back its current chunk and resumes from its checkpoint.
         stop.set()
-        await task
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _prepare_schema(db: Database, *, migrate_now: bool) -> None:

@@ -1,10 +1,11 @@
-"""The `loadbay` command: serve, migrate, keys, relay."""
+"""The `loadbay` command: serve, migrate, keys, relay, files."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -20,6 +21,7 @@ from loadbay.config import Settings
 from loadbay.errors import LoadbayError
 from loadbay.events.brokers import publisher_for
 from loadbay.events.relay import Relay
+from loadbay.files.cli import files_app
 from loadbay.storage import migrate as migrations
 from loadbay.storage.database import Database
 from loadbay.storage.types import utcnow
@@ -33,6 +35,7 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(files_app, name="files")
 console = Console(stderr=True)
 
 
@@ -57,6 +60,11 @@ def serve(
         workers=workers,
         log_level="info",
     )
+    # The server has shut down cleanly. obstore's tokio threads can race the interpreter's
+    # finalization and abort it, so exit without finalizing (everything is closed already).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 @app.command()

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         "loadbay.{tenant}.{collection}",
         description="Subject/topic/stream template; {env}, {tenant} and {collection} are filled.",
     )
+    events_instance_subject: str = Field(
+        "{env}.{tenant}.inventory.instance",
+        description="Subject template of instance events (FOLIO's topic naming).",
+    )
     events_env: str = Field("loadbay", description="The {env} of subject templates.")
     events_nats_stream: str = Field("LOADBAY", description="JetStream stream for the events.")
     events_amqp_exchange: str = Field("loadbay", description="RabbitMQ topic exchange.")

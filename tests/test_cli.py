@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,22 +12,7 @@ import pytest
 
 from loadbay.storage import migrate
 from tests.factories import BATCHES, activity, batch
-
-LOADBAY = str(Path(sys.executable).with_name("loadbay"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def loadbay_env(tmp_path: Path, database_url: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADBAY_")}
-    env["LOADBAY_DATA_DIR"] = str(tmp_path / "data")
-    if database_url:
-        env["LOADBAY_DATABASE_URL"] = database_url
-    return env
+from tests.servers import LOADBAY, Server, loadbay_env, start_server
 
 
 def test_migrate_creates_the_embedded_database(tmp_path: Path) -> None:
@@ -64,46 +44,11 @@ def test_serve_refuses_an_unknown_database_scheme(tmp_path: Path) -> None:
     assert "unsupported database 'mysql'" in result.stderr
 
 
-@dataclass
-class Server:
-    url: str
-    log: Path
-
-    def admin_key(self) -> str:
-        """The key `loadbay serve` prints on first start."""
-        found = re.search(r"lb_live_[A-Za-z0-9]+", self.log.read_text())
-        assert found, self.log.read_text()
-        return found.group(0)
-
-
 @pytest.fixture
 def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
-    port = free_port()
-    log = (tmp_path / "server.log").open("w")
-    process = subprocess.Popen(
-        [LOADBAY, "serve", "--port", str(port)],
-        env=loadbay_env(tmp_path, database_url),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail((tmp_path / "server.log").read_text())
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("server did not become healthy in 30 s")
-        yield Server(base, tmp_path / "server.log")
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
+    running = start_server(loadbay_env(tmp_path, database_url), tmp_path / "server.log")
+    yield running
+    running.stop()
 
 
 @pytest.mark.slow
@@ -176,3 +121,21 @@ def test_relay_needs_a_broker(tmp_path: Path) -> None:
 
     assert result.returncode == 2
     assert "LOADBAY_EVENTS_URL is not set" in result.stderr
+
+
+def test_files_put_ls_get_through_a_server(server: Server, tmp_path: Path) -> None:
+    env = {"LOADBAY_URL": server.url, "LOADBAY_API_KEY": server.admin_key()}
+    source = tmp_path / "records.ndjson"
+    source.write_bytes(b'{"a": 1}\n' * 50_000)
+
+    put = run_loadbay(tmp_path, "files", "put", str(source), "in/records.ndjson", **env)
+    listed = run_loadbay(tmp_path, "files", "ls", "--prefix", "in/", **env)
+    got = run_loadbay(tmp_path, "files", "get", "in/records.ndjson", str(tmp_path / "back"), **env)
+    missing = run_loadbay(tmp_path, "files", "get", "nope", **env)
+
+    assert put.returncode == 0, put.stderr
+    assert listed.stdout.split("\t")[:2] == ["in/records.ndjson", str(source.stat().st_size)]
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "back").read_bytes() == source.read_bytes()
+    assert missing.returncode == 1
+    assert "404" in missing.stderr

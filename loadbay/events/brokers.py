@@ -42,16 +42,22 @@ def publisher_for(settings: Settings) -> Publisher:
     )
 
 
+def _templates(settings: Settings) -> dict[str, str]:
+    """Collections with a subject template of their own."""
+    return {"instances": settings.events_instance_subject}
+
+
 def subject_for(settings: Settings, tenant: str, collection: str) -> str:
-    return settings.events_subject.format(
-        env=settings.events_env, tenant=tenant, collection=collection
-    )
+    template = _templates(settings).get(collection, settings.events_subject)
+    return template.format(env=settings.events_env, tenant=tenant, collection=collection)
 
 
 def stream_subjects(settings: Settings) -> list[str]:
-    """The JetStream subjects that cover every subject the template can produce."""
-    template = settings.events_subject.replace("{env}", settings.events_env)
-    return [re.sub(r"\{[a-z]+\}", "*", template)]
+    """The JetStream subjects that cover every subject the templates can produce."""
+    templates = {settings.events_subject, *_templates(settings).values()}
+    return sorted(
+        {re.sub(r"\{[a-z]+\}", "*", t.replace("{env}", settings.events_env)) for t in templates}
+    )
 
 
 class NatsPublisher:

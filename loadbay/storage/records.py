@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, select, tuple_
+from sqlalchemy import Table, and_, column, func, select, values
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
@@ -54,7 +54,20 @@ async def find_rows_by_keys(
     """Stored rows whose `columns` equal one of `keys`, in one query, locked until commit."""
     if not keys:
         return {}
-    key_columns = tuple_(*(table.c[c] for c in columns))
-    query = select(table).where(key_columns.in_(list(keys))).with_for_update()
-    rows = (await conn.execute(query)).mappings()
+    # A column with one value for every key (the tenant) is a plain equality; one varying
+    # column an IN list; several a join on VALUES. A row-value IN list of thousands of tuples
+    # plans badly on PostgreSQL (each row compared with each tuple).
+    fixed = [i for i in range(len(columns)) if all(k[i] == keys[0][i] for k in keys)]
+    varying = [i for i in range(len(columns)) if i not in fixed]
+    query = select(table).where(*(table.c[columns[i]] == keys[0][i] for i in fixed))
+    if len(varying) == 1:
+        (i,) = varying
+        query = query.where(table.c[columns[i]].in_({k[i] for k in keys}))
+    elif varying:
+        names = [columns[i] for i in varying]
+        wanted = values(*(column(n, table.c[n].type) for n in names), name="wanted").data(
+            list({tuple(k[i] for i in varying) for k in keys})
+        )
+        query = query.join(wanted, and_(*(table.c[n] == wanted.c[n] for n in names)))
+    rows = (await conn.execute(query.with_for_update(of=table))).mappings()
     return {tuple(row[c] for c in columns): row for row in rows}

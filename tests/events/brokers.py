@@ -29,7 +29,8 @@ def unique_names() -> dict[str, str]:
     """Settings that keep one test's subjects, stream and exchange apart from any other's."""
     tag = uuid.uuid4().hex[:10]
     return {
-        "events_subject": f"lbt{tag}.{{tenant}}.{{collection}}",
+        "events_env": f"lbt{tag}",
+        "events_subject": "{env}.{tenant}.{collection}",
         "events_nats_stream": f"LBT{tag}",
         "events_amqp_exchange": f"lbt{tag}",
     }
@@ -43,7 +44,7 @@ async def nats_reader(url: str, names: dict[str, str]) -> AsyncIterator[Any]:
     js = nc.jetstream()
 
     async def read(expected: int) -> list[tuple[str, dict[str, Any]]]:
-        subject = names["events_subject"].split(".")[0] + ".>"
+        subject = names["events_env"] + ".>"
         sub = await js.pull_subscribe(subject, stream=names["events_nats_stream"])
         messages = []
         while len(messages) < expected:
@@ -67,7 +68,7 @@ async def redis_reader(url: str, names: dict[str, str]) -> AsyncIterator[Any]:
     from redis.asyncio import Redis
 
     client = Redis.from_url(url)
-    prefix = names["events_subject"].split(".")[0]
+    prefix = names["events_env"]
 
     async def read(expected: int) -> list[tuple[str, dict[str, Any]]]:
         messages = []
@@ -94,7 +95,7 @@ async def amqp_reader(url: str, names: dict[str, str]) -> AsyncIterator[Any]:
         names["events_amqp_exchange"], aio_pika.ExchangeType.TOPIC, durable=True
     )
     queue = await channel.declare_queue(exclusive=True)
-    await queue.bind(exchange, routing_key=names["events_subject"].split(".")[0] + ".#")
+    await queue.bind(exchange, routing_key=names["events_env"] + ".#")
 
     async def read(expected: int) -> list[tuple[str, dict[str, Any]]]:
         messages = []

@@ -20,6 +20,7 @@ from loadbay.config import Settings
 from loadbay.events.brokers import publisher_for, subject_for
 from loadbay.events.relay import Relay
 from loadbay.storage.database import Database
+from tests.api.instances.helpers import bulk, iid, instance, upload
 from tests.events.brokers import (
     READERS,
     nats_reader,
@@ -29,7 +30,7 @@ from tests.events.brokers import (
 )
 from tests.events.test_outbox_feed import feed
 from tests.factories import BATCHES, activity, batch
-from tests.test_cli import LOADBAY, free_port, loadbay_env
+from tests.servers import LOADBAY, free_port, loadbay_env
 
 pytestmark = pytest.mark.slow
 
@@ -324,3 +325,31 @@ async def test_published_events_are_pruned_after_the_retention(
     assert unpublished_kept == 2
     assert pruned == 2
     assert left == []
+
+
+async def test_instance_events_use_folio_topic_naming(
+    make_settings: Callable[..., Settings],
+) -> None:
+    from redis.asyncio import Redis
+
+    url, _ = READERS["redis"]
+    if not reachable(url):
+        pytest.skip(f"Redis not reachable at {url}")
+    names = unique_names()
+    app = create_app(make_settings(events_url=url, **names))
+    redis = Redis.from_url(url)
+    async with redis_reader(url, names), app.router.lifespan_context(app):
+        client = await client_for(app)
+        await upload(client, "a.ndjson", instance(1))
+        await bulk(client, "a.ndjson")
+        await wait_until_published(app)
+        await client.aclose()
+        entries = await redis.xrange(f"{names['events_env']}.default.inventory.instance")
+    await redis.aclose()
+
+    ((_, fields),) = entries
+    event = orjson.loads(fields[b"value"])
+    assert fields[b"key"].decode() == iid(1)
+    assert event["collection"] == "instances"
+    assert event["new"]["id"] == iid(1)
+    assert event["new"]["_version"] == 1

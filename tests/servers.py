@@ -1,0 +1,75 @@
+"""Real `loadbay serve` processes for tests that need one (or need to kill one)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+LOADBAY = str(Path(sys.executable).with_name("loadbay"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def loadbay_env(tmp_path: Path, database_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOADBAY_")}
+    env["LOADBAY_DATA_DIR"] = str(tmp_path / "data")
+    if database_url:
+        env["LOADBAY_DATABASE_URL"] = database_url
+    return env
+
+
+@dataclass
+class Server:
+    url: str
+    log: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    def admin_key(self) -> str:
+        """The key `loadbay serve` prints on first start."""
+        found = re.search(r"lb_live_[A-Za-z0-9]+", self.log.read_text())
+        assert found, self.log.read_text()
+        return found.group(0)
+
+    def rss_kib(self) -> int:
+        """The process's resident memory now."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
+
+    def stop(self, *, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def start_server(env: dict[str, str], log: Path, timeout: float = 30) -> Server:
+    port = free_port()
+    with log.open("a") as out:
+        process = subprocess.Popen(
+            [LOADBAY, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    server = Server(f"http://127.0.0.1:{port}", log, process)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"loadbay serve exited:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/healthz").status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.1)
+    server.stop(kill=True)
+    raise RuntimeError(f"loadbay serve did not become healthy in {timeout} s")
