@@ -6,10 +6,11 @@ from collections.abc import Collection as Sized
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage._dialect import upsert_insert
+from loadbay.storage._keys import restrict_to
 from loadbay.storage.tables import hrid_counters, instances
 
 
@@ -28,13 +29,16 @@ async def holders(
     conn: AsyncConnection, tenant_id: str, hrids: Sized[str], match_keys: Sized[str]
 ) -> list[Mapping[str, Any]]:
     """Stored instances holding any of these hrids or match keys."""
-    if not hrids and not match_keys:
-        return []
-    query = select(instances.c.instance_id, instances.c.hrid, instances.c.match_key).where(
-        instances.c.tenant_id == tenant_id,
-        or_(instances.c.hrid.in_(list(hrids)), instances.c.match_key.in_(list(match_keys))),
-    )
-    return list((await conn.execute(query)).mappings())
+    found: list[Mapping[str, Any]] = []
+    for name, wanted in (("hrid", hrids), ("match_key", match_keys)):
+        if not wanted:
+            continue
+        query = select(instances.c.instance_id, instances.c.hrid, instances.c.match_key).where(
+            instances.c.tenant_id == tenant_id
+        )
+        query = restrict_to(query, conn.dialect.name, instances, [name], [(v,) for v in wanted])
+        found.extend((await conn.execute(query)).mappings())
+    return found
 
 
 async def find_instance(

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, column, func, select, values
+from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loadbay.storage._keys import restrict_to
 
 
 async def find_record(
@@ -39,13 +41,13 @@ async def find_ids(
     conn: AsyncConnection, table: Table, tenant_id: str, column: str, values: Iterable[Any]
 ) -> dict[Any, int]:
     """Row ids by a natural-id column, in one query; rows found are share-locked until commit."""
-    wanted = list(values)
-    query = (
-        select(table.c[column], table.c.id)
-        .where(table.c.tenant_id == tenant_id, table.c[column].in_(wanted))
-        .with_for_update(read=True)
-    )
-    return {value: row_id for value, row_id in (await conn.execute(query)).all()}
+    wanted = [(value,) for value in set(values)]
+    if not wanted:
+        return {}
+    query = select(table.c[column], table.c.id).where(table.c.tenant_id == tenant_id)
+    query = restrict_to(query, conn.dialect.name, table, [column], wanted)
+    found = await conn.execute(query.with_for_update(read=True, of=table))
+    return {value: row_id for value, row_id in found.all()}
 
 
 async def find_rows_by_keys(
@@ -54,20 +56,17 @@ async def find_rows_by_keys(
     """Stored rows whose `columns` equal one of `keys`, in one query, locked until commit."""
     if not keys:
         return {}
-    # A column with one value for every key (the tenant) is a plain equality; one varying
-    # column an IN list; several a join on VALUES. A row-value IN list of thousands of tuples
-    # plans badly on PostgreSQL (each row compared with each tuple).
+    # A column with one value for every key (the tenant) is a plain equality.
     fixed = [i for i in range(len(columns)) if all(k[i] == keys[0][i] for k in keys)]
     varying = [i for i in range(len(columns)) if i not in fixed]
     query = select(table).where(*(table.c[columns[i]] == keys[0][i] for i in fixed))
-    if len(varying) == 1:
-        (i,) = varying
-        query = query.where(table.c[columns[i]].in_({k[i] for k in keys}))
-    elif varying:
-        names = [columns[i] for i in varying]
-        wanted = values(*(column(n, table.c[n].type) for n in names), name="wanted").data(
-            list({tuple(k[i] for i in varying) for k in keys})
+    if varying:
+        query = restrict_to(
+            query,
+            conn.dialect.name,
+            table,
+            [columns[i] for i in varying],
+            [tuple(k[i] for i in varying) for k in keys],
         )
-        query = query.join(wanted, and_(*(table.c[n] == wanted.c[n] for n in names)))
     rows = (await conn.execute(query.with_for_update(of=table))).mappings()
     return {tuple(row[c] for c in columns): row for row in rows}

@@ -19,12 +19,20 @@ from loadbay.storage.types import utcnow
 from tests.factories import activity
 
 
+def _ours(statement: str) -> bool:
+    # asyncpg introspects a new array type once per connection: catalog queries, not ours.
+    return "pg_catalog" not in statement and "set_config" not in statement
+
+
 async def watch_statements(unit: WriteUnit, backend: str) -> list[str]:
+    """Every statement our code sends on the unit's driver connection from now on."""
     seen: list[str] = []
     if backend == "sqlite":
         await unit.driver.set_trace_callback(seen.append)
     else:
-        unit.driver.add_query_logger(lambda record: seen.append(record.query))
+        unit.driver.add_query_logger(
+            lambda record: seen.append(record.query) if _ours(record.query) else None
+        )
     return seen
 
 
