@@ -148,20 +148,19 @@ def _envelope(
     return record
 
 
-def _identifier_of(fields: Mapping[str, Any], name: str) -> str:
+def _text_field(fields: Mapping[str, Any], name: str, parse: Callable[[Any], str]) -> str:
     try:
-        value: str = _identifier(fields[name])
+        return parse(fields[name])
     except ValueError as error:
         raise RecordInvalid(f"Invalid field {quoted(name)}: {error}", VALIDATION_FAILED) from None
-    return value
+
+
+def _identifier_of(fields: Mapping[str, Any], name: str) -> str:
+    return _text_field(fields, name, _identifier)
 
 
 def _name(fields: Mapping[str, Any], name: str) -> str:
-    try:
-        value: str = _type_name(fields[name])
-    except ValueError as error:
-        raise RecordInvalid(f"Invalid field {quoted(name)}: {error}", VALIDATION_FAILED) from None
-    return value
+    return _text_field(fields, name, _type_name)
 
 
 def _known(
