@@ -158,7 +158,7 @@ async def get_instance(
     responses=_errors(422),
 )
 async def list_instances(
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=2**31 - 1),
     limit: int = Query(10, ge=0, le=1000),
     tenant: str = Depends(tenant_for(Scope.READ)),
     reads: InstanceReads = Depends(instance_reads),

@@ -293,3 +293,11 @@ async def test_jobs_and_files_are_per_tenant(
     assert (await bulk(other, "mine.ndjson")).status_code == 422
     assert (await other.get("/files/mine.ndjson")).status_code == 404
     assert (await other.get("/files")).json()["data"] == []
+
+
+@pytest.mark.parametrize("params", [{"offset": 2**70}, {"offset": -1}, {"limit": 1001}])
+async def test_out_of_range_paging_is_422(client: httpx.AsyncClient, params: dict) -> None:
+    response = await client.get(INSTANCES, params=params)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "invalid_parameter"
