@@ -6,6 +6,9 @@ import re
 from dataclasses import dataclass
 
 
+MAX_ROW_ID = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class PublicIds:
     prefix: str
@@ -33,4 +36,8 @@ class HexIds:
 
     def parse(self, public_id: str) -> int | None:
         match = re.fullmatch(re.escape(self.prefix) + f"([0-9a-f]{{{self.width}}})", public_id)
-        return None if match is None else int(match.group(1), 16)
+        if match is None:
+            return None
+        number = int(match.group(1), 16)
+        # Row ids are signed 64-bit: anything larger names no row (and must not reach SQL).
+        return number if number <= MAX_ROW_ID else None

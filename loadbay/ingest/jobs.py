@@ -90,7 +90,9 @@ class BatchJobs:
             job = await job_store.find_job(unit.conn, tenant_id, self.kind, job_id, for_update=True)
             if job is None:
                 raise self._not_found(job_id)
-            stored = {r.index: r for r in await job_store.find_results(unit.conn, job.id, wanted)}
+            # An index past the batch cannot exist: never send it to the database.
+            in_batch = [i for i in wanted if i < job.record_count]
+            stored = {r.index: r for r in await job_store.find_results(unit.conn, job.id, in_batch)}
             _check_retryable(job, wanted, stored)
             retried = [(i, stored[i].payload) for i in wanted]
             results = await self._write(unit, collection, tenant_id, job.id, retried, mode)

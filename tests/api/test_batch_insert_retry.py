@@ -167,3 +167,12 @@ async def test_a_batch_recovered_from_total_failure_becomes_completed(
 
     assert body["status"] == "completed"
     assert (body["inserted_count"], body["failed_count"]) == (1, 0)
+
+
+async def test_indices_far_past_the_batch_are_unknown_not_a_fault(
+    client: httpx.AsyncClient, collided: dict[str, Any]
+) -> None:
+    response = await retry(client, {"retry_indices": [1, 2**40]})
+
+    assert response.status_code == 422
+    assert response.json()["error"]["details"] == {"indices": [2**40]}

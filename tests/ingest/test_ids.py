@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loadbay.ingest.ids import PublicIds
+from loadbay.ingest.ids import HexIds, PublicIds
 
 ids = PublicIds("pa-")
 
@@ -32,3 +32,10 @@ def test_non_canonical_forms() -> None:
     assert ids.parse("pa-0020") is None
     assert ids.parse("PA-020") is None
     assert ids.parse("pa-٠٢٠") is None
+
+
+def test_hex_ids_beyond_a_row_id_name_nothing() -> None:
+    jobs = HexIds("job_")
+    assert jobs.parse(jobs.format(2**63 - 1)) == 2**63 - 1
+    assert jobs.parse("job_ffffffffffffffff") is None
+    assert jobs.parse("job_00000000000000FF") is None

@@ -55,7 +55,10 @@ async def test_events_and_states_batches_are_jobs_too(players: httpx.AsyncClient
     assert job["output"]["succeeded"] == 1
 
 
-@pytest.mark.parametrize("job_id", ["job_00000000000000ff", "job_1", "batch-001", "nope"])
+@pytest.mark.parametrize(
+    "job_id",
+    ["job_00000000000000ff", "job_ffffffffffffffff", "job_1", "batch-001", "nope"],
+)
 async def test_unknown_job_is_404(operator: httpx.AsyncClient, job_id: str) -> None:
     response = await operator.get(f"{API}/batch/jobs/{job_id}")
 
