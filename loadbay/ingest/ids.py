@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-
 MAX_ROW_ID = 2**63 - 1
 
 
