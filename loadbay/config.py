@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         50 * 1024**3, ge=1, description="Largest file accepted by PUT /files/{name}."
     )
+    hrid_prefix: str = Field(
+        "in", pattern=r"^[A-Za-z0-9]{0,16}$", description="Prefix of assigned instance hrids."
+    )
     job_stale_seconds: float = Field(
         30, gt=0, description="A file job whose runner is silent this long is taken over."
     )

@@ -27,7 +27,7 @@ from loadbay.files.lines import is_gzipped, lines
 from loadbay.files.store import FileStore
 from loadbay.ingest.engine import write_records
 from loadbay.ingest.ids import HexIds
-from loadbay.ingest.instances import INSTANCES
+from loadbay.ingest.instances import instances_collection
 from loadbay.ingest.results import JobStatus
 from loadbay.storage import file_jobs as store
 from loadbay.storage import jobs as job_store
@@ -66,6 +66,7 @@ class FileJobs:
         self._db = db
         self._files = files
         self._settings = settings
+        self._collection = instances_collection(settings.hrid_prefix)
         self.ids = HexIds("job_")
         self.node = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -80,7 +81,7 @@ class FileJobs:
                 unit.conn,
                 tenant_id=tenant_id,
                 kind=KIND,
-                collection=INSTANCES.name,
+                collection=self._collection.name,
                 record_count=0,
                 now=now,
             )
@@ -172,10 +173,10 @@ class FileJobs:
         async with self._db.write() as unit:
             results = await write_records(
                 unit,
-                INSTANCES,
+                self._collection,
                 tenant,
                 records,
-                mode=INSTANCES.on_conflict,
+                mode=self._collection.on_conflict,
                 chunk_size=len(records) or 1,
                 now=utcnow(),
                 events=events,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from loadbay.errors import NotFound
-from loadbay.ingest.instances import INSTANCES, instance_document
+from loadbay.ingest.instances import instance_document
 from loadbay.storage import records as record_store
 from loadbay.storage.database import Database
 from loadbay.storage.instances import find_instance
+from loadbay.storage.tables import instances
 
 
 class InstanceReads:
@@ -27,6 +28,6 @@ class InstanceReads:
     ) -> tuple[list[dict[str, Any]], int]:
         async with self._db.read() as conn:
             rows, total = await record_store.list_records(
-                conn, INSTANCES.target.table, tenant_id, filters={}, offset=offset, limit=limit
+                conn, instances, tenant_id, filters={}, offset=offset, limit=limit
             )
         return [instance_document(row) for row in rows], total

@@ -7,6 +7,7 @@ get the tenant's next numbers, and hrid / matchKey stay unique.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from importlib import resources
@@ -26,7 +27,6 @@ from loadbay.storage.tables import instances
 VALIDATION_ERROR = "VALIDATION_ERROR"
 UNIQUE_VIOLATION = "UNIQUE_VIOLATION"
 OPTIMISTIC_LOCKING = "OPTIMISTIC_LOCKING"
-HRID_PREFIX = "in"
 # Not controlled by incoming catalogue data: an update keeps what is stored.
 PROTECTED_FIELDS = (
     "staffSuppress",
@@ -85,6 +85,7 @@ async def _prepare(
     tenant_id: str,
     rows: list[dict[str, Any]],
     stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    hrid_prefix: str,
 ) -> dict[int, RecordInvalid]:
     failures: dict[int, RecordInvalid] = {}
     for position, row in enumerate(rows):
@@ -100,7 +101,7 @@ async def _prepare(
             continue
         _keep_protected(row["document"], old["document"])
         row["hrid"] = row["hrid"] or old["hrid"]
-    await _assign_hrids(unit, tenant_id, rows, failures)
+    await _assign_hrids(unit, tenant_id, rows, failures, hrid_prefix)
     await _check_unique(unit, tenant_id, rows, failures)
     for row in rows:
         row["document"]["hrid"] = row["hrid"]
@@ -116,7 +117,11 @@ def _keep_protected(document: dict[str, Any], stored: Mapping[str, Any]) -> None
 
 
 async def _assign_hrids(
-    unit: WriteUnit, tenant_id: str, rows: list[dict[str, Any]], failures: dict[int, Any]
+    unit: WriteUnit,
+    tenant_id: str,
+    rows: list[dict[str, Any]],
+    failures: dict[int, Any],
+    prefix: str,
 ) -> None:
     blank = [
         row for position, row in enumerate(rows) if position not in failures and not row["hrid"]
@@ -125,7 +130,7 @@ async def _assign_hrids(
         return
     numbers = await store.allocate_hrids(unit.conn, tenant_id, len(blank))
     for row, number in zip(blank, numbers, strict=True):
-        row["hrid"] = f"{HRID_PREFIX}{number:011d}"
+        row["hrid"] = f"{prefix}{number:011d}"
 
 
 async def _check_unique(
@@ -158,15 +163,27 @@ def instance_document(row: Mapping[str, Any]) -> dict[str, Any]:
     return {**row["document"], "_version": row["version"]}
 
 
-INSTANCES = Collection(
-    name="instances",
-    target=BulkTarget.for_table(instances, ("tenant_id", "instance_id")),
-    key=("instance_id",),
-    validate=validate_instance,
-    ids=PublicIds("instance-"),
-    on_conflict=ConflictMode.UPDATE,
-    conflict_code=UNIQUE_VIOLATION,
-    conflict_message="this instance could not be written",
-    prepare=_prepare,
-    event_view=instance_document,
-)
+@functools.cache
+def instances_collection(hrid_prefix: str = "in") -> Collection:
+    """The collection, assigning blank hrids as `<prefix><11 digits>`."""
+
+    async def prepare(
+        unit: WriteUnit,
+        tenant_id: str,
+        rows: list[dict[str, Any]],
+        stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    ) -> dict[int, RecordInvalid]:
+        return await _prepare(unit, tenant_id, rows, stored, hrid_prefix)
+
+    return Collection(
+        name="instances",
+        target=BulkTarget.for_table(instances, ("tenant_id", "instance_id")),
+        key=("instance_id",),
+        validate=validate_instance,
+        ids=PublicIds("instance-"),
+        on_conflict=ConflictMode.UPDATE,
+        conflict_code=UNIQUE_VIOLATION,
+        conflict_message="this instance could not be written",
+        prepare=prepare,
+        event_view=instance_document,
+    )

@@ -301,3 +301,12 @@ async def test_out_of_range_paging_is_422(client: httpx.AsyncClient, params: dic
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["code"] == "invalid_parameter"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"hrid_prefix": "bk"}])
+async def test_the_hrid_prefix_is_configurable(client: httpx.AsyncClient) -> None:
+    await upload(client, "a.ndjson", instance(1))
+
+    await bulk(client, "a.ndjson")
+
+    assert (await stored(client, 1))["hrid"] == "bk00000000001"
