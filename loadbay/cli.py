@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from uvicorn.config import LOGGING_CONFIG
 
 from loadbay.auth.keys import ApiKeys, Scope, parse_scopes
 from loadbay.config import Settings
@@ -59,12 +61,20 @@ def serve(
         port=port or settings.port,
         workers=workers,
         log_level="info",
+        log_config=_log_config(),
     )
     # The server has shut down cleanly. obstore's tokio threads can race the interpreter's
     # finalization and abort it, so exit without finalizing (everything is closed already).
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with Loadbay's own loggers printed the same way (in every worker)."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["loadbay"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 @app.command()
