@@ -21,13 +21,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import delete, insert, make_url
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import write_records
 from loadbay.storage import migrate
+from loadbay.storage._dialect import upsert_insert
 from loadbay.storage.database import Database, WriteUnit
 from loadbay.storage.tables import activities, tenants
 from loadbay.storage.types import utcnow
@@ -79,18 +78,14 @@ async def engine_upsert(unit: WriteUnit, batch: Batch) -> None:
     await engine_insert(unit, batch, mode=ConflictMode.UPDATE)
 
 
-def _dialect_insert(unit: WriteUnit) -> Any:
-    return pg_insert if unit.conn.dialect.name == "postgresql" else sqlite_insert
-
-
 async def core_executemany(unit: WriteUnit, batch: Batch) -> None:
-    statement = _dialect_insert(unit)(activities).on_conflict_do_nothing()
+    statement = upsert_insert(unit.conn, activities).on_conflict_do_nothing()
     await unit.conn.execute(statement, rows_for_core(batch))
 
 
 async def row_by_row(unit: WriteUnit, batch: Batch) -> None:
     statement = (
-        _dialect_insert(unit)(activities).on_conflict_do_nothing().returning(activities.c.id)
+        upsert_insert(unit.conn, activities).on_conflict_do_nothing().returning(activities.c.id)
     )
     for row in rows_for_core(batch):
         (await unit.conn.execute(statement, row)).scalar_one()

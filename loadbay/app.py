@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,6 +26,7 @@ from loadbay.api.operator_envelope import operator_envelope
 from loadbay.auth.idempotency import Idempotency
 from loadbay.auth.keys import ApiKeys
 from loadbay.auth.rate_limits import RateLimits, parse_limits
+from loadbay.background import running
 from loadbay.config import Settings
 from loadbay.events.brokers import publisher_for
 from loadbay.events.feed import EventFeed
@@ -131,29 +130,17 @@ async def _relay(db: Database, config: Settings) -> AsyncIterator[None]:
     if config.events_url is None or not config.relay_in_server:
         yield
         return
-    stop = asyncio.Event()
-    task = asyncio.create_task(Relay(db, publisher_for(config), config).run(stop))
-    try:
+    async with running(Relay(db, publisher_for(config), config).run):
         yield
-    finally:
-        stop.set()
-        await task
 
 
 @asynccontextmanager
 async def _file_worker(app: FastAPI, config: Settings) -> AsyncIterator[None]:
     """Runs asynchronous file jobs, and resumes those whose node died mid-file."""
-    stop = asyncio.Event()
     worker = FileJobWorker(app.state.file_jobs, timedelta(seconds=config.job_stale_seconds))
-    task = asyncio.create_task(worker.run(stop))
-    try:
+    # A job cut short rolls back its current chunk and resumes from its checkpoint.
+    async with running(worker.run, cancel=True):
         yield
-    finally:
-        # A job cut short rolls back its current chunk and resumes from its checkpoint.
-        stop.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _prepare_schema(db: Database, *, migrate_now: bool) -> None:

@@ -20,14 +20,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, not {media_type or 'missing'}"
         )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise _too_large(max_bytes)
+    body = await read_bytes(request, max_bytes)
     if not body.strip():
         raise InvalidInput("request body is empty", code="empty_body")
     try:
@@ -36,6 +29,19 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         raise InvalidInput(
             f"request body is not valid JSON: {error}", code="malformed_json"
         ) from None
+
+
+async def read_bytes(request: Request, max_bytes: int) -> bytes:
+    """The whole body, refused with 413 as soon as it is known to exceed `max_bytes`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise _too_large(max_bytes)
+    return bytes(body)
 
 
 async def read_model(request: Request, model: type[Model], max_bytes: int) -> Model:

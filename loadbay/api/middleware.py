@@ -11,9 +11,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loadbay.api.auth import authenticate
+from loadbay.api.body import read_bytes
 from loadbay.api.errors import render_domain_error, render_error
 from loadbay.auth.idempotency import ClaimState, Idempotency, StoredResponse
-from loadbay.errors import LoadbayError, PayloadTooLarge
+from loadbay.errors import LoadbayError
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
@@ -72,7 +73,7 @@ class IdempotencyKeys:
             return
         try:
             principal = await authenticate(request)
-            body = await _read_body(request, app.state.settings.max_body_bytes)
+            body = await read_bytes(request, app.state.settings.max_body_bytes)
         except LoadbayError as error:
             await render_domain_error(app, path, error)(scope, receive, send)
             return
@@ -141,15 +142,6 @@ class IdempotencyKeys:
             return
         body = b"".join(chunks).decode("utf-8", errors="replace")
         await service.complete(tenant_id, key, StoredResponse(status, body, headers))
-
-
-async def _read_body(request: Request, max_bytes: int) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
-    return bytes(body)
 
 
 def _replaying(body: bytes) -> Receive:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
 
 import orjson
 
+from loadbay.background import sleep_unless_stopped
 from loadbay.config import Settings
 from loadbay.events.brokers import Publisher, subject_for
 from loadbay.storage import outbox as store
@@ -60,7 +60,7 @@ class Relay:
         try:
             while not stop.is_set():
                 if not await self._leadership.hold():
-                    await _wait(stop, IDLE_SECONDS * 4)
+                    await sleep_unless_stopped(stop, IDLE_SECONDS * 4)
                     continue
                 try:
                     await self._publisher.connect()
@@ -68,7 +68,7 @@ class Relay:
                 except Exception as error:
                     log.warning("event relay: %s; retrying in %.1f s", error, backoff)
                     await self._publisher.close()
-                    await _wait(stop, backoff)
+                    await sleep_unless_stopped(stop, backoff)
                     backoff = min(backoff * 2, BACKOFF_SECONDS[1])
                     continue
                 backoff = BACKOFF_SECONDS[0]
@@ -76,7 +76,7 @@ class Relay:
                     await self.prune()
                     next_prune = loop.time() + PRUNE_EVERY_SECONDS
                 if published < self._settings.relay_batch_size:
-                    await _wait(stop, IDLE_SECONDS)
+                    await sleep_unless_stopped(stop, IDLE_SECONDS)
         finally:
             await self._publisher.close()
             await self._leadership.release()
@@ -90,8 +90,3 @@ class Relay:
         subject = subject_for(self._settings, row["tenant_id"], row["collection"])
         value = orjson.dumps(row["payload"])
         await self._publisher.publish(subject, row["record_key"], value, row["event_id"])
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

@@ -9,7 +9,6 @@ before that commit (overwritten if the chunk is ever redone), and the parts are 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -20,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from loadbay.background import sleep_unless_stopped
 from loadbay.config import Settings
 from loadbay.errors import NotFound
 from loadbay.events.outbox import EventContext
@@ -28,7 +28,7 @@ from loadbay.files.store import FileStore
 from loadbay.ingest.engine import write_records
 from loadbay.ingest.ids import HexIds
 from loadbay.ingest.instances import instances_collection
-from loadbay.ingest.results import JobStatus
+from loadbay.ingest.results import JobStatus, final_status
 from loadbay.storage import file_jobs as store
 from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database
@@ -237,8 +237,8 @@ class FileJobs:
         async with self._db.write() as unit:
             current = await job_store.find_job(unit.conn, tenant, KIND, job["id"])
             status = (
-                JobStatus.FAILED
-                if current and current.record_count and current.succeeded_count == 0
+                final_status(current.succeeded_count, current.record_count)
+                if current
                 else JobStatus.COMPLETED
             )
             await store.finish(unit.conn, job["id"], status.value, utcnow())
@@ -269,8 +269,7 @@ class FileJobWorker:
                     continue
             except Exception:
                 log.warning("file job worker: job failed", exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            await sleep_unless_stopped(stop, 1.0)
 
 
 def _part(base: str, number: int) -> str:

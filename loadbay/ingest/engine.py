@@ -69,9 +69,7 @@ async def write_records(
         if collection.prepare is not None:
             refused = await collection.prepare(unit, tenant_id, rows, previous)
             for position, invalid in refused.items():
-                record = chunk[position]
-                for index in (*record.followers, record.index):
-                    results[index] = _failed(index, invalid.code, invalid.message, record.payload)
+                _fail_key(chunk[position], invalid.code, invalid.message, results)
             chunk = [record for p, record in enumerate(chunk) if p not in refused]
             rows = [record.row for record in chunk]
             if not chunk:
@@ -181,10 +179,7 @@ async def _resolve(
     for record in chunk:
         referenced = found.get(record.row[reference.source])
         if referenced is None:
-            for index in (*record.followers, record.index):
-                results[index] = _failed(
-                    index, reference.error_code, reference.message, record.payload
-                )
+            _fail_key(record, reference.error_code, reference.message, results)
             continue
         record.row[reference.target] = referenced
         resolved.append(record)
@@ -201,16 +196,19 @@ def _report(
     if returned is None and mode is ConflictMode.IGNORE:
         outcome, record_id = Outcome.UNCHANGED, None
     elif returned is None:
-        for index in (*record.followers, record.index):
-            results[index] = _failed(
-                index, collection.conflict_code, collection.conflict_message, record.payload
-            )
+        _fail_key(record, collection.conflict_code, collection.conflict_message, results)
         return
     else:
         outcome = Outcome.CREATED if returned.get("version", 1) == 1 else Outcome.UPDATED
         record_id = collection.ids.format(returned["id"])
     for index in (*record.followers, record.index):
         results[index] = RecordResult(index, outcome, record_id)
+
+
+def _fail_key(record: _Pending, code: str, message: str, results: dict[int, RecordResult]) -> None:
+    """Fail the record written for a key, and the records of the batch that share its fate."""
+    for index in (*record.followers, record.index):
+        results[index] = _failed(index, code, message, record.payload)
 
 
 def _failed(index: int, code: str, message: str, payload: Any) -> RecordResult:
