@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import delete, insert, make_url
+from sqlalchemy import delete, make_url
 
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.collection import ConflictMode
@@ -28,7 +28,8 @@ from loadbay.ingest.engine import write_records
 from loadbay.storage import migrate
 from loadbay.storage._dialect import upsert_insert
 from loadbay.storage.database import Database, WriteUnit
-from loadbay.storage.tables import activities, tenants
+from loadbay.storage.tables import activities
+from loadbay.storage.tenants import ensure_tenant
 from loadbay.storage.types import utcnow
 
 Batch = list[dict[str, Any]]
@@ -102,10 +103,8 @@ async def timed(db: Database, writer: Writer, records: list[dict[str, Any]], bat
 async def reset(db: Database) -> None:
     async with db.write() as unit:
         await unit.conn.execute(delete(activities))
-        await unit.conn.execute(delete(tenants).where(tenants.c.id == "bench"))
-        await unit.conn.execute(
-            insert(tenants).values(id="bench", name="bench", created_at=utcnow())
-        )
+        # Other benches' rows may reference the tenant: keep it, don't recreate it.
+        await ensure_tenant(unit.conn, "bench", "bench")
 
 
 async def bench(url: str, rows: int, batch: int) -> None:
