@@ -39,6 +39,7 @@ from loadbay.ingest.instance_reads import InstanceReads
 from loadbay.ingest.jobs import BatchJobs
 from loadbay.ingest.operator_service import OperatorData
 from loadbay.ingest.records import Records
+from loadbay.runtime import settle_heap
 from loadbay.storage import migrate
 from loadbay.storage.database import Database
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _prepare_schema(db, migrate_now=config.migrate_on_start)
             await _wire(app, db, config)
             async with _relay(db, config), _file_worker(app, config):
+                settle_heap()
                 log.info("loadbay %s ready on %s", __version__, db.dialect)
                 yield
         finally:

@@ -1,4 +1,4 @@
-"""Domain event values, written to the outbox in the transaction of the records they describe."""
+"""Domain event values written from Python: deletions (changes are captured by the database)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-
-from loadbay.ingest.collection import Collection
 
 
 class EventType(StrEnum):
@@ -23,19 +21,6 @@ class EventContext:
     """Emit events for a write; `job_ref` is the public id of the job it belongs to."""
 
     job_ref: str | None = None
-
-
-def record_view(collection: Collection, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A stored row as events carry it: every column but the tenant, with the public id."""
-    # str(): SQLAlchemy names columns with a str subclass, which orjson refuses as a key.
-    view = {str(name): value for name, value in row.items() if name != "tenant_id"}
-    view["id"] = collection.ids.format(row["id"])
-    return view
-
-
-def record_key(collection: Collection, row: Mapping[str, Any]) -> str:
-    """The message key: the natural key, so that a record's events stay in order."""
-    return ":".join(str(row[name]) for name in collection.key)
 
 
 def outbox_row(

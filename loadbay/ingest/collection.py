@@ -67,5 +67,3 @@ class Collection:
     position_column: str | None = None
     # Per chunk, after the stored versions are read (locked): adjust rows or fail some of them.
     prepare: ChunkHook | None = None
-    # The record as its events carry it; by default every column but the tenant.
-    event_view: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None

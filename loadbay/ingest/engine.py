@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from loadbay.events.outbox import EventContext, EventType, outbox_row, record_key, record_view
+from loadbay.events.outbox import EventContext
 from loadbay.ingest.collection import Collection, ConflictMode, Reference
 from loadbay.ingest.fields import RecordInvalid
 from loadbay.ingest.results import Outcome, RecordResult
-from loadbay.storage import outbox
 from loadbay.storage.bulk import OnConflict
 from loadbay.storage.database import WriteUnit
 from loadbay.storage.records import find_ids, find_rows_by_keys
@@ -49,38 +48,48 @@ async def write_records(
     """Write `(index, record)` pairs; return one result per record, in index order.
 
     With `events`, every record created or updated adds a domain event to the outbox, in
-    the same transaction. The caller owns the transaction: nothing here commits.
+    the same transaction (captured by the database: `storage.event_capture`). The caller
+    owns the transaction: nothing here commits.
     """
     results: dict[int, RecordResult] = {}
     pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, results)
     # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
-    ordered = sorted(pending.items(), key=lambda item: item[0])
-    for chunk in _chunks([record for _, record in ordered], chunk_size):
-        if collection.reference is not None:
-            chunk = await _resolve(unit, collection.reference, tenant_id, chunk, results)
-        if not chunk:
-            continue
-        rows = [record.row for record in chunk]
-        # The stored versions, for update events and the collection's hook: one locking read.
-        needs_stored = collection.prepare is not None or (
-            events is not None and mode is ConflictMode.UPDATE
-        )
-        previous = await _stored_versions(unit, collection, rows) if needs_stored else {}
-        if collection.prepare is not None:
-            refused = await collection.prepare(unit, tenant_id, rows, previous)
-            for position, invalid in refused.items():
-                _fail_key(chunk[position], invalid.code, invalid.message, results)
-            chunk = [record for p, record in enumerate(chunk) if p not in refused]
-            rows = [record.row for record in chunk]
-            if not chunk:
-                continue
-        written = await unit.bulk.write(collection.target, rows, _ON_CONFLICT[mode])
-        for record, returned in zip(chunk, written, strict=True):
-            _report(collection, mode, record, returned, results)
-        if events is not None:
-            changes = _outbox_rows(collection, tenant_id, rows, written, previous, events, now)
-            await outbox.add_events(unit, changes)
+    ordered = [record for _, record in sorted(pending.items(), key=lambda item: item[0])]
+    if events is not None:
+        # The database turns each row written from here on into an event, old and new.
+        await unit.bulk.capture_events(events.job_ref, now)
+    for chunk in _chunks(ordered, chunk_size):
+        await _write_chunk(unit, collection, tenant_id, chunk, mode, results)
+    if events is not None:
+        await unit.bulk.stop_capturing()
     return [results[index] for index in sorted(results)]
+
+
+async def _write_chunk(
+    unit: WriteUnit,
+    collection: Collection,
+    tenant_id: str,
+    chunk: list[_Pending],
+    mode: ConflictMode,
+    results: dict[int, RecordResult],
+) -> None:
+    if collection.reference is not None:
+        chunk = await _resolve(unit, collection.reference, tenant_id, chunk, results)
+    if collection.prepare is not None and chunk:
+        rows = [record.row for record in chunk]
+        # The collection's hook sees the stored versions, locked in key order.
+        stored = await _stored_versions(unit, collection, rows)
+        refused = await collection.prepare(unit, tenant_id, rows, stored)
+        for position, invalid in refused.items():
+            _fail_key(chunk[position], invalid.code, invalid.message, results)
+        chunk = [record for p, record in enumerate(chunk) if p not in refused]
+    if not chunk:
+        return
+    written = await unit.bulk.write(
+        collection.target, [record.row for record in chunk], _ON_CONFLICT[mode]
+    )
+    for record, returned in zip(chunk, written, strict=True):
+        _report(collection, mode, record, returned, results)
 
 
 async def _stored_versions(
@@ -89,43 +98,6 @@ async def _stored_versions(
     columns = collection.target.conflict_columns
     keys = [tuple(row[c] for c in columns) for row in rows]
     return await find_rows_by_keys(unit.conn, collection.target.table, columns, keys)
-
-
-def _outbox_rows(
-    collection: Collection,
-    tenant_id: str,
-    rows: list[dict[str, Any]],
-    written: list[Any],
-    previous: Mapping[tuple[Any, ...], Mapping[str, Any]],
-    context: EventContext,
-    now: datetime,
-) -> list[dict[str, Any]]:
-    target = collection.target
-    view = collection.event_view or (lambda row: record_view(collection, row))
-    changes = []
-    for row, returned in zip(rows, written, strict=True):
-        if returned is None:
-            continue
-        old = previous.get(tuple(row[c] for c in target.conflict_columns))
-        if returned.get("version", 1) == 1:
-            event_type, new, old = EventType.CREATE, {**row, **returned}, None
-        else:
-            # What the upsert changed, over what was stored (creation time and keys stay).
-            changed = {c: row[c] for c in target.update_columns}
-            event_type, new = EventType.UPDATE, {**(old or row), **changed, **returned}
-        changes.append(
-            outbox_row(
-                collection=collection.name,
-                tenant_id=tenant_id,
-                key=record_key(collection, row),
-                event_type=event_type,
-                new=view(new),
-                old=view(old) if old is not None else None,
-                context=context,
-                now=now,
-            )
-        )
-    return changes
 
 
 def _validate_and_dedupe(

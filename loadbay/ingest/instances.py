@@ -185,5 +185,4 @@ def instances_collection(hrid_prefix: str = "in") -> Collection:
         conflict_code=UNIQUE_VIOLATION,
         conflict_message="this instance could not be written",
         prepare=prepare,
-        event_view=instance_document,
     )

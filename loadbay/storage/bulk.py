@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
@@ -64,6 +65,12 @@ class BulkWriter(Protocol):
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         """Insert rows that cannot conflict, returning nothing."""
         ...
+
+    async def capture_events(self, job_ref: str | None, at: datetime) -> None:
+        """From now until `stop_capturing` (or the transaction's end), changes become events."""
+        ...
+
+    async def stop_capturing(self) -> None: ...
 
 
 def bulk_writer_for(dialect: str, driver_connection: Any) -> BulkWriter:

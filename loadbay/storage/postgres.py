@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table
@@ -18,6 +19,7 @@ from loadbay.storage._sql import (
     returned_columns,
 )
 from loadbay.storage.bulk import BulkTarget, OnConflict, Row
+from loadbay.storage.event_capture import PG_JOB_SETTING, PG_TS_SETTING
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 # asyncpg takes dates, timestamps and text as they are; JSON text comes from JsonText itself.
@@ -48,6 +50,18 @@ class PostgresBulkWriter:
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         records = encode_rows(table, columns, rows, _ENCODERS)
         await self._conn.copy_records_to_table(table.name, records=records, columns=list(columns))
+
+    async def capture_events(self, job_ref: str | None, at: datetime) -> None:
+        await self._conn.execute(
+            "SELECT set_config($1, $2, true), set_config($3, $4, true)",
+            PG_TS_SETTING,
+            str(int(at.timestamp() * 1000)),
+            PG_JOB_SETTING,
+            job_ref or "",
+        )
+
+    async def stop_capturing(self) -> None:
+        await self._conn.execute("SELECT set_config($1, '', true)", PG_TS_SETTING)
 
     async def _stage(self, table: Table, columns: Sequence[str]) -> str:
         """A session-local temporary table shaped like the target's written columns."""

@@ -68,5 +68,8 @@ async def find_rows_by_keys(
             [columns[i] for i in varying],
             [tuple(k[i] for i in varying) for k in keys],
         )
-    rows = (await conn.execute(query.with_for_update(of=table))).mappings()
+    # Locked in key order, as the upsert that follows writes them: concurrent writers of
+    # overlapping keys queue instead of deadlocking.
+    query = query.order_by(*(table.c[c] for c in columns)).with_for_update(of=table)
+    rows = (await conn.execute(query)).mappings()
     return {tuple(row[c] for c in columns): row for row in rows}

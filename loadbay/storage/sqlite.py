@@ -63,6 +63,16 @@ class SqliteBulkWriter:
             encode_rows(table, columns, rows, _ENCODERS),
         )
 
+    async def capture_events(self, job_ref: str | None, at: datetime) -> None:
+        await self._conn.execute(
+            "INSERT OR REPLACE INTO capture_context (id, job_ref, event_ts, created_at) "
+            "VALUES (1, ?, ?, ?)",
+            (job_ref, int(at.timestamp() * 1000), _encode_datetime(at)),
+        )
+
+    async def stop_capturing(self) -> None:
+        await self._conn.execute("DELETE FROM capture_context")
+
 
 def _upsert_sql(target: BulkTarget, row_count: int, on_conflict: OnConflict) -> str:
     row = "(" + ", ".join("?" for _ in target.insert_columns) + ")"

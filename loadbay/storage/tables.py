@@ -215,6 +215,17 @@ outbox = Table(
     sqlite_autoincrement=True,
 )
 
+# What SQLite's capture triggers stamp on the events of the running write: one row while a
+# write captures events, none otherwise (PostgreSQL keeps it in transaction-local settings).
+capture_context = Table(
+    "capture_context",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("job_ref", String(255), nullable=True),
+    Column("event_ts", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+
 instances = Table(
     "instances",
     metadata,

@@ -28,7 +28,13 @@ async def watch_statements(unit: WriteUnit, backend: str) -> list[str]:
     """Every statement our code sends on the unit's driver connection from now on."""
     seen: list[str] = []
     if backend == "sqlite":
-        await unit.driver.set_trace_callback(seen.append)
+        # SQLite reports a statement once more for every row trigger it fires (the event
+        # capture): a repeat of the statement just seen is the same statement still running.
+        def trace(statement: str) -> None:
+            if not seen or seen[-1] != statement:
+                seen.append(statement)
+
+        await unit.driver.set_trace_callback(trace)
     else:
         unit.driver.add_query_logger(
             lambda record: seen.append(record.query) if _ours(record.query) else None

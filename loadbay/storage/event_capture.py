@@ -1,0 +1,232 @@
+"""Domain events captured by the database: triggers write the outbox rows of every change.
+
+Python builds no event: a trigger on each collection table turns the rows a bulk statement
+inserted or updated into outbox rows, set-wise, in the same transaction, with the exact old
+row of an update. Triggers act only while a write has switched capture on (`publishEvents`),
+and carry that write's job id and time. PostgreSQL uses statement-level triggers over
+transition tables and transaction-local settings; SQLite row triggers and a context row.
+
+The event value: {eventId, eventTs, type, tenant, collection, key, jobId, old?, new}, where
+`new` and `old` are the record's view — every column but the tenant, with its public id — or,
+for a `document` view, the stored JSON document with its `_version`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Column, Date, Table
+
+from loadbay.storage.tables import activities, entities, events, instances, states
+from loadbay.storage.types import JsonText, UtcDateTime
+
+
+@dataclass(frozen=True)
+class CapturedTable:
+    """A collection table whose changes become events."""
+
+    table: Table
+    collection: str
+    key: tuple[str, ...]  # the natural key, joined with ':' as the message key
+    id_prefix: str  # public ids are the prefix and the row id, zero-padded to `id_width`
+    id_width: int = 3
+    document_view: bool = False  # the view is the `document` JSON plus `_version`
+
+
+CAPTURED = (
+    CapturedTable(activities, "activities", ("mentor_id", "activity_type", "activity_date"), "pa-"),
+    CapturedTable(entities, "entities", ("external_id",), "entity-"),
+    CapturedTable(events, "events", ("event_id",), "event-"),
+    CapturedTable(states, "states", ("external_id", "state_key"), "state-"),
+    CapturedTable(instances, "instances", ("instance_id",), "instance-", document_view=True),
+)
+
+
+def _trigger(captured: CapturedTable, change: str) -> str:
+    return f"loadbay_capture_{captured.table.name}_{change}"
+
+
+# PostgreSQL ------------------------------------------------------------------------------
+
+# eventTs in milliseconds and the job's public id, set per write transaction by the writer.
+PG_TS_SETTING = "loadbay.capture_ts"
+PG_JOB_SETTING = "loadbay.capture_job"
+
+# Timestamps as events carried them before (Python's isoformat): fraction only when non-zero.
+_PG_FUNCTIONS = """
+CREATE OR REPLACE FUNCTION loadbay_json_ts(value timestamptz) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT to_char(value AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+      || CASE WHEN extract(microseconds FROM value)::bigint % 1000000 = 0 THEN ''
+              ELSE to_char(value AT TIME ZONE 'UTC', '.US') END
+      || '+00:00'
+$$
+"""
+
+
+def _pg_value(captured: CapturedTable, column: Column[object], alias: str) -> str:
+    ref = f'{alias}."{column.name}"'
+    if column.name == "id":
+        width = captured.id_width
+        digits = f"CASE WHEN length({ref}::text) < {width} THEN lpad({ref}::text, {width}, '0') "
+        return f"'{captured.id_prefix}' || {digits}ELSE {ref}::text END"
+    if isinstance(column.type, JsonText):
+        return f"{ref}::json"
+    if isinstance(column.type, UtcDateTime):
+        return f"loadbay_json_ts({ref})"
+    if isinstance(column.type, Date):
+        return f"to_char({ref}, 'YYYY-MM-DD')"
+    return ref
+
+
+def _pg_view(captured: CapturedTable, alias: str) -> str:
+    if captured.document_view:
+        doc, version = f"{alias}.document", f"{alias}.version"
+        # The document is compact JSON text written by orjson: close it with `_version`.
+        return (
+            f"(CASE WHEN {doc} = '{{}}' THEN '{{\"_version\":' || {version} || '}}' "
+            f"ELSE left({doc}, -1) || ',\"_version\":' || {version} || '}}' END)::json"
+        )
+    pairs = ", ".join(
+        f"'{c.name}', {_pg_value(captured, c, alias)}"
+        for c in captured.table.columns
+        if c.name != "tenant_id"
+    )
+    return f"json_build_object({pairs})"
+
+
+def _pg_key(captured: CapturedTable, alias: str) -> str:
+    parts = []
+    for name in captured.key:
+        column = captured.table.columns[name]
+        if isinstance(column.type, Date):
+            parts.append(f"to_char({alias}.\"{name}\", 'YYYY-MM-DD')")
+        else:
+            parts.append(f'{alias}."{name}"::text')
+    return " || ':' || ".join(parts)
+
+
+def _pg_function(captured: CapturedTable, change: str) -> str:
+    event_type = "CREATE" if change == "insert" else "UPDATE"
+    old_select, old_pair, old_join = "", "", ""
+    if change == "update":
+        old_select = f", {_pg_view(captured, 'o')} AS old"
+        old_pair = "'old', e.old, "
+        old_join = " JOIN old_rows o ON o.id = n.id"
+    return f"""
+CREATE OR REPLACE FUNCTION {_trigger(captured, change)}() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  ts bigint := nullif(current_setting('{PG_TS_SETTING}', true), '')::bigint;
+  job text := nullif(current_setting('{PG_JOB_SETTING}', true), '');
+BEGIN
+  IF ts IS NULL THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
+  SELECT e.tenant_id, '{captured.collection}', e.record_key, e.event_id, '{event_type}',
+         json_build_object(
+           'eventId', e.event_id, 'eventTs', ts, 'type', '{event_type}', 'tenant', e.tenant_id,
+           'collection', '{captured.collection}', 'key', e.record_key, 'jobId', job,
+           {old_pair}'new', e.new)::text,
+         to_timestamp(ts / 1000.0)
+  FROM (
+    SELECT n.id, n.tenant_id, {_pg_key(captured, "n")} AS record_key,
+           gen_random_uuid()::text AS event_id, {_pg_view(captured, "n")} AS new{old_select}
+    FROM new_rows n{old_join}
+  ) e
+  ORDER BY e.id;
+  RETURN NULL;
+END
+$$
+"""
+
+
+def postgres_ddl() -> Iterator[str]:
+    """Functions and statement-level triggers for every captured table."""
+    yield _PG_FUNCTIONS
+    for captured in CAPTURED:
+        name = captured.table.name
+        for change in ("insert", "update"):
+            transition = (
+                "NEW TABLE AS new_rows"
+                if change == "insert"
+                else "OLD TABLE AS old_rows NEW TABLE AS new_rows"
+            )
+            yield _pg_function(captured, change)
+            yield (
+                f"CREATE TRIGGER {_trigger(captured, change)} AFTER {change.upper()} ON "
+                f'"{name}" REFERENCING {transition} FOR EACH STATEMENT '
+                f"EXECUTE FUNCTION {_trigger(captured, change)}()"
+            )
+
+
+def postgres_drop_ddl() -> Iterator[str]:
+    for captured in CAPTURED:
+        for change in ("insert", "update"):
+            yield f'DROP TRIGGER IF EXISTS {_trigger(captured, change)} ON "{captured.table.name}"'
+            yield f"DROP FUNCTION IF EXISTS {_trigger(captured, change)}()"
+    yield "DROP FUNCTION IF EXISTS loadbay_json_ts(timestamptz)"
+
+
+# SQLite ----------------------------------------------------------------------------------
+
+# A version-4 UUID from random bytes, as text.
+_SQLITE_UUID = (
+    "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || "
+    "substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || "
+    "substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
+)
+
+
+def _sqlite_value(captured: CapturedTable, column: Column[object], alias: str) -> str:
+    ref = f'{alias}."{column.name}"'
+    if column.name == "id":
+        return f"'{captured.id_prefix}' || printf('%0{captured.id_width}d', {ref})"
+    if isinstance(column.type, JsonText):
+        return f"json({ref})"
+    if isinstance(column.type, UtcDateTime):
+        # Stored naive UTC as `YYYY-MM-DD HH:MM:SS[.ffffff]`.
+        return f"replace({ref}, ' ', 'T') || '+00:00'"
+    return ref
+
+
+def _sqlite_view(captured: CapturedTable, alias: str) -> str:
+    if captured.document_view:
+        return f"json_set({alias}.document, '$._version', {alias}.version)"
+    pairs = ", ".join(
+        f"'{c.name}', {_sqlite_value(captured, c, alias)}"
+        for c in captured.table.columns
+        if c.name != "tenant_id"
+    )
+    return f"json_object({pairs})"
+
+
+def sqlite_ddl() -> Iterator[str]:
+    """Row triggers for every captured table; they act while `capture_context` has its row."""
+    for captured in CAPTURED:
+        key = " || ':' || ".join(f'NEW."{name}"' for name in captured.key)
+        for change in ("insert", "update"):
+            event_type = "CREATE" if change == "insert" else "UPDATE"
+            old_pair = f"'old', {_sqlite_view(captured, 'OLD')}, " if change == "update" else ""
+            yield f"""
+CREATE TRIGGER {_trigger(captured, change)} AFTER {change.upper()} ON "{captured.table.name}"
+WHEN EXISTS (SELECT 1 FROM capture_context)
+BEGIN
+  INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
+  SELECT NEW.tenant_id, '{captured.collection}', {key}, u.event_id, '{event_type}',
+         json_object(
+           'eventId', u.event_id, 'eventTs', c.event_ts, 'type', '{event_type}',
+           'tenant', NEW.tenant_id, 'collection', '{captured.collection}', 'key', {key},
+           'jobId', c.job_ref, {old_pair}'new', {_sqlite_view(captured, "NEW")}),
+         c.created_at
+  FROM (SELECT {_SQLITE_UUID} AS event_id) u, capture_context c;
+END
+"""
+
+
+def sqlite_drop_ddl() -> Iterator[str]:
+    for captured in CAPTURED:
+        for change in ("insert", "update"):
+            yield f"DROP TRIGGER IF EXISTS {_trigger(captured, change)}"
