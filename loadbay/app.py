@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
     app.state.db = db
-    app.state.api_keys = keys = ApiKeys(db)
+    app.state.api_keys = keys = ApiKeys(db, cache_seconds=config.lookup_cache_seconds)
     bootstrap = await keys.bootstrap()
     if bootstrap is not None:
         log.warning(
@@ -119,7 +119,9 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
         chunk_size=config.chunk_size,
         keep_successes=False,
     )
-    app.state.operator_data = OperatorData(db, operator_jobs, config.chunk_size)
+    app.state.operator_data = OperatorData(
+        db, operator_jobs, config.chunk_size, cache_seconds=config.lookup_cache_seconds
+    )
     app.state.event_feed = EventFeed(db)
     app.state.files = file_store = FileStore(config.files_url, **config.s3_options())
     app.state.file_jobs = FileJobs(db, file_store, config)

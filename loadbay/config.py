@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         1000, ge=1, le=10_000, description="Records written per bulk statement (PostgreSQL)."
     )
     db_pool_size: int = Field(10, ge=1, description="Database connections per process.")
+    lookup_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long a process reuses an API key or template it looked up: a revocation "
+        "or template change made by another process takes effect within this.",
+    )
 
     events_url: str | None = Field(
         None, description="nats://, redis://, amqp:// or kafka:// broker; unset: outbox and feed."

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
 
@@ -94,6 +95,28 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    if not is_database_outage(exc):
+        return await _unexpected_error(request, exc)
+    # The pool drops the connections that broke; the next request opens new ones.
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return render_error(
+        request.app,
+        request.url.path,
+        503,
+        "database_unavailable",
+        "the database cannot be reached right now; nothing of this request was stored, retry it",
+        headers={"Retry-After": "1"},
+    )
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """A lost or refused database connection, as opposed to a bug in a statement."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, InterfaceError | OperationalError)
+    return isinstance(exc, ConnectionError | TimeoutError)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return render_error(request.app, request.url.path, 500, "internal_error", "internal error")
@@ -104,4 +127,6 @@ def install_error_handlers(app: FastAPI, envelopes: Sequence[tuple[str, Envelope
     app.add_exception_handler(LoadbayError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(ConnectionError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -18,6 +18,7 @@ from loadbay.storage import api_keys as key_store
 from loadbay.storage.database import Database
 from loadbay.storage.tenants import ensure_tenant
 from loadbay.storage.types import utcnow
+from loadbay.ttl_cache import TtlCache
 
 KEY_PREFIX = "lb_live_"
 # Characters of the random part shown in listings and used to revoke a key.
@@ -87,8 +88,10 @@ TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ApiKeys:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cache_seconds: float = 0) -> None:
         self._db = db
+        # Keys found valid, with their expiry: a request costs no database read within this.
+        self._valid: TtlCache[str, tuple[Principal, datetime | None]] = TtlCache(cache_seconds)
 
     async def create(
         self,
@@ -125,14 +128,21 @@ class ApiKeys:
         """The principal of a valid, unrevoked, unexpired key, else None."""
         if not secret.startswith(KEY_PREFIX) or len(secret) > 128:
             return None
-        async with self._db.read() as conn:
-            row = await key_store.find_by_hash(conn, hash_key(secret))
-        if row is None or row["revoked_at"] is not None:
+        digest = hash_key(secret)
+        known = self._valid.get(digest)
+        if known is None:
+            async with self._db.read() as conn:
+                row = await key_store.find_by_hash(conn, digest)
+            if row is None or row["revoked_at"] is not None:
+                return None
+            scopes = frozenset(Scope(s) for s in row["scopes"].split())
+            principal = Principal(row["tenant_id"], row["prefix"], scopes)
+            known = (principal, row["expires_at"])
+            self._valid.put(digest, known)
+        principal, expires_at = known
+        if expires_at is not None and expires_at <= utcnow():
             return None
-        if row["expires_at"] is not None and row["expires_at"] <= utcnow():
-            return None
-        scopes = frozenset(Scope(s) for s in row["scopes"].split())
-        return Principal(tenant_id=row["tenant_id"], key_prefix=row["prefix"], scopes=scopes)
+        return principal
 
     async def list(self, tenant_id: str | None = None) -> list[KeyInfo]:
         async with self._db.read() as conn:
@@ -140,7 +150,9 @@ class ApiKeys:
 
     async def revoke(self, prefix: str) -> bool:
         async with self._db.write() as unit:
-            return await key_store.revoke_by_prefix(unit.conn, prefix, utcnow()) > 0
+            revoked = await key_store.revoke_by_prefix(unit.conn, prefix, utcnow()) > 0
+        self._valid.clear()
+        return revoked
 
     async def _insert(
         self,

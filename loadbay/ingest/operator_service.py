@@ -19,6 +19,7 @@ from loadbay.storage import operator_data as store
 from loadbay.storage import outbox
 from loadbay.storage.database import Database
 from loadbay.storage.types import utcnow
+from loadbay.ttl_cache import TtlCache
 
 BATCH_KINDS = ("entities", "events", "states")
 
@@ -37,12 +38,18 @@ class EntityView:
 
 
 class OperatorData:
-    def __init__(self, db: Database, jobs: BatchJobs, chunk_size: int) -> None:
+    def __init__(
+        self, db: Database, jobs: BatchJobs, chunk_size: int, *, cache_seconds: float = 0
+    ) -> None:
         self._db = db
         self.jobs = jobs
         self._chunk_size = chunk_size
+        self._templates: TtlCache[str, TemplateSetting] = TtlCache(cache_seconds)
 
     async def template(self, tenant_id: str) -> TemplateSetting:
+        cached = self._templates.get(tenant_id)
+        if cached is not None:
+            return cached
         async with self._db.read() as conn:
             row = await store.find_template(conn, tenant_id)
         if row is None:
@@ -50,7 +57,9 @@ class OperatorData:
                 "no template is set for this tenant: call PUT /operator-data-api/settings first",
                 code="template_not_configured",
             )
-        return TemplateSetting(row["template_id"], row["template"], row["updated_at"])
+        setting = TemplateSetting(row["template_id"], row["template"], row["updated_at"])
+        self._templates.put(tenant_id, setting)
+        return setting
 
     async def set_template(self, tenant_id: str, body: Any) -> TemplateSetting:
         """`{"templateId": "igaming"}` picks a built-in template, `{"template": {...}}` sets one."""
@@ -72,6 +81,7 @@ class OperatorData:
         now = utcnow()
         async with self._db.write() as unit:
             await store.save_template(unit.conn, tenant_id, document["templateId"], document, now)
+        self._templates.discard(tenant_id)
         return TemplateSetting(document["templateId"], document, now)
 
     async def batch(self, tenant_id: str, kind: str, records: Sequence[Any]) -> Job:

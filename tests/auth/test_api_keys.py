@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from loadbay.auth.keys import ApiKeys
 from loadbay.storage.types import utcnow
 from tests.api.operator.conftest import API, deposit, player, use_template
 from tests.conftest import ClientFactory
@@ -94,6 +96,23 @@ async def test_revoked_key_stops_working(started: FastAPI, make_client: ClientFa
 
     assert await started.state.api_keys.revoke(key.prefix)
 
+    assert (await client.get(BATCHES)).status_code == 401
+
+
+@pytest.mark.parametrize("settings_overrides", [{"lookup_cache_seconds": 0.3}])
+async def test_a_key_revoked_by_another_process_is_refused_once_the_lookup_cache_expires(
+    started: FastAPI, make_client: ClientFactory
+) -> None:
+    client = await make_client()
+    assert (await client.get(BATCHES)).status_code == 200
+    (key,) = [k for k in await started.state.api_keys.list("default") if k.name == ""]
+    # `loadbay keys revoke` or another node: the same database, another ApiKeys.
+    elsewhere = ApiKeys(started.state.db)
+
+    assert await elsewhere.revoke(key.prefix)
+
+    assert (await client.get(BATCHES)).status_code == 200  # still trusted by this process
+    await asyncio.sleep(0.35)
     assert (await client.get(BATCHES)).status_code == 401
 
 
