@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -9,7 +10,7 @@ import pytest
 
 from tests.api.operator.conftest import API, deposit, player, use_template
 from tests.conftest import ClientFactory
-from tests.factories import BATCHES, activity, batch
+from tests.factories import ACTIVITIES, BATCHES, activity, batch
 
 
 async def feed(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
@@ -92,6 +93,29 @@ async def test_operator_collections_yield_their_events(make_client: ClientFactor
     assert update["new"]["data"]["status"] == "closed"
     assert update["new"]["entity_type"] == "player"
     assert events[3]["new"]["data"]["amount"] == 100
+
+
+async def test_events_carry_awkward_values_exactly(make_client: ClientFactory) -> None:
+    client = await make_client(tenant="op")
+    await use_template(client)
+    awkward = 'NUL \u0000, quote ", backslash \\, newline \n, emoji \U0001f600, ü'
+    first = player(1, first_name=awkward, tags=[1.5, None, True, {"nested": awkward}])
+    await client.post(f"{API}/batch/entities", json=[first])
+    await client.post(f"{API}/batch/entities", json=[player(1, first_name="plain")])
+    # Activity fields refuse NUL characters; every other awkward character goes in.
+    coordinator = awkward.replace("\u0000", "")
+    await client.post(BATCHES, json=batch(activity(1, coordinator_id=coordinator)))
+
+    created, updated, activity_created = await feed(client)
+
+    assert created["new"]["data"] == first["data"]
+    assert updated["old"]["data"] == first["data"]
+    assert updated["new"]["data"]["first_name"] == "plain"
+    assert activity_created["new"]["coordinator_id"] == coordinator
+    assert activity_created["new"]["activity_date"] == "2026-03-28"
+    stored = (await client.get(f"{ACTIVITIES}/{activity_created['new']['id']}")).json()
+    event_time = datetime.fromisoformat(activity_created["new"]["created_at"])
+    assert event_time.replace(microsecond=0) == datetime.fromisoformat(stored["created_at"])
 
 
 async def test_erasure_yields_a_delete_event_without_the_data(make_client: ClientFactory) -> None:
