@@ -45,7 +45,9 @@ console = Console(stderr=True)
 def serve(
     host: str = typer.Option(None, help="Interface to listen on [env LOADBAY_HOST]."),
     port: int = typer.Option(None, help="Port to listen on [env LOADBAY_PORT]."),
-    workers: int = typer.Option(1, min=1, help="Worker processes."),
+    workers: int = typer.Option(
+        None, min=1, help="Worker processes [env LOADBAY_WORKERS; default: one per CPU core]."
+    ),
     migrate: bool = typer.Option(True, help="Apply database migrations before serving."),
 ) -> None:
     """Run the HTTP server (SQLite and a local folder unless configured otherwise)."""
@@ -59,7 +61,7 @@ def serve(
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers,
+        workers=workers or settings.workers or os.cpu_count() or 1,
         log_level="info",
         log_config=_log_config(),
     )

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    workers: int | None = Field(
+        None, ge=1, description="Worker processes of `loadbay serve`; default one per CPU core."
+    )
     migrate_on_start: bool = Field(True, description="Run Alembic migrations at start-up.")
 
     batch_max_records: int = Field(

@@ -70,6 +70,29 @@ def test_served_process_takes_a_batch_with_the_printed_admin_key(
     assert httpx.get(f"{server.url}/docs").status_code == 200
 
 
+@pytest.mark.slow
+def test_several_workers_print_one_admin_key_and_share_the_load(
+    tmp_path: Path, database_url: str
+) -> None:
+    server = start_server(loadbay_env(tmp_path, database_url), tmp_path / "s.log", workers=2)
+    try:
+        auth = {"Authorization": f"Bearer {server.admin_key()}"}
+        # A new connection per batch: the kernel spreads them over both workers.
+        created = [
+            httpx.post(f"{server.url}{BATCHES}", json=batch(activity(n)), headers=auth)
+            for n in range(8)
+        ]
+        listed = httpx.get(f"{server.url}{BATCHES}", headers=auth).json()
+    finally:
+        server.stop()
+
+    log = server.log.read_text()
+    assert log.count("Started server process") == 2
+    assert len(re.findall(r"admin API key .*lb_live_", log)) == 1
+    assert [r.status_code for r in created] == [201] * 8
+    assert listed["pagination"]["total"] == 8
+
+
 def run_loadbay(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [LOADBAY, *args],
