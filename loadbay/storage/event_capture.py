@@ -120,9 +120,12 @@ def _pg_function(captured: CapturedTable, change: str) -> str:
         old_select = f",\n           {_pg_view(captured, 'o')} AS old"
         old_member = """',"old":' || e.old || """
         old_join = " JOIN old_rows o ON o.id = n.id"
+    # Transition tables have no statistics: a cached generic plan estimates one row each and
+    # joins old to new with a nested loop, 4M comparisons (380 ms) for 2,000 rows.
+    settings = "\nSET enable_nestloop = off" if change == "update" else ""
     return f"""
 CREATE OR REPLACE FUNCTION {_trigger(captured, change)}() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql{settings} AS $$
 DECLARE
   ts bigint := nullif(current_setting('{PG_TS_SETTING}', true), '')::bigint;
   job text := nullif(current_setting('{PG_JOB_SETTING}', true), '');
