@@ -25,7 +25,7 @@ from loadbay.errors import NotFound
 from loadbay.events.outbox import EventContext
 from loadbay.files.lines import is_gzipped, lines
 from loadbay.files.store import FileStore
-from loadbay.ingest.engine import write_records
+from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
 from loadbay.ingest.ids import HexIds
 from loadbay.ingest.instances import instances_collection
 from loadbay.ingest.results import JobStatus, final_status
@@ -37,6 +37,8 @@ from loadbay.storage.types import utcnow
 log = logging.getLogger("loadbay.files")
 
 KIND = "instances_bulk"
+# Lines parsed between two chances for the chunk being written to send its next statement.
+_YIELD_EVERY = 250
 INVALID_JSON = "INVALID_JSON"
 
 
@@ -59,6 +61,15 @@ class _Chunk:
     number: int
     first_line: int  # lines before it, committed already
     lines: list[tuple[int, bytes]]
+
+
+@dataclass
+class _ParsedChunk:
+    chunk: _Chunk
+    prepared: PreparedRecords
+    # Lines that failed before the database: (record id or line number, code, message).
+    failed: dict[int, tuple[str, str, str]]
+    chunk_size: int
 
 
 class FileJobs:
@@ -120,9 +131,9 @@ class FileJobs:
                 total = await self._count_lines(tenant, name)
                 async with self._db.write() as unit:
                     await store.set_total(unit.conn, job_id, total, utcnow())
-            done = job["lines_done"]
-            async for chunk in self._chunks(tenant, name, job["chunk_lines"], done):
-                await self._commit(job, chunk)
+            await self._pipeline(
+                job, self._chunks(tenant, name, job["chunk_lines"], job["lines_done"])
+            )
             await self._finish(job)
         except LostClaim:
             log.warning("file job %s was taken over by another node", self.ids.format(job_id))
@@ -158,27 +169,64 @@ class FileJobs:
         if current.lines:
             yield current
 
-    async def _commit(self, job: dict[str, Any], chunk: _Chunk) -> None:
-        tenant, name = job["tenant_id"], job["records_file"]
+    async def _pipeline(self, job: dict[str, Any], chunks: AsyncIterator[_Chunk]) -> None:
+        """Parse and validate chunk N+1 while chunk N is written and committed.
+
+        The server's work and the database's overlap instead of taking turns; chunks still
+        commit one after the other, in order, each with its checkpoint.
+        """
+        writing: asyncio.Task[None] | None = None
+        try:
+            async for chunk in chunks:
+                parsed = await self._parse(job, chunk)
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(self._commit(job, parsed))
+            if writing is not None:
+                await writing
+        finally:
+            if writing is not None and not writing.done():
+                # Its transaction rolls back; the job resumes from the last checkpoint.
+                writing.cancel()
+                await asyncio.gather(writing, return_exceptions=True)
+
+    async def _parse(self, job: dict[str, Any], chunk: _Chunk) -> _ParsedChunk:
         records, failed = [], {}
-        for line_no, raw in chunk.lines:
+        for count, (line_no, raw) in enumerate(chunk.lines, 1):
+            if count % _YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the chunk being written take its next step
             if not raw.strip():
                 continue
             try:
                 records.append((line_no, orjson.loads(raw)))
             except orjson.JSONDecodeError as error:
                 failed[line_no] = (str(line_no), INVALID_JSON, f"line is not JSON: {error}")
+        prepared = prepare_records(
+            self._collection,
+            job["tenant_id"],
+            records,
+            mode=self._collection.on_conflict,
+            now=utcnow(),
+        )
+        return _ParsedChunk(chunk, prepared, failed, chunk_size=len(records) or 1)
+
+    async def _commit(self, job: dict[str, Any], parsed: _ParsedChunk) -> None:
+        tenant, name, chunk, failed = (
+            job["tenant_id"],
+            job["records_file"],
+            parsed.chunk,
+            parsed.failed,
+        )
         raw_by_line = dict(chunk.lines)
         events = EventContext(self.ids.format(job["id"])) if job["publish_events"] else None
         async with self._db.write() as unit:
-            results = await write_records(
+            results = await write_prepared(
                 unit,
                 self._collection,
                 tenant,
-                records,
+                parsed.prepared,
                 mode=self._collection.on_conflict,
-                chunk_size=len(records) or 1,
-                now=utcnow(),
+                chunk_size=parsed.chunk_size,
                 events=events,
             )
             for result in results:

@@ -34,6 +34,33 @@ class _Pending:
     followers: list[int] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class PreparedRecords:
+    """A batch validated and deduplicated, its keys sorted: ready to write."""
+
+    ordered: list[_Pending]
+    # The records settled already (invalid, or duplicates inside the batch), by index.
+    results: dict[int, RecordResult]
+    # The time stamped on the rows, and on their events.
+    now: datetime
+
+
+def prepare_records(
+    collection: Collection,
+    tenant_id: str,
+    records: Sequence[tuple[int, Any]],
+    *,
+    mode: ConflictMode,
+    now: datetime,
+) -> PreparedRecords:
+    """The per-record work, which needs no database: validate, build rows, dedupe, sort."""
+    results: dict[int, RecordResult] = {}
+    pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, results)
+    # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
+    ordered = [record for _, record in sorted(pending.items(), key=lambda item: item[0])]
+    return PreparedRecords(ordered, results, now)
+
+
 async def write_records(
     unit: WriteUnit,
     collection: Collection,
@@ -51,14 +78,28 @@ async def write_records(
     the same transaction (captured by the database: `storage.event_capture`). The caller
     owns the transaction: nothing here commits.
     """
-    results: dict[int, RecordResult] = {}
-    pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, results)
-    # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
-    ordered = [record for _, record in sorted(pending.items(), key=lambda item: item[0])]
+    prepared = prepare_records(collection, tenant_id, records, mode=mode, now=now)
+    return await write_prepared(
+        unit, collection, tenant_id, prepared, mode=mode, chunk_size=chunk_size, events=events
+    )
+
+
+async def write_prepared(
+    unit: WriteUnit,
+    collection: Collection,
+    tenant_id: str,
+    prepared: PreparedRecords,
+    *,
+    mode: ConflictMode,
+    chunk_size: int,
+    events: EventContext | None = None,
+) -> list[RecordResult]:
+    """Write what `prepare_records` made, as `write_records` does."""
+    results = prepared.results
     if events is not None:
         # The database turns each row written from here on into an event, old and new.
-        await unit.bulk.capture_events(events.job_ref, now)
-    for chunk in _chunks(ordered, chunk_size):
+        await unit.bulk.capture_events(events.job_ref, prepared.now)
+    for chunk in _chunks(prepared.ordered, chunk_size):
         await _write_chunk(unit, collection, tenant_id, chunk, mode, results)
     if events is not None:
         await unit.bulk.stop_capturing()
