@@ -37,6 +37,8 @@ from loadbay.storage.types import utcnow
 log = logging.getLogger("loadbay.files")
 
 KIND = "instances_bulk"
+# A file this large changes the table enough to refresh its planner statistics.
+ANALYZE_AFTER_LINES = 10_000
 # Lines parsed between two chances for the chunk being written to send its next statement.
 _YIELD_EVERY = 250
 INVALID_JSON = "INVALID_JSON"
@@ -128,9 +130,9 @@ class FileJobs:
         tenant, name = job["tenant_id"], job["records_file"]
         try:
             if job["lines_total"] is None:
-                total = await self._count_lines(tenant, name)
+                job["lines_total"] = await self._count_lines(tenant, name)
                 async with self._db.write() as unit:
-                    await store.set_total(unit.conn, job_id, total, utcnow())
+                    await store.set_total(unit.conn, job_id, job["lines_total"], utcnow())
             await self._pipeline(
                 job, self._chunks(tenant, name, job["chunk_lines"], job["lines_done"])
             )
@@ -294,6 +296,8 @@ class FileJobs:
         for base in (files.errors, files.records):
             for part in await self._files.list(tenant, f"{base}.parts/"):
                 await self._files.delete(tenant, part.name)
+        if (job["lines_total"] or 0) >= ANALYZE_AFTER_LINES:
+            await self._db.analyze(self._collection.target.table.name)
 
     async def _joined(self, tenant: str, parts: list[str]) -> AsyncIterator[bytes]:
         for part in parts:

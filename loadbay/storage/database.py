@@ -66,6 +66,15 @@ class Database:
                 bulk = bulk_writer_for(self.dialect, driver)
                 yield WriteUnit(conn=conn, bulk=bulk, driver=driver)
 
+    async def analyze(self, table: str) -> None:
+        """Refresh the planner's statistics of a table after a large load.
+
+        Autovacuum may be off or late; plans made for an empty table cost seconds per run
+        once it holds millions of rows.
+        """
+        async with self.write() as unit:
+            await unit.conn.exec_driver_sql(f'ANALYZE "{table}"')
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

@@ -6,7 +6,9 @@ import asyncio
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from loadbay.files import jobs as file_jobs
 from tests.api.instances.helpers import (
     INSTANCES,
     STATUS,
@@ -310,3 +312,33 @@ async def test_the_hrid_prefix_is_configurable(client: httpx.AsyncClient) -> Non
     await bulk(client, "a.ndjson")
 
     assert (await stored(client, 1))["hrid"] == "bk00000000001"
+
+
+async def test_a_large_file_refreshes_the_planner_statistics(
+    client: httpx.AsyncClient, started: FastAPI, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(file_jobs, "ANALYZE_AFTER_LINES", 3)
+    await upload(client, "in/small.ndjson", instance(1), instance(2))
+    await upload(client, "in/large.ndjson", instance(3), instance(4), instance(5))
+    before = await _statistics_stamp(started, backend)
+
+    assert (await bulk(client, "in/small.ndjson")).status_code == 201
+    after_small = await _statistics_stamp(started, backend)
+    assert (await bulk(client, "in/large.ndjson")).status_code == 201
+    after_large = await _statistics_stamp(started, backend)
+
+    assert after_small == before
+    assert after_large != after_small
+
+
+async def _statistics_stamp(app: FastAPI, backend: str) -> object:
+    """When the instances table was last analyzed (PostgreSQL), or its statistics (SQLite)."""
+    async with app.state.db.read() as conn:
+        if backend == "postgres":
+            query = "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'instances'"
+            return (await conn.exec_driver_sql(query)).scalar_one()
+        query = "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+        if not (await conn.exec_driver_sql(query)).scalar_one():
+            return None
+        query = "SELECT stat FROM sqlite_stat1 WHERE tbl = 'instances' ORDER BY idx"
+        return (await conn.exec_driver_sql(query)).all()
