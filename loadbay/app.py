@@ -109,7 +109,11 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
     app.state.idempotency = idempotency = Idempotency(db)
     await idempotency.prune()
     app.state.activity_batches = BatchJobs(
-        db, kind="batch_insert", ids=PublicIds("batch-"), chunk_size=config.chunk_size
+        db,
+        kind="batch_insert",
+        ids=PublicIds("batch-"),
+        chunk_size=config.chunk_size,
+        results_from=ACTIVITIES,
     )
     app.state.activity_records = Records(db, ACTIVITIES)
     operator_jobs = BatchJobs(

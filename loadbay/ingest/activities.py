@@ -26,6 +26,7 @@ ACTIVITIES = Collection(
     ),
     ids=PublicIds("pa-"),
     on_conflict=ConflictMode.FAIL,
+    records_origin=True,
     conflict_code=UNIQUE_VIOLATION,
     conflict_message=(
         "an activity with this mentor_id, activity_type and activity_date already exists"

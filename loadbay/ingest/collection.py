@@ -65,5 +65,8 @@ class Collection:
     reference: Reference | None = None
     # A column that receives each record's index in its batch, to read records in sent order.
     position_column: str | None = None
+    # Rows record the job and index that created them (ORIGIN_JOB, ORIGIN_INDEX), so that a
+    # job's results for created records need no rows of their own.
+    records_origin: bool = False
     # Per chunk, after the stored versions are read (locked): adjust rows or fail some of them.
     prepare: ChunkHook | None = None

@@ -14,6 +14,7 @@ from loadbay.ingest.results import Outcome, RecordResult
 from loadbay.storage.bulk import OnConflict
 from loadbay.storage.database import WriteUnit
 from loadbay.storage.records import find_ids, find_rows_by_keys
+from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB
 
 T = TypeVar("T")
 
@@ -52,10 +53,11 @@ def prepare_records(
     *,
     mode: ConflictMode,
     now: datetime,
+    job_id: int | None = None,
 ) -> PreparedRecords:
     """The per-record work, which needs no database: validate, build rows, dedupe, sort."""
     results: dict[int, RecordResult] = {}
-    pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, results)
+    pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, job_id, results)
     # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
     ordered = [record for _, record in sorted(pending.items(), key=lambda item: item[0])]
     return PreparedRecords(ordered, results, now)
@@ -71,6 +73,7 @@ async def write_records(
     chunk_size: int,
     now: datetime,
     events: EventContext | None = None,
+    job_id: int | None = None,
 ) -> list[RecordResult]:
     """Write `(index, record)` pairs; return one result per record, in index order.
 
@@ -78,7 +81,7 @@ async def write_records(
     the same transaction (captured by the database: `storage.event_capture`). The caller
     owns the transaction: nothing here commits.
     """
-    prepared = prepare_records(collection, tenant_id, records, mode=mode, now=now)
+    prepared = prepare_records(collection, tenant_id, records, mode=mode, now=now, job_id=job_id)
     return await write_prepared(
         unit, collection, tenant_id, prepared, mode=mode, chunk_size=chunk_size, events=events
     )
@@ -147,6 +150,7 @@ def _validate_and_dedupe(
     records: Sequence[tuple[int, Any]],
     mode: ConflictMode,
     now: datetime,
+    job_id: int | None,
     results: dict[int, RecordResult],
 ) -> dict[tuple[Any, ...], _Pending]:
     pending: dict[tuple[Any, ...], _Pending] = {}
@@ -170,6 +174,8 @@ def _validate_and_dedupe(
         row["created_at"] = now
         if collection.position_column:
             row[collection.position_column] = index
+        if collection.records_origin:
+            row[ORIGIN_JOB], row[ORIGIN_INDEX] = job_id, index
         if versioned:
             row["version"] = 1
             row["updated_at"] = now

@@ -10,7 +10,7 @@ from loadbay.errors import NotFound, UnprocessableInput
 from loadbay.events.outbox import EventContext
 from loadbay.ingest.collection import Collection, ConflictMode, IdCodec
 from loadbay.ingest.engine import write_records
-from loadbay.ingest.results import Job, JobStatus, RecordResult, final_status
+from loadbay.ingest.results import Job, JobStatus, Outcome, RecordResult, final_status
 from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database, WriteUnit
 from loadbay.storage.types import utcnow
@@ -39,6 +39,7 @@ class BatchJobs:
         ids: IdCodec,
         chunk_size: int,
         keep_successes: bool = True,
+        results_from: Collection | None = None,
     ) -> None:
         self._db = db
         self.kind = kind
@@ -46,6 +47,8 @@ class BatchJobs:
         self._chunk_size = chunk_size
         # Without it only failed records keep a result row (the response still has them all).
         self._keep_successes = keep_successes
+        # A collection whose rows record their origin: created records' results are read there.
+        self._results_from = results_from
 
     async def run(self, tenant_id: str, collection: Collection, records: Sequence[Any]) -> Job:
         """Write a whole batch and its job record in one transaction."""
@@ -92,7 +95,7 @@ class BatchJobs:
                 raise self._not_found(job_id)
             # An index past the batch cannot exist: never send it to the database.
             in_batch = [i for i in wanted if i < job.record_count]
-            stored = {r.index: r for r in await job_store.find_results(unit.conn, job.id, in_batch)}
+            stored = {r.index: r for r in await self._results(unit.conn, job.id, in_batch)}
             _check_retryable(job, wanted, stored)
             retried = [(i, stored[i].payload) for i in wanted]
             results = await self._write(unit, collection, tenant_id, job.id, retried, mode)
@@ -110,7 +113,7 @@ class BatchJobs:
             job = await job_store.find_job(conn, tenant_id, self.kind, job_id)
             if job is None:
                 raise self._not_found(job_id)
-            job.results = await job_store.find_results(conn, job.id)
+            job.results = await self._results(conn, job.id)
         return job
 
     async def list(
@@ -131,7 +134,25 @@ class BatchJobs:
         return NotFound(f"batch {self.ids.format(job_id)} not found")
 
     def _kept(self, results: list[RecordResult]) -> list[RecordResult]:
-        return results if self._keep_successes else [r for r in results if not r.succeeded]
+        """The results that need a row: not those `_results` can read from the records."""
+        if not self._keep_successes:
+            return [r for r in results if not r.succeeded]
+        if self._results_from is not None:
+            return [r for r in results if r.outcome is not Outcome.CREATED]
+        return results
+
+    async def _results(
+        self, conn: Any, job_id: int, indices: Sequence[int] | None = None
+    ) -> list[RecordResult]:
+        """The job's stored results, with those of the records it created read from them."""
+        results = {r.index: r for r in await job_store.find_results(conn, job_id, indices)}
+        origin = self._results_from
+        if origin is not None:
+            table = origin.target.table
+            for index, row_id in await job_store.find_created(conn, table, job_id, indices):
+                created = RecordResult(index, Outcome.CREATED, origin.ids.format(row_id))
+                results.setdefault(index, created)
+        return [results[index] for index in sorted(results)]
 
     async def _write(
         self,
@@ -151,6 +172,7 @@ class BatchJobs:
             chunk_size=self._chunk_size,
             now=utcnow(),
             events=EventContext(job_ref=self.ids.format(job_id)),
+            job_id=job_id,
         )
 
 

@@ -10,6 +10,11 @@ from typing import Any, Protocol
 
 from sqlalchemy import Table
 
+from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB
+
+# Written once, by the insert: an update leaves them naming the record that created the row.
+ORIGIN_COLUMNS = (ORIGIN_JOB, ORIGIN_INDEX)
+
 Row = Mapping[str, Any]
 
 
@@ -38,7 +43,8 @@ class BulkTarget:
     ) -> BulkTarget:
         """Insert every column but the generated id; on update keep creation and key columns."""
         insert = tuple(c.name for c in table.columns if c.name != "id")
-        keep = {"tenant_id", "created_at", "version", *conflict_columns, *update_guard}
+        keep = {"tenant_id", "created_at", "version", *ORIGIN_COLUMNS, *conflict_columns}
+        keep.update(update_guard)
         versioned = "version" in table.columns
         return cls(
             table=table,

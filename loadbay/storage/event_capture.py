@@ -18,7 +18,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import Column, Date, Integer, Table
 
-from loadbay.storage.tables import activities, entities, events, instances, states
+from loadbay.storage.tables import (
+    ORIGIN_INDEX,
+    ORIGIN_JOB,
+    activities,
+    entities,
+    events,
+    instances,
+    states,
+)
 from loadbay.storage.types import JsonText, UtcDateTime
 
 
@@ -32,6 +40,11 @@ class CapturedTable:
     id_prefix: str  # public ids are the prefix and the row id, zero-padded to `id_width`
     id_width: int = 3
     document_view: bool = False  # the view is the `document` JSON plus `_version`
+
+    def view_columns(self) -> list[Column[object]]:
+        """Every column but the tenant and the bookkeeping of which job created the row."""
+        hidden = {"tenant_id", ORIGIN_JOB, ORIGIN_INDEX}
+        return [c for c in self.table.columns if c.name not in hidden]
 
 
 CAPTURED = (
@@ -95,9 +108,8 @@ def _pg_view(captured: CapturedTable, alias: str) -> str:
             f"CASE WHEN {doc} = '{{}}' THEN '{{\"_version\":' || {version} || '}}' "
             f"ELSE left({doc}, -1) || ',\"_version\":' || {version} || '}}' END"
         )
-    columns = [c for c in captured.table.columns if c.name != "tenant_id"]
     members = " || ',' || ".join(
-        f"'\"{c.name}\":' || {_pg_json(captured, c, alias)}" for c in columns
+        f"'\"{c.name}\":' || {_pg_json(captured, c, alias)}" for c in captured.view_columns()
     )
     return f"'{{' || {members} || '}}'"
 
@@ -207,9 +219,7 @@ def _sqlite_view(captured: CapturedTable, alias: str) -> str:
     if captured.document_view:
         return f"json_set({alias}.document, '$._version', {alias}.version)"
     pairs = ", ".join(
-        f"'{c.name}', {_sqlite_value(captured, c, alias)}"
-        for c in captured.table.columns
-        if c.name != "tenant_id"
+        f"'{c.name}', {_sqlite_value(captured, c, alias)}" for c in captured.view_columns()
     )
     return f"json_object({pairs})"
 

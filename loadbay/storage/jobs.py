@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.ingest.results import Job, JobStatus, Outcome, RecordResult
 from loadbay.storage.database import WriteUnit
-from loadbay.storage.tables import job_results, jobs
+from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB, job_results, jobs
 
 _RESULT_COLUMNS = ("job_id", "idx", "status", "record_id", "error", "message", "payload")
 
@@ -116,6 +116,16 @@ async def find_results(
         )
         for r in rows
     ]
+
+
+async def find_created(
+    conn: AsyncConnection, table: Table, job_id: int, indices: Sized[int] | None = None
+) -> list[tuple[int, int]]:
+    """(index, row id) of the rows that the job's records created, from their origin columns."""
+    query = select(table.c[ORIGIN_INDEX], table.c.id).where(table.c[ORIGIN_JOB] == job_id)
+    if indices is not None:
+        query = query.where(table.c[ORIGIN_INDEX].in_(list(indices)))
+    return [(index, row_id) for index, row_id in (await conn.execute(query)).all()]
 
 
 async def list_jobs(

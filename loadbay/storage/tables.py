@@ -70,6 +70,10 @@ job_results = Table(
     PrimaryKeyConstraint("job_id", "idx"),
 )
 
+# The job and the index in it of the record that created a row: a batch's results for the
+# records it created are read from its rows instead of being stored a second time.
+ORIGIN_JOB, ORIGIN_INDEX = "origin_job_id", "origin_index"
+
 activities = Table(
     "activities",
     metadata,
@@ -83,8 +87,11 @@ activities = Table(
     Column("version", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    Column(ORIGIN_JOB, BigId, nullable=True),
+    Column(ORIGIN_INDEX, Integer, nullable=True),
     UniqueConstraint("tenant_id", "mentor_id", "activity_type", "activity_date"),
     Index(None, "tenant_id", "id"),
+    Index(None, ORIGIN_JOB),
     sqlite_autoincrement=True,
 )
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from loadbay.api.batch_insert_schemas import RetryResponse
 from tests.factories import ACTIVITIES, BATCHES, activity, batch
@@ -176,3 +177,35 @@ async def test_indices_far_past_the_batch_are_unknown_not_a_fault(
 
     assert response.status_code == 422
     assert response.json()["error"]["details"] == {"indices": [2**40]}
+
+
+async def test_created_records_keep_no_result_row_yet_every_read_lists_them(
+    client: httpx.AsyncClient, started: FastAPI, collided: dict[str, Any]
+) -> None:
+    fixed = {"retry_indices": [2], "ignore_constraints": False}
+    await client.put(f"{BATCHES}/batch-002", json=fixed)  # still invalid: stays failed
+    updated = await retry(client, {"retry_indices": [1], "ignore_constraints": True})
+
+    stored = await _result_rows(started)
+    listed = (await client.get(f"{BATCHES}/batch-002")).json()["results"]
+
+    # Stored: the failure and the update; the records batch-001/002 created are read from them.
+    assert stored == [(2, 1, "updated"), (2, 2, "failed")]
+    assert [(r["index"], r["status"]) for r in listed] == [
+        (0, "success"),
+        (1, "success"),
+        (2, "failed"),
+    ]
+    assert listed[0]["activity_id"] == collided["results"][0]["activity_id"]
+    assert listed[1]["activity_id"] == updated.json()["results"][0]["activity_id"]
+    first = (await client.get(f"{BATCHES}/batch-001")).json()["results"]
+    assert [(r["index"], r["status"], r["activity_id"]) for r in first] == [
+        (0, "success", listed[1]["activity_id"])
+    ]
+
+
+async def _result_rows(app: FastAPI) -> list[tuple[int, int, str]]:
+    """(job id, index, status) of every stored result row."""
+    async with app.state.db.read() as conn:
+        query = "SELECT job_id, idx, status FROM job_results ORDER BY job_id, idx"
+        return [tuple(row) for row in (await conn.exec_driver_sql(query)).all()]

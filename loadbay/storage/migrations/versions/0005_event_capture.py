@@ -1,4 +1,4 @@
-"""Events captured by database triggers; room for HOT updates on upserted tables.
+"""Events captured by database triggers; HOT room on upserted tables; activities' origin.
 
 Revision ID: 0005
 Revises: 0004
@@ -22,12 +22,17 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # Upserts rewrite rows: free space on each page lets PostgreSQL update them in place (HOT)
 # instead of writing a new tuple and a new entry in every index. Measured: updates 38k -> 63k/s.
 UPSERTED_TABLES = ("activities", "entities", "states", "instances")
 
 
 def upgrade() -> None:
+    # Which batch and index created each activity: results of created records are read here.
+    op.add_column("activities", sa.Column("origin_job_id", BIG_ID, nullable=True))
+    op.add_column("activities", sa.Column("origin_index", sa.Integer(), nullable=True))
+    op.create_index("ix_activities_origin_job_id", "activities", ["origin_job_id"])
     op.create_table(
         "capture_context",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -54,6 +59,10 @@ def downgrade() -> None:
         statements = event_capture.sqlite_drop_ddl()
     _run(statements)
     op.drop_table("capture_context")
+    op.drop_index("ix_activities_origin_job_id", table_name="activities")
+    with op.batch_alter_table("activities") as table:
+        table.drop_column("origin_index")
+        table.drop_column("origin_job_id")
 
 
 def _run(statements: Iterable[str]) -> None:
