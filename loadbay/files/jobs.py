@@ -139,6 +139,13 @@ class FileJobs:
             await self._finish(job)
         except LostClaim:
             log.warning("file job %s was taken over by another node", self.ids.format(job_id))
+        except asyncio.CancelledError:
+            # A graceful stop: give the job up, so that a live worker resumes it at once
+            # instead of waiting for the heartbeat to go stale.
+            async with self._db.write() as unit:
+                await store.release(unit.conn, job_id, self.node)
+            log.info("file job %s released at its checkpoint", self.ids.format(job_id))
+            raise
         except Exception as error:
             log.exception("file job %s failed", self.ids.format(job_id))
             async with self._db.write() as unit:

@@ -52,6 +52,15 @@ async def claim_abandoned(
     return int(job_id)
 
 
+async def release(conn: AsyncConnection, job_id: int, node: str) -> None:
+    """Give a claimed job up; any worker may claim it next."""
+    await conn.execute(
+        update(file_jobs)
+        .where(file_jobs.c.job_id == job_id, file_jobs.c.claimed_by == node)
+        .values(claimed_by=None, heartbeat_at=None)
+    )
+
+
 async def advance(
     conn: AsyncConnection,
     job_id: int,
