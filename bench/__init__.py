@@ -1,0 +1,1 @@
+"""Reproducible end-to-end benchmarks of Loadbay against baselines (`python -m bench`)."""
