@@ -53,11 +53,13 @@ def prepare_records(
     *,
     mode: ConflictMode,
     now: datetime,
-    job_id: int | None = None,
 ) -> PreparedRecords:
-    """The per-record work, which needs no database: validate, build rows, dedupe, sort."""
+    """The per-record work, which needs no database: validate, build rows, dedupe, sort.
+
+    Callers do it before opening their transaction, which then holds locks only to write.
+    """
     results: dict[int, RecordResult] = {}
-    pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, job_id, results)
+    pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, results)
     # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
     ordered = [record for _, record in sorted(pending.items(), key=lambda item: item[0])]
     return PreparedRecords(ordered, results, now)
@@ -81,9 +83,16 @@ async def write_records(
     the same transaction (captured by the database: `storage.event_capture`). The caller
     owns the transaction: nothing here commits.
     """
-    prepared = prepare_records(collection, tenant_id, records, mode=mode, now=now, job_id=job_id)
+    prepared = prepare_records(collection, tenant_id, records, mode=mode, now=now)
     return await write_prepared(
-        unit, collection, tenant_id, prepared, mode=mode, chunk_size=chunk_size, events=events
+        unit,
+        collection,
+        tenant_id,
+        prepared,
+        mode=mode,
+        chunk_size=chunk_size,
+        events=events,
+        job_id=job_id,
     )
 
 
@@ -96,9 +105,14 @@ async def write_prepared(
     mode: ConflictMode,
     chunk_size: int,
     events: EventContext | None = None,
+    job_id: int | None = None,
 ) -> list[RecordResult]:
-    """Write what `prepare_records` made, as `write_records` does."""
+    """Write what `prepare_records` made, as `write_records` does; rows of a collection that
+    records its origin name `job_id` as the job that created them."""
     results = prepared.results
+    if collection.records_origin:
+        for record in prepared.ordered:
+            record.row[ORIGIN_JOB] = job_id
     if events is not None:
         # The database turns each row written from here on into an event, old and new.
         await unit.bulk.capture_events(events.job_ref, prepared.now)
@@ -150,7 +164,6 @@ def _validate_and_dedupe(
     records: Sequence[tuple[int, Any]],
     mode: ConflictMode,
     now: datetime,
-    job_id: int | None,
     results: dict[int, RecordResult],
 ) -> dict[tuple[Any, ...], _Pending]:
     pending: dict[tuple[Any, ...], _Pending] = {}
@@ -175,7 +188,7 @@ def _validate_and_dedupe(
         if collection.position_column:
             row[collection.position_column] = index
         if collection.records_origin:
-            row[ORIGIN_JOB], row[ORIGIN_INDEX] = job_id, index
+            row[ORIGIN_INDEX] = index
         if versioned:
             row["version"] = 1
             row["updated_at"] = now

@@ -9,7 +9,7 @@ from typing import Any
 from loadbay.errors import NotFound, UnprocessableInput
 from loadbay.events.outbox import EventContext
 from loadbay.ingest.collection import Collection, ConflictMode, IdCodec
-from loadbay.ingest.engine import write_records
+from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
 from loadbay.ingest.results import Job, JobStatus, Outcome, RecordResult, final_status
 from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database, WriteUnit
@@ -53,6 +53,10 @@ class BatchJobs:
     async def run(self, tenant_id: str, collection: Collection, records: Sequence[Any]) -> Job:
         """Write a whole batch and its job record in one transaction."""
         now = utcnow()
+        mode = collection.on_conflict
+        prepared = prepare_records(
+            collection, tenant_id, list(enumerate(records)), mode=mode, now=now
+        )
         async with self._db.write() as unit:
             job = await job_store.create_job(
                 unit.conn,
@@ -62,14 +66,7 @@ class BatchJobs:
                 record_count=len(records),
                 now=now,
             )
-            job.results = await self._write(
-                unit,
-                collection,
-                tenant_id,
-                job.id,
-                list(enumerate(records)),
-                collection.on_conflict,
-            )
+            job.results = await self._write(unit, collection, tenant_id, job.id, prepared, mode)
             await job_store.add_results(unit, job.id, self._kept(job.results))
             job.succeeded_count = sum(r.succeeded for r in job.results)
             job.failed_count = job.record_count - job.succeeded_count
@@ -98,7 +95,8 @@ class BatchJobs:
             stored = {r.index: r for r in await self._results(unit.conn, job.id, in_batch)}
             _check_retryable(job, wanted, stored)
             retried = [(i, stored[i].payload) for i in wanted]
-            results = await self._write(unit, collection, tenant_id, job.id, retried, mode)
+            prepared = prepare_records(collection, tenant_id, retried, mode=mode, now=utcnow())
+            results = await self._write(unit, collection, tenant_id, job.id, prepared, mode)
             await job_store.replace_results(unit, job.id, results, keep=self._kept(results))
             recovered = sum(r.succeeded for r in results)
             job.succeeded_count += recovered
@@ -160,17 +158,16 @@ class BatchJobs:
         collection: Collection,
         tenant_id: str,
         job_id: int,
-        records: list[tuple[int, Any]],
+        prepared: PreparedRecords,
         mode: ConflictMode,
     ) -> list[RecordResult]:
-        return await write_records(
+        return await write_prepared(
             unit,
             collection,
             tenant_id,
-            records,
+            prepared,
             mode=mode,
             chunk_size=self._chunk_size,
-            now=utcnow(),
             events=EventContext(job_ref=self.ids.format(job_id)),
             job_id=job_id,
         )

@@ -16,6 +16,7 @@ from loadbay.storage._sql import (
     returned_columns,
 )
 from loadbay.storage.bulk import BulkTarget, OnConflict, Row
+from loadbay.storage.event_capture import sqlite_event_id_prefix
 from loadbay.storage.types import UtcDateTime
 
 # SQLite's bound-parameter ceiling is 32,766; 500-row statements measured fastest.
@@ -65,9 +66,9 @@ class SqliteBulkWriter:
 
     async def capture_events(self, job_ref: str | None, at: datetime) -> None:
         await self._conn.execute(
-            "INSERT OR REPLACE INTO capture_context (id, job_ref, event_ts, created_at) "
-            "VALUES (1, ?, ?, ?)",
-            (job_ref, int(at.timestamp() * 1000), _encode_datetime(at)),
+            "INSERT OR REPLACE INTO capture_context "
+            "(id, job_ref, event_ts, created_at, event_id_prefix) VALUES (1, ?, ?, ?, ?)",
+            (job_ref, int(at.timestamp() * 1000), _encode_datetime(at), sqlite_event_id_prefix()),
         )
 
     async def stop_capturing(self) -> None:

@@ -231,6 +231,8 @@ capture_context = Table(
     Column("job_ref", String(255), nullable=True),
     Column("event_ts", BigInteger, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    # The first 24 characters of every event id of this write (see event_capture).
+    Column("event_id_prefix", String(24), nullable=False),
 )
 
 instances = Table(

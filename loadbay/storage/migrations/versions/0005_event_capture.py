@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("job_ref", sa.String(255), nullable=True),
         sa.Column("event_ts", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("event_id_prefix", sa.String(24), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_capture_context"),
     )
     if op.get_bind().dialect.name == "postgresql":
