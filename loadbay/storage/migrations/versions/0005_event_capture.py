@@ -1,4 +1,5 @@
-"""Events captured by database triggers; HOT room on upserted tables; activities' origin.
+"""Events captured by database triggers; HOT room on upserted tables; activities' origin;
+no per-row tenant foreign key on the tables written in bulk (see tables.BULK_TENANT).
 
 Revision ID: 0005
 Revises: 0004
@@ -11,6 +12,7 @@ later migration that changes a captured table or the event value drops and re-cr
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -26,6 +28,7 @@ BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 # Upserts rewrite rows: free space on each page lets PostgreSQL update them in place (HOT)
 # instead of writing a new tuple and a new entry in every index. Measured: updates 38k -> 63k/s.
 UPSERTED_TABLES = ("activities", "entities", "states", "instances")
+BULK_TABLES = ("activities", "entities", "events", "states", "instances", "outbox")
 
 
 def upgrade() -> None:
@@ -33,6 +36,10 @@ def upgrade() -> None:
     op.add_column("activities", sa.Column("origin_job_id", BIG_ID, nullable=True))
     op.add_column("activities", sa.Column("origin_index", sa.Integer(), nullable=True))
     op.create_index("ix_activities_origin_job_id", "activities", ["origin_job_id"])
+    # Before the triggers: SQLite drops a constraint by rebuilding the table, triggers and all.
+    for table in BULK_TABLES:
+        with _altering(table) as batch:
+            batch.drop_constraint(_tenant_key(table), type_="foreignkey")
     op.create_table(
         "capture_context",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -59,11 +66,23 @@ def downgrade() -> None:
     else:
         statements = event_capture.sqlite_drop_ddl()
     _run(statements)
+    for table in BULK_TABLES:
+        with _altering(table) as batch:
+            batch.create_foreign_key(_tenant_key(table), "tenants", ["tenant_id"], ["id"])
     op.drop_table("capture_context")
     op.drop_index("ix_activities_origin_job_id", table_name="activities")
     with op.batch_alter_table("activities") as table:
         table.drop_column("origin_index")
         table.drop_column("origin_job_id")
+
+
+def _tenant_key(table: str) -> str:
+    return f"fk_{table}_tenant_id_tenants"
+
+
+def _altering(table: str) -> Any:
+    # SQLite rebuilds the table; AUTOINCREMENT must survive it (ids are never reused).
+    return op.batch_alter_table(table, table_kwargs={"sqlite_autoincrement": True})
 
 
 def _run(statements: Iterable[str]) -> None:
