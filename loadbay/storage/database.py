@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from loadbay.storage._writer_lock import WriterLock
 from loadbay.storage.bulk import BulkWriter, bulk_writer_for
 
 
@@ -37,7 +37,7 @@ class Database:
         self.url = url
         self.engine: AsyncEngine = _create_engine(url, self.dialect, pool_size)
         # SQLite has one writer at a time; queueing here is cheaper than busy-waiting.
-        self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._writer_lock = WriterLock(_database_file(url)) if self.dialect == "sqlite" else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -46,11 +46,11 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[WriteUnit]:
-        if self._write_lock is None:
+        if self._writer_lock is None:
             async with self._write_transaction() as unit:
                 yield unit
             return
-        async with self._write_lock, self._write_transaction() as unit:
+        async with self._writer_lock.held(), self._write_transaction() as unit:
             yield unit
 
     @asynccontextmanager
@@ -81,6 +81,13 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._writer_lock is not None:
+            self._writer_lock.close()
+
+
+def _database_file(url: str) -> Path | None:
+    database = make_url(url).database
+    return None if not database or database == ":memory:" else Path(database)
 
 
 def _create_engine(url: str, dialect: str, pool_size: int) -> AsyncEngine:
