@@ -45,10 +45,7 @@ async def find_ids(
     if not wanted:
         return {}
     query = select(table.c[column], table.c.id).where(table.c.tenant_id == tenant_id)
-    query = restrict_to(query, conn.dialect.name, table, [column], wanted)
-    # Share-locked in key order, like every other lock a batch takes: no deadlock with a
-    # concurrent upsert of the same rows.
-    query = query.order_by(table.c[column]).with_for_update(read=True, of=table)
+    query = restrict_to(query, conn.dialect.name, table, [column], wanted, lock="share")
     found = await conn.execute(query)
     return {value: row_id for value, row_id in found.all()}
 
@@ -70,9 +67,9 @@ async def find_rows_by_keys(
             table,
             [columns[i] for i in varying],
             [tuple(k[i] for i in varying) for k in keys],
+            lock="update",
         )
-    # Locked in key order, as the upsert that follows writes them: concurrent writers of
-    # overlapping keys queue instead of deadlocking.
-    query = query.order_by(*(table.c[c] for c in columns)).with_for_update(of=table)
+    else:
+        query = query.with_for_update(of=table)
     rows = (await conn.execute(query)).mappings()
     return {tuple(row[c] for c in columns): row for row in rows}
