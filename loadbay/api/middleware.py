@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import re
 from typing import Any
@@ -13,7 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from loadbay.api.auth import authenticate
 from loadbay.api.body import read_bytes
 from loadbay.api.errors import render_domain_error, render_error
-from loadbay.auth.idempotency import ClaimState, Idempotency, StoredResponse
+from loadbay.auth.idempotency import HEARTBEAT, ClaimState, Idempotency, StoredResponse
+from loadbay.background import running, sleep_unless_stopped
 from loadbay.errors import LoadbayError
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
@@ -132,16 +135,35 @@ class IdempotencyKeys:
             await send(message)
 
         try:
-            await self.app(scope, receive, recording_send)
+            async with running(
+                lambda stop: _keep_alive(service, tenant_id, key, stop), cancel=True
+            ):
+                await self.app(scope, receive, recording_send)
         except BaseException:
-            await service.release(tenant_id, key)
+            await _release(service, tenant_id, key)
             raise
         if status >= 500:
             # A server fault is not an answer: let the client's retry run the request again.
-            await service.release(tenant_id, key)
+            await _release(service, tenant_id, key)
             return
         body = b"".join(chunks).decode("utf-8", errors="replace")
         await service.complete(tenant_id, key, StoredResponse(status, body, headers))
+
+
+async def _keep_alive(service: Idempotency, tenant_id: str, key: str, stop: asyncio.Event) -> None:
+    """Renew the claim while its request runs (see idempotency.ABANDONED_AFTER)."""
+    while True:
+        await sleep_unless_stopped(stop, HEARTBEAT.total_seconds())
+        if stop.is_set():
+            return
+        with contextlib.suppress(Exception):  # the next beat, or the claim's expiry, will do
+            await service.beat(tenant_id, key)
+
+
+async def _release(service: Idempotency, tenant_id: str, key: str) -> None:
+    """Free the claim for a retry; if the database is away, its heartbeat stops instead."""
+    with contextlib.suppress(Exception):
+        await service.release(tenant_id, key)
 
 
 def _replaying(body: bytes) -> Receive:

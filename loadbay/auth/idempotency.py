@@ -11,8 +11,10 @@ from loadbay.storage.database import Database
 from loadbay.storage.types import utcnow
 
 RETENTION = timedelta(hours=24)
-# A claim this old whose response never came belongs to a request that died mid-way.
-ABANDONED_AFTER = timedelta(minutes=10)
+# A running request renews its claim this often; a claim not renewed for ABANDONED_AFTER
+# belongs to a request that died (a killed process, a lost database connection) and is free.
+HEARTBEAT = timedelta(seconds=5)
+ABANDONED_AFTER = 3 * HEARTBEAT
 
 
 class ClaimState(Enum):
@@ -46,7 +48,8 @@ class Idempotency:
                 return Claim(ClaimState.CLAIMED)
             row = await store.find_locked(unit.conn, tenant_id, key)
             expired = row["created_at"] <= now - RETENTION
-            abandoned = row["status_code"] is None and row["created_at"] <= now - ABANDONED_AFTER
+            last_sign = row["heartbeat_at"] or row["created_at"]
+            abandoned = row["status_code"] is None and last_sign <= now - ABANDONED_AFTER
             if expired or abandoned:
                 await store.reclaim(unit.conn, tenant_id, key, request_hash, now)
                 return Claim(ClaimState.CLAIMED)
@@ -62,6 +65,10 @@ class Idempotency:
             await store.store_response(
                 unit.conn, tenant_id, key, response.status_code, response.body, response.headers
             )
+
+    async def beat(self, tenant_id: str, key: str) -> None:
+        async with self._db.write() as unit:
+            await store.beat(unit.conn, tenant_id, key, utcnow())
 
     async def release(self, tenant_id: str, key: str) -> None:
         async with self._db.write() as unit:

@@ -23,7 +23,13 @@ async def try_claim(
     """Insert a fresh claim; False if a row for the key exists already."""
     inserted = await conn.execute(
         upsert_insert(conn, keys)
-        .values(tenant_id=tenant_id, key=key, request_hash=request_hash, created_at=now)
+        .values(
+            tenant_id=tenant_id,
+            key=key,
+            request_hash=request_hash,
+            created_at=now,
+            heartbeat_at=now,
+        )
         .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
         .returning(keys.c.key)
     )
@@ -44,6 +50,7 @@ async def reclaim(
         .values(
             request_hash=request_hash,
             created_at=now,
+            heartbeat_at=now,
             status_code=None,
             response_body=None,
             response_headers=None,
@@ -63,6 +70,15 @@ async def store_response(
         update(keys)
         .where(*_this(tenant_id, key))
         .values(status_code=status_code, response_body=body, response_headers=headers)
+    )
+
+
+async def beat(conn: AsyncConnection, tenant_id: str, key: str, now: datetime) -> None:
+    """Keep a running claim alive."""
+    await conn.execute(
+        update(keys)
+        .where(*_this(tenant_id, key), keys.c.status_code.is_(None))
+        .values(heartbeat_at=now)
     )
 
 

@@ -122,6 +122,8 @@ idempotency_keys = Table(
     Column("response_body", Text, nullable=True),
     Column("response_headers", JsonText(), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    # Renewed while the claiming request runs: a claim gone quiet belongs to a dead request.
+    Column("heartbeat_at", UtcDateTime(), nullable=True),
     PrimaryKeyConstraint("tenant_id", "key"),
 )
 

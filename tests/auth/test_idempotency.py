@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from datetime import timedelta
 
 import httpx
+import orjson
 import pytest
+from fastapi import FastAPI
 
+from loadbay.storage import idempotency as idempotency_store
+from loadbay.storage.types import utcnow
 from tests.api.operator.conftest import API, player
 from tests.conftest import ClientFactory
 from tests.factories import ACTIVITIES, BATCHES, activity, batch
@@ -128,3 +134,23 @@ async def test_reads_ignore_the_header(client: httpx.AsyncClient) -> None:
 
     assert first.json()["pagination"]["total"] == 1
     assert second.json()["pagination"]["total"] == 2
+
+
+@pytest.mark.parametrize(("quiet_for", "expected"), [(20, 201), (2, 409)])
+async def test_a_claim_whose_request_died_frees_within_seconds(
+    client: httpx.AsyncClient, started: FastAPI, quiet_for: int, expected: int
+) -> None:
+    body = orjson.dumps(batch(activity(1)))
+    fingerprint = hashlib.sha256(b"\n".join([b"POST", BATCHES.encode(), b"", body])).hexdigest()
+    # What a request killed mid-way (or cut off from its database) leaves: a claim, no answer.
+    async with started.state.db.write() as unit:
+        since = utcnow() - timedelta(seconds=quiet_for)
+        await idempotency_store.try_claim(unit.conn, "default", "crashed-1", fingerprint, since)
+
+    resent = await client.post(
+        BATCHES, content=body, headers={**key("crashed-1"), "Content-Type": "application/json"}
+    )
+
+    assert resent.status_code == expected, resent.text
+    stored = (await client.get(ACTIVITIES)).json()["pagination"]["total"]
+    assert stored == (1 if expected == 201 else 0)
