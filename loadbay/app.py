@@ -54,6 +54,14 @@ Authenticate with `Authorization: Bearer lb_live_…`. Every write accepts an
 """
 
 
+# Any route that reads or writes may meet a lost database connection.
+DATABASE_UNAVAILABLE = {
+    "description": "The database cannot be reached (restart, failover): nothing of the request "
+    "was stored. Retry after `Retry-After` seconds. The body is the route's error envelope, "
+    "with code `database_unavailable` (`DATABASE_UNAVAILABLE` on the operator data API)."
+}
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     config = settings or Settings()
 
@@ -72,7 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.rate_limits.close()
             await db.dispose()
 
-    app = FastAPI(title="Loadbay", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Loadbay",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={503: DATABASE_UNAVAILABLE},
+    )
     app.state.settings = config
     install_error_handlers(
         app,

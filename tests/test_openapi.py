@@ -30,6 +30,7 @@ async def test_raw_bodies_are_documented_inline(client: httpx.AsyncClient) -> No
     }
     assert "201" in post["responses"]
     assert "413" in post["responses"]
+    assert "database_unavailable" in post["responses"]["503"]["description"]
     put = spec["paths"]["/api/v1/batch-inserts/{batch_id}"]["put"]
     put_schema = put["requestBody"]["content"]["application/json"]["schema"]
     assert "retry_indices" in put_schema["properties"]
