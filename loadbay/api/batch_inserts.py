@@ -18,6 +18,7 @@ from loadbay.api.batch_insert_schemas import (
 from loadbay.api.body import batch_items, read_json, read_model
 from loadbay.api.deps import activity_batches, settings
 from loadbay.api.errors import error_responses
+from loadbay.api.middleware import idempotent_request
 from loadbay.api.openapi import json_request_body
 from loadbay.api.pagination import PageRequest, page_request, pagination
 from loadbay.api.responses import json_response
@@ -65,7 +66,7 @@ async def create_batch(
     if "activities" not in body:
         raise InvalidInput('request body needs an "activities" array', code="invalid_body")
     records = batch_items(body["activities"], what="activities", max_items=config.batch_max_records)
-    job = await batches.run(tenant, ACTIVITIES, records)
+    job = await batches.run(tenant, ACTIVITIES, records, idempotent_request(request))
     return json_response(
         views.batch_created(job, batches.ids),
         status_code=201,

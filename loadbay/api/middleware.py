@@ -18,8 +18,11 @@ from loadbay.api.errors import render_domain_error, render_error
 from loadbay.auth.idempotency import HEARTBEAT, ClaimState, Idempotency, StoredResponse
 from loadbay.background import running, sleep_unless_stopped
 from loadbay.errors import LoadbayError
+from loadbay.ingest.jobs import IdempotentRequest
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# Where a route finds the Idempotency-Key it runs under: request.state.<this>.
+IDEMPOTENT_REQUEST = "idempotent_request"
 _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 # Response headers worth replaying; the rest are recomputed by the server.
 _KEPT_HEADERS = {"location", "content-type"}
@@ -106,6 +109,10 @@ class IdempotencyKeys:
                 headers={**stored.headers, "idempotent-replayed": "true"},
             )
         else:
+            # Batch services tie the job they commit to this key (see BatchJobs.run).
+            scope.setdefault("state", {})[IDEMPOTENT_REQUEST] = IdempotentRequest(
+                tenant_id, key, claim.committed_job
+            )
             await self._first_time(scope, replay_receive, send, service, tenant_id, key)
             return
         await response(scope, replay_receive, send)
@@ -164,6 +171,12 @@ async def _release(service: Idempotency, tenant_id: str, key: str) -> None:
     """Free the claim for a retry; if the database is away, its heartbeat stops instead."""
     with contextlib.suppress(Exception):
         await service.release(tenant_id, key)
+
+
+def idempotent_request(request: Request) -> IdempotentRequest | None:
+    """The Idempotency-Key (and any job it committed before) this request runs under."""
+    found: IdempotentRequest | None = getattr(request.state, IDEMPOTENT_REQUEST, None)
+    return found
 
 
 def _replaying(body: bytes) -> Receive:

@@ -12,6 +12,7 @@ from loadbay.api.auth import tenant_for
 from loadbay.api.body import batch_items, read_json
 from loadbay.api.deps import operator_data, settings
 from loadbay.api.errors import error_responses
+from loadbay.api.middleware import idempotent_request
 from loadbay.api.openapi import json_request_body
 from loadbay.api.operator_envelope import OperatorErrorBody, success, timestamp_ms
 from loadbay.api.pagination import PageRequest, page_request, pagination
@@ -62,7 +63,7 @@ async def _batch(
 ) -> Response:
     body = await read_json(request, config.max_body_bytes)
     records = batch_items(body, what="request body", max_items=limit)
-    job = await service.batch(tenant, kind, records)
+    job = await service.batch(tenant, kind, records, idempotent_request(request))
     return success(
         {
             "jobId": service.jobs.ids.format(job.id),

@@ -35,6 +35,8 @@ class StoredResponse:
 class Claim:
     state: ClaimState
     response: StoredResponse | None = None
+    # CLAIMED after a request that died having committed this job: answer from it.
+    committed_job: int | None = None
 
 
 class Idempotency:
@@ -47,12 +49,19 @@ class Idempotency:
             if await store.try_claim(unit.conn, tenant_id, key, request_hash, now):
                 return Claim(ClaimState.CLAIMED)
             row = await store.find_locked(unit.conn, tenant_id, key)
-            expired = row["created_at"] <= now - RETENTION
+            if row["created_at"] <= now - RETENTION:
+                await store.reclaim(unit.conn, tenant_id, key, request_hash, now, keep_job=False)
+                return Claim(ClaimState.CLAIMED)
             last_sign = row["heartbeat_at"] or row["created_at"]
             abandoned = row["status_code"] is None and last_sign <= now - ABANDONED_AFTER
-            if expired or abandoned:
-                await store.reclaim(unit.conn, tenant_id, key, request_hash, now)
+            committed = row["job_id"]
+            if abandoned and committed is None:
+                await store.reclaim(unit.conn, tenant_id, key, request_hash, now, keep_job=False)
                 return Claim(ClaimState.CLAIMED)
+            if abandoned and row["request_hash"] == request_hash:
+                # Its batch committed, its answer was lost: answer from that job.
+                await store.reclaim(unit.conn, tenant_id, key, request_hash, now, keep_job=True)
+                return Claim(ClaimState.CLAIMED, committed_job=committed)
         if row["request_hash"] != request_hash:
             return Claim(ClaimState.MISMATCH)
         if row["status_code"] is None:

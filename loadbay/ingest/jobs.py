@@ -11,6 +11,7 @@ from loadbay.events.outbox import EventContext
 from loadbay.ingest.collection import Collection, ConflictMode, IdCodec
 from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
 from loadbay.ingest.results import Job, JobStatus, Outcome, RecordResult, final_status
+from loadbay.storage import idempotency as idempotency_store
 from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database, WriteUnit
 from loadbay.storage.types import utcnow
@@ -20,6 +21,16 @@ from loadbay.storage.types import utcnow
 class JobPage:
     jobs: list[Job]
     total: int
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """The Idempotency-Key a batch is written under (see auth.idempotency)."""
+
+    tenant_id: str
+    key: str
+    # A request with this key died after committing this job: its answer is that job.
+    committed_job: int | None = None
 
 
 @dataclass(frozen=True)
@@ -50,8 +61,20 @@ class BatchJobs:
         # A collection whose rows record their origin: created records' results are read there.
         self._results_from = results_from
 
-    async def run(self, tenant_id: str, collection: Collection, records: Sequence[Any]) -> Job:
-        """Write a whole batch and its job record in one transaction."""
+    async def run(
+        self,
+        tenant_id: str,
+        collection: Collection,
+        records: Sequence[Any],
+        idempotent: IdempotentRequest | None = None,
+    ) -> Job:
+        """Write a whole batch and its job record in one transaction.
+
+        Under an Idempotency-Key the job is tied to the key in that transaction, so that a
+        resend whose first answer was lost gets this job back instead of a second run.
+        """
+        if idempotent is not None and idempotent.committed_job is not None:
+            return await self.get(tenant_id, idempotent.committed_job)
         now = utcnow()
         mode = collection.on_conflict
         prepared = prepare_records(
@@ -66,6 +89,10 @@ class BatchJobs:
                 record_count=len(records),
                 now=now,
             )
+            if idempotent is not None:
+                await idempotency_store.attach_job(
+                    unit.conn, idempotent.tenant_id, idempotent.key, job.id
+                )
             job.results = await self._write(unit, collection, tenant_id, job.id, prepared, mode)
             await job_store.add_results(unit, job.id, self._kept(job.results))
             job.succeeded_count = sum(r.succeeded for r in job.results)

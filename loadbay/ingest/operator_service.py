@@ -11,7 +11,7 @@ import orjson
 from loadbay.errors import InvalidInput, NotFound
 from loadbay.events.outbox import EventContext, EventType, outbox_row
 from loadbay.ingest.engine import write_records
-from loadbay.ingest.jobs import BatchJobs
+from loadbay.ingest.jobs import BatchJobs, IdempotentRequest
 from loadbay.ingest.operator import OperatorCollections, collections_for
 from loadbay.ingest.results import Job, RecordResult
 from loadbay.ingest.templates.model import built_in, checked
@@ -84,9 +84,15 @@ class OperatorData:
         self._templates.discard(tenant_id)
         return TemplateSetting(document["templateId"], document, now)
 
-    async def batch(self, tenant_id: str, kind: str, records: Sequence[Any]) -> Job:
+    async def batch(
+        self,
+        tenant_id: str,
+        kind: str,
+        records: Sequence[Any],
+        idempotent: IdempotentRequest | None = None,
+    ) -> Job:
         collection = getattr(await self._collections(tenant_id), kind)
-        return await self.jobs.run(tenant_id, collection, records)
+        return await self.jobs.run(tenant_id, collection, records, idempotent)
 
     async def upsert_entity(self, tenant_id: str, record: Any) -> RecordResult:
         collections = await self._collections(tenant_id)

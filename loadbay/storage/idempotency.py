@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -42,20 +42,31 @@ async def find_locked(conn: AsyncConnection, tenant_id: str, key: str) -> Mappin
 
 
 async def reclaim(
-    conn: AsyncConnection, tenant_id: str, key: str, request_hash: str, now: datetime
+    conn: AsyncConnection,
+    tenant_id: str,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    *,
+    keep_job: bool,
 ) -> None:
-    await conn.execute(
-        update(keys)
-        .where(*_this(tenant_id, key))
-        .values(
-            request_hash=request_hash,
-            created_at=now,
-            heartbeat_at=now,
-            status_code=None,
-            response_body=None,
-            response_headers=None,
-        )
-    )
+    """Make the key the claim of a new request (keeping the job a dead one committed)."""
+    values: dict[str, Any] = {
+        "request_hash": request_hash,
+        "created_at": now,
+        "heartbeat_at": now,
+        "status_code": None,
+        "response_body": None,
+        "response_headers": None,
+    }
+    if not keep_job:
+        values["job_id"] = None
+    await conn.execute(update(keys).where(*_this(tenant_id, key)).values(**values))
+
+
+async def attach_job(conn: AsyncConnection, tenant_id: str, key: str, job_id: int) -> None:
+    """Record, in the job's own transaction, that the claiming request committed it."""
+    await conn.execute(update(keys).where(*_this(tenant_id, key)).values(job_id=job_id))
 
 
 async def store_response(
@@ -83,7 +94,13 @@ async def beat(conn: AsyncConnection, tenant_id: str, key: str, now: datetime) -
 
 
 async def release(conn: AsyncConnection, tenant_id: str, key: str) -> None:
-    await conn.execute(delete(keys).where(*_this(tenant_id, key)))
+    """Free the key for a resend: gone, or, if its request committed a job, abandoned now."""
+    await conn.execute(delete(keys).where(*_this(tenant_id, key), keys.c.job_id.is_(None)))
+    await conn.execute(
+        update(keys)
+        .where(*_this(tenant_id, key), keys.c.status_code.is_(None))
+        .values(heartbeat_at=datetime(1970, 1, 1, tzinfo=UTC))
+    )
 
 
 async def prune(conn: AsyncConnection, created_before: datetime) -> int:

@@ -124,6 +124,9 @@ idempotency_keys = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     # Renewed while the claiming request runs: a claim gone quiet belongs to a dead request.
     Column("heartbeat_at", UtcDateTime(), nullable=True),
+    # The job the claiming request committed, in that job's transaction: if its answer is
+    # lost, a resend answers from the job instead of running the batch again.
+    Column("job_id", BigInteger, nullable=True),
     PrimaryKeyConstraint("tenant_id", "key"),
 )
 

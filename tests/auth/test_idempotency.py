@@ -10,10 +10,12 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from loadbay.storage import idempotency as idempotency_store
+from loadbay.storage.tables import idempotency_keys
 from loadbay.storage.types import utcnow
-from tests.api.operator.conftest import API, player
+from tests.api.operator.conftest import API, player, use_template
 from tests.conftest import ClientFactory
 from tests.factories import ACTIVITIES, BATCHES, activity, batch
 
@@ -154,3 +156,67 @@ async def test_a_claim_whose_request_died_frees_within_seconds(
     assert resent.status_code == expected, resent.text
     stored = (await client.get(ACTIVITIES)).json()["pagination"]["total"]
     assert stored == (1 if expected == 201 else 0)
+
+
+async def _lose_the_answer(app: FastAPI, key_value: str) -> None:
+    """What a kill -9 between a batch's commit and its stored answer leaves behind."""
+    async with app.state.db.write() as unit:
+        await unit.conn.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.key == key_value)
+            .values(
+                status_code=None,
+                response_body=None,
+                response_headers=None,
+                heartbeat_at=utcnow() - timedelta(seconds=20),
+            )
+        )
+
+
+async def test_a_batch_whose_answer_was_lost_is_answered_not_run_again(
+    client: httpx.AsyncClient, started: FastAPI
+) -> None:
+    body = batch(activity(1), activity(2), activity(1))
+    first = await client.post(BATCHES, json=body, headers=key("lost-1"))
+    await _lose_the_answer(started, "lost-1")
+
+    resent = await client.post(BATCHES, json=body, headers=key("lost-1"))
+    again = await client.post(BATCHES, json=body, headers=key("lost-1"))
+
+    assert first.status_code == resent.status_code == 201
+    assert resent.json() == first.json()
+    assert resent.headers["location"] == first.headers["location"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert (await client.get(BATCHES)).json()["pagination"]["total"] == 1
+    events = (await client.get("/events", params={"limit": 100})).json()["data"]
+    assert len(events) == 2
+
+
+async def test_an_operator_batch_whose_answer_was_lost_is_not_applied_twice(
+    make_client: ClientFactory, started: FastAPI
+) -> None:
+    client = await make_client(tenant="op")
+    await use_template(client)
+    body = [player(1), player(2), {"entityType": "player"}]
+    first = await client.post(f"{API}/batch/entities", json=body, headers=key("lost-2"))
+    await _lose_the_answer(started, "lost-2")
+
+    resent = await client.post(f"{API}/batch/entities", json=body, headers=key("lost-2"))
+
+    assert first.status_code == resent.status_code == 200
+    assert resent.json() == first.json()
+    assert resent.json()["data"]["failed"] == 1
+    events = (await client.get("/events", params={"limit": 100})).json()["data"]
+    assert [e["type"] for e in events] == ["CREATE", "CREATE"]
+
+
+async def test_a_lost_answer_does_not_free_the_key_for_another_body(
+    client: httpx.AsyncClient, started: FastAPI
+) -> None:
+    await client.post(BATCHES, json=batch(activity(1)), headers=key("lost-3"))
+    await _lose_the_answer(started, "lost-3")
+
+    other = await client.post(BATCHES, json=batch(activity(2)), headers=key("lost-3"))
+
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
