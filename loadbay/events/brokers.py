@@ -1,14 +1,18 @@
 """Publishers, one per broker, each on that broker's own asyncio client.
 
-Every publisher waits for the broker's acknowledgement before `publish` returns, so that an
-event is marked published only once the broker has it. Clients are imported when used: a
-node loads only its own broker's.
+A publisher sends a batch of events in order with many in flight — pipelined, not one round
+trip per event — and returns once the broker has acknowledged them all; if it fails part-way
+it says how many of the first events were acknowledged, and only those are marked published.
+Clients are imported when used: a node loads only its own broker's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from typing import Protocol
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from loadbay.config import Settings
@@ -16,14 +20,41 @@ from loadbay.config import Settings
 TIMEOUT_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
+class Message:
+    subject: str
+    key: str  # the record's natural key: a record's events stay in order under it
+    value: bytes
+    event_id: str
+
+
+class PartialPublish(Exception):
+    """The broker acknowledged only the first `acknowledged` messages of a batch."""
+
+    def __init__(self, acknowledged: int, cause: BaseException) -> None:
+        super().__init__(f"{acknowledged} acknowledged, then: {cause}")
+        self.acknowledged = acknowledged
+        self.cause = cause
+
+
 class Publisher(Protocol):
     async def connect(self) -> None:
         """Connect if not connected; raise if the broker cannot be reached."""
         ...
 
-    async def publish(self, subject: str, key: str, value: bytes, event_id: str) -> None: ...
+    async def publish_all(self, messages: Sequence[Message]) -> None:
+        """Publish in order, pipelined; raise PartialPublish unless all were acknowledged."""
+        ...
 
     async def close(self) -> None: ...
+
+
+async def _acknowledged_in_order(acks: Sequence[Awaitable[Any]]) -> None:
+    """Await acknowledgements of sends made in order; raise at the first that failed."""
+    results = await asyncio.gather(*acks, return_exceptions=True)
+    for count, result in enumerate(results):
+        if isinstance(result, BaseException):
+            raise PartialPublish(count, result)
 
 
 def publisher_for(settings: Settings) -> Publisher:
@@ -82,11 +113,23 @@ class NatsPublisher:
         except NotFoundError:
             await self._js.add_stream(name=self._stream, subjects=self._subjects)
 
-    async def publish(self, subject: str, key: str, value: bytes, event_id: str) -> None:
-        assert self._js is not None
+    async def publish_all(self, messages: Sequence[Message]) -> None:
+        js = self._js
+        assert js is not None
+        # Tasks start in creation order, so the PUBs leave in order on the one connection;
         # JetStream drops a second message with the same Msg-Id: redeliveries cost nothing.
-        headers = {"Nats-Msg-Id": event_id, "Loadbay-Key": key}
-        await self._js.publish(subject, value, headers=headers, timeout=TIMEOUT_SECONDS)
+        acks = [
+            asyncio.ensure_future(
+                js.publish(
+                    m.subject,
+                    m.value,
+                    headers={"Nats-Msg-Id": m.event_id, "Loadbay-Key": m.key},
+                    timeout=TIMEOUT_SECONDS,
+                )
+            )
+            for m in messages
+        ]
+        await _acknowledged_in_order(acks)
 
     async def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:
@@ -114,9 +157,19 @@ class RedisPublisher:
             raise
         self._redis = client
 
-    async def publish(self, subject: str, key: str, value: bytes, event_id: str) -> None:
+    async def publish_all(self, messages: Sequence[Message]) -> None:
         assert self._redis is not None
-        await self._redis.xadd(subject, {"key": key, "event_id": event_id, "value": value})
+        # One round trip for the batch; Redis runs the XADDs in order.
+        pipe = self._redis.pipeline(transaction=False)
+        for m in messages:
+            pipe.xadd(m.subject, {"key": m.key, "event_id": m.event_id, "value": m.value})
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except Exception as error:
+            raise PartialPublish(0, error) from error
+        for count, result in enumerate(results):
+            if isinstance(result, Exception):
+                raise PartialPublish(count, result)
 
     async def close(self) -> None:
         if self._redis is not None:
@@ -144,18 +197,29 @@ class AmqpPublisher:
             self._exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
         )
 
-    async def publish(self, subject: str, key: str, value: bytes, event_id: str) -> None:
+    async def publish_all(self, messages: Sequence[Message]) -> None:
         import aio_pika
 
-        assert self._exchange is not None
-        message = aio_pika.Message(
-            value,
-            message_id=event_id,
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            headers={"key": key},
-        )
-        await self._exchange.publish(message, routing_key=subject, timeout=TIMEOUT_SECONDS)
+        exchange = self._exchange
+        assert exchange is not None
+        # Publisher confirms: every message in flight at once, confirms taken as they come.
+        acks = [
+            asyncio.ensure_future(
+                exchange.publish(
+                    aio_pika.Message(
+                        m.value,
+                        message_id=m.event_id,
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                        headers={"key": m.key},
+                    ),
+                    routing_key=m.subject,
+                    timeout=TIMEOUT_SECONDS,
+                )
+            )
+            for m in messages
+        ]
+        await _acknowledged_in_order(acks)
 
     async def close(self) -> None:
         if self._connection is not None and not self._connection.is_closed:
@@ -166,7 +230,8 @@ class AmqpPublisher:
 class KafkaPublisher:
     """acks=all; topic = subject, message key = record key.
 
-    Sends are awaited one by one, so order holds without the idempotent producer, which
+    A batch is queued in order, then its acknowledgements awaited together. aiokafka keeps
+    one request in flight per broker, so order holds without the idempotent producer, which
     not every Kafka-compatible broker implements; consumers dedupe on the event id.
     """
 
@@ -191,11 +256,23 @@ class KafkaPublisher:
             raise
         self._producer = producer
 
-    async def publish(self, subject: str, key: str, value: bytes, event_id: str) -> None:
+    async def publish_all(self, messages: Sequence[Message]) -> None:
         assert self._producer is not None
-        await self._producer.send_and_wait(
-            subject, value, key=key.encode(), headers=[("event_id", event_id.encode())]
-        )
+        acks = []
+        for count, m in enumerate(messages):
+            try:
+                acks.append(
+                    await self._producer.send(
+                        m.subject,
+                        m.value,
+                        key=m.key.encode(),
+                        headers=[("event_id", m.event_id.encode())],
+                    )
+                )
+            except Exception as error:
+                await asyncio.gather(*acks, return_exceptions=True)
+                raise PartialPublish(count, error) from error
+        await _acknowledged_in_order(acks)
 
     async def close(self) -> None:
         if self._producer is not None:

@@ -7,11 +7,9 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-import orjson
-
 from loadbay.background import sleep_unless_stopped
 from loadbay.config import Settings
-from loadbay.events.brokers import Publisher, subject_for
+from loadbay.events.brokers import Message, PartialPublish, Publisher, subject_for
 from loadbay.storage import outbox as store
 from loadbay.storage.database import Database
 from loadbay.storage.leadership import RelayLeadership
@@ -37,16 +35,16 @@ class Relay:
         What the broker acknowledged is marked published even when a later event of the
         batch fails; that failure is raised afterwards.
         """
-        failure: Exception | None = None
-        published: list[int] = []
+        failure: BaseException | None = None
         async with self._db.write() as unit:
-            for row in await store.claim_unpublished(unit.conn, self._settings.relay_batch_size):
-                try:
-                    await self._publish(row)
-                except Exception as error:
-                    failure = error
-                    break
-                published.append(row["id"])
+            rows = await store.claim_unpublished(unit.conn, self._settings.relay_batch_size)
+            try:
+                await self._publisher.publish_all([self._message(row) for row in rows])
+                acknowledged = len(rows)
+            except PartialPublish as partial:
+                # The next round resends from the first unacknowledged event, in order.
+                acknowledged, failure = partial.acknowledged, partial.cause
+            published = [row["id"] for row in rows[:acknowledged]]
             await store.mark_published(unit.conn, published, utcnow())
         if failure is not None:
             raise failure
@@ -86,7 +84,6 @@ class Relay:
         async with self._db.write() as unit:
             return await store.prune_published(unit.conn, utcnow() - keep)
 
-    async def _publish(self, row: Any) -> None:
+    def _message(self, row: Any) -> Message:
         subject = subject_for(self._settings, row["tenant_id"], row["collection"])
-        value = orjson.dumps(row["payload"])
-        await self._publisher.publish(subject, row["record_key"], value, row["event_id"])
+        return Message(subject, row["record_key"], row["payload"].encode(), row["event_id"])

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Text, delete, func, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage.database import WriteUnit
@@ -38,7 +38,8 @@ async def claim_unpublished(conn: AsyncConnection, limit: int) -> list[Mapping[s
             outbox.c.collection,
             outbox.c.record_key,
             outbox.c.event_id,
-            outbox.c.payload,
+            # As stored: the relay sends this text, it need not be parsed and re-serialised.
+            type_coerce(outbox.c.payload, Text).label("payload"),
         )
         .where(outbox.c.published_at.is_(None))
         .order_by(outbox.c.id)
