@@ -149,6 +149,7 @@ def measure(
     )
     seen.name, seen.kind, seen.op = name, kind, op
     seen.peak_rss_mb = server.peak_rss_mb()
+    seen.notes["peak_rss_largest_process_mb"] = server.peak_rss_largest_mb()
     seen.notes.update(watch.cores())
     print_line(seen)
     return seen

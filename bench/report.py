@@ -43,7 +43,7 @@ def add_ratios(results: list[Measurement]) -> None:
 def table(results: list[Measurement]) -> str:
     head = (
         f"{'scenario':<42}{'records':>10}{'failed':>8}{'rec/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'RSS MB':>8}{'srv':>6}{'pg':>6}{'bench':>6}{'all':>6}"
+        f"{'RSS MB':>8}{'1 proc':>7}{'srv':>6}{'pg':>6}{'bench':>6}{'all':>6}"
         f"{'x ceil':>8}{'x peer':>8}{'x floor':>8}"
     )
     lines = [head, "-" * len(head)]
@@ -52,6 +52,7 @@ def table(results: list[Measurement]) -> str:
         lines.append(
             f"{m.name:<42.42}{m.records:>10,}{m.failed:>8,}{m.rate:>10,.0f}"
             f"{_num(m.percentile(0.5)):>9}{_num(m.percentile(0.99)):>9}{_num(m.peak_rss_mb):>8}"
+            f"{_num(m.notes.get('peak_rss_largest_process_mb')):>7}"
             + "".join(f"{_num(m.notes.get(f'{who}_cpu_cores'), 2):>6}" for who in CPU)
             + "".join(f"{_num(r, 2):>8}" for r in ratios)
         )

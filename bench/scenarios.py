@@ -177,6 +177,7 @@ def _file_loads(
             seen.seconds = time.perf_counter() - start
             seen.latencies_ms = [seen.seconds * 1000]
             seen.peak_rss_mb = server.peak_rss_mb()
+            seen.notes["peak_rss_largest_process_mb"] = server.peak_rss_largest_mb()
             seen.notes.update(watch.cores())
             _file_outcome(seen, response, lines)
             out.append(seen)

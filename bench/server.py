@@ -107,7 +107,16 @@ class Server:
 
     def peak_rss_mb(self) -> float | None:
         """Sum of VmHWM over the process tree: peak resident memory since the last reset."""
-        total_kb = 0
+        peaks = self._peaks_kb()
+        return round(sum(peaks) / 1024, 1) if peaks else None
+
+    def peak_rss_largest_mb(self) -> float | None:
+        """The largest VmHWM of one process of the tree (a worker's own footprint)."""
+        peaks = self._peaks_kb()
+        return round(max(peaks) / 1024, 1) if peaks else None
+
+    def _peaks_kb(self) -> list[int]:
+        peaks = []
         for pid in self.pids():
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
@@ -115,8 +124,8 @@ class Server:
                 continue
             match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
             if match:
-                total_kb += int(match.group(1))
-        return round(total_kb / 1024, 1) if total_kb else None
+                peaks.append(int(match.group(1)))
+        return peaks
 
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM to the server's process group, SIGKILL to whatever is left after `timeout`."""
