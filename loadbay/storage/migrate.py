@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +11,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage.database import Database
 
@@ -24,13 +27,36 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 async def upgrade(db: Database, revision: str = "head") -> None:
-    async with db.engine.begin() as conn:
+    async with _migrating(db) as conn:
         await conn.run_sync(_upgrade, revision)
 
 
 async def downgrade(db: Database, revision: str) -> None:
-    async with db.engine.begin() as conn:
+    async with _migrating(db) as conn:
         await conn.run_sync(_downgrade, revision)
+
+
+@asynccontextmanager
+async def _migrating(db: Database) -> AsyncIterator[AsyncConnection]:
+    """A migration's transaction. On SQLite, with foreign keys off around it: Alembic changes
+    a table there by copying it to a new one and dropping the old, and the drop would
+    cascade into the tables that reference it (every event and state of the entities)."""
+    async with db.engine.connect() as conn:
+        if db.dialect != "sqlite":
+            async with conn.begin():
+                yield conn
+            return
+        # A pragma, not a statement: it must run outside any transaction.
+        driver = (await conn.get_raw_connection()).driver_connection
+        await driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            async with conn.begin():
+                yield conn
+                broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(f"migration left rows without their parent: {broken}")
+        finally:
+            await driver.execute("PRAGMA foreign_keys=ON")
 
 
 async def current_revision(db: Database) -> str | None:
