@@ -110,8 +110,9 @@ class IdempotencyKeys:
             )
         else:
             # Batch services tie the job they commit to this key (see BatchJobs.run).
+            assert claim.claimed_at is not None
             scope.setdefault("state", {})[IDEMPOTENT_REQUEST] = IdempotentRequest(
-                tenant_id, key, claim.committed_job
+                tenant_id, key, claim.claimed_at, claim.committed_job
             )
             await self._first_time(scope, replay_receive, send, service, tenant_id, key)
             return

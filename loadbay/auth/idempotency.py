@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 
 from loadbay.storage import idempotency as store
@@ -37,6 +37,8 @@ class Claim:
     response: StoredResponse | None = None
     # CLAIMED after a request that died having committed this job: answer from it.
     committed_job: int | None = None
+    # When this claim was made: it names the claim, which a later one may take over.
+    claimed_at: datetime | None = None
 
 
 class Idempotency:
@@ -47,21 +49,21 @@ class Idempotency:
         now = utcnow()
         async with self._db.write() as unit:
             if await store.try_claim(unit.conn, tenant_id, key, request_hash, now):
-                return Claim(ClaimState.CLAIMED)
+                return Claim(ClaimState.CLAIMED, claimed_at=now)
             row = await store.find_locked(unit.conn, tenant_id, key)
             if row["created_at"] <= now - RETENTION:
                 await store.reclaim(unit.conn, tenant_id, key, request_hash, now, keep_job=False)
-                return Claim(ClaimState.CLAIMED)
+                return Claim(ClaimState.CLAIMED, claimed_at=now)
             last_sign = row["heartbeat_at"] or row["created_at"]
             abandoned = row["status_code"] is None and last_sign <= now - ABANDONED_AFTER
             committed = row["job_id"]
             if abandoned and committed is None:
                 await store.reclaim(unit.conn, tenant_id, key, request_hash, now, keep_job=False)
-                return Claim(ClaimState.CLAIMED)
+                return Claim(ClaimState.CLAIMED, claimed_at=now)
             if abandoned and row["request_hash"] == request_hash:
                 # Its batch committed, its answer was lost: answer from that job.
                 await store.reclaim(unit.conn, tenant_id, key, request_hash, now, keep_job=True)
-                return Claim(ClaimState.CLAIMED, committed_job=committed)
+                return Claim(ClaimState.CLAIMED, committed_job=committed, claimed_at=now)
         if row["request_hash"] != request_hash:
             return Claim(ClaimState.MISMATCH)
         if row["status_code"] is None:

@@ -270,7 +270,11 @@ class KafkaPublisher:
                     )
                 )
             except Exception as error:
-                await asyncio.gather(*acks, return_exceptions=True)
+                # What was queued before may have failed too: count only the acknowledged head.
+                try:
+                    await _acknowledged_in_order(acks)
+                except PartialPublish as earlier:
+                    raise earlier from error
                 raise PartialPublish(count, error) from error
         await _acknowledged_in_order(acks)
 

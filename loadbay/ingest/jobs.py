@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from loadbay.errors import NotFound, UnprocessableInput
+from loadbay.errors import Conflict, NotFound, UnprocessableInput
 from loadbay.events.outbox import EventContext
 from loadbay.ingest.collection import Collection, ConflictMode, IdCodec
 from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
@@ -29,6 +30,8 @@ class IdempotentRequest:
 
     tenant_id: str
     key: str
+    # When the request claimed the key: the job is tied to that claim only.
+    claimed_at: datetime
     # A request with this key died after committing this job: its answer is that job.
     committed_job: int | None = None
 
@@ -89,10 +92,6 @@ class BatchJobs:
                 record_count=len(records),
                 now=now,
             )
-            if idempotent is not None:
-                await idempotency_store.attach_job(
-                    unit.conn, idempotent.tenant_id, idempotent.key, job.id
-                )
             job.results = await self._write(unit, collection, tenant_id, job.id, prepared, mode)
             await job_store.add_results(unit, job.id, self._kept(job.results))
             job.succeeded_count = sum(r.succeeded for r in job.results)
@@ -100,6 +99,15 @@ class BatchJobs:
             job.status = final_status(job.succeeded_count, job.record_count)
             job.completed_at = job.updated_at = utcnow()
             await job_store.save_job_counts(unit.conn, job)
+            # Last, so that the key's row is locked only for the commit.
+            if idempotent is not None and not await idempotency_store.attach_job(
+                unit.conn, idempotent.tenant_id, idempotent.key, idempotent.claimed_at, job.id
+            ):
+                raise Conflict(
+                    "this request's Idempotency-Key was taken over by a resend while it waited; "
+                    "nothing of it was stored",
+                    code="idempotency_key_in_use",
+                )
         return job
 
     async def retry(

@@ -64,9 +64,20 @@ async def reclaim(
     await conn.execute(update(keys).where(*_this(tenant_id, key)).values(**values))
 
 
-async def attach_job(conn: AsyncConnection, tenant_id: str, key: str, job_id: int) -> None:
-    """Record, in the job's own transaction, that the claiming request committed it."""
-    await conn.execute(update(keys).where(*_this(tenant_id, key)).values(job_id=job_id))
+async def attach_job(
+    conn: AsyncConnection, tenant_id: str, key: str, claimed_at: datetime, job_id: int
+) -> bool:
+    """Record, in the job's own transaction, that the claiming request committed it.
+
+    False if the claim made at `claimed_at` is no longer the key's (it went quiet and a
+    resend took the key over): the caller must not commit.
+    """
+    attached = await conn.execute(
+        update(keys)
+        .where(*_this(tenant_id, key), keys.c.created_at == claimed_at, keys.c.job_id.is_(None))
+        .values(job_id=job_id)
+    )
+    return attached.rowcount == 1
 
 
 async def store_response(
@@ -85,10 +96,11 @@ async def store_response(
 
 
 async def beat(conn: AsyncConnection, tenant_id: str, key: str, now: datetime) -> None:
-    """Keep a running claim alive."""
+    """Keep a running claim alive; a row locked by its own request's transaction is alive."""
+    unlocked = select(keys.c.key).where(*_this(tenant_id, key)).with_for_update(skip_locked=True)
     await conn.execute(
         update(keys)
-        .where(*_this(tenant_id, key), keys.c.status_code.is_(None))
+        .where(*_this(tenant_id, key), keys.c.status_code.is_(None), keys.c.key.in_(unlocked))
         .values(heartbeat_at=now)
     )
 

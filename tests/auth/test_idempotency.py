@@ -12,6 +12,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
+from loadbay.errors import Conflict
+from loadbay.ingest.activities import ACTIVITIES as ACTIVITIES_COLLECTION
+from loadbay.ingest.jobs import IdempotentRequest
 from loadbay.storage import idempotency as idempotency_store
 from loadbay.storage.tables import idempotency_keys
 from loadbay.storage.types import utcnow
@@ -220,3 +223,25 @@ async def test_a_lost_answer_does_not_free_the_key_for_another_body(
 
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_a_request_whose_claim_was_taken_over_stores_nothing(
+    client: httpx.AsyncClient, started: FastAPI
+) -> None:
+    service = started.state.idempotency
+    claim = await service.claim("default", "slow-1", "fingerprint")
+    # It waited past the heartbeat's limit; a resend took the key over (a newer claim).
+    async with started.state.db.write() as unit:
+        await idempotency_store.reclaim(
+            unit.conn, "default", "slow-1", "fingerprint", utcnow(), keep_job=False
+        )
+    mine = IdempotentRequest("default", "slow-1", claim.claimed_at)
+
+    with pytest.raises(Conflict) as refused:
+        await started.state.activity_batches.run(
+            "default", ACTIVITIES_COLLECTION, [activity(1)], mine
+        )
+
+    assert refused.value.code == "idempotency_key_in_use"
+    assert (await client.get(BATCHES)).json()["pagination"]["total"] == 0
+    assert (await client.get(ACTIVITIES)).json()["pagination"]["total"] == 0
