@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
 
@@ -100,21 +101,37 @@ async def _database_error(request: Request, exc: Exception) -> Response:
         return await _unexpected_error(request, exc)
     # The pool drops the connections that broke; the next request opens new ones.
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return render_outage(request.app, request.url.path)
+
+
+# SQLite's primary result codes for a database it cannot use right now (busy, locked, I/O,
+# full, cannot open), as opposed to a statement that is wrong.
+_SQLITE_OUTAGES = {5, 6, 10, 13, 14}
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """A lost, refused or exhausted database connection, as opposed to a bug in a statement."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return isinstance(exc, ConnectionError | TimeoutError)
+    if exc.connection_invalidated:
+        return True
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _SQLITE_OUTAGES
+    return isinstance(exc, InterfaceError | OperationalError)
+
+
+def render_outage(app: Any, path: str) -> Response:
     return render_error(
-        request.app,
-        request.url.path,
+        app,
+        path,
         503,
         "database_unavailable",
         "the database cannot be reached right now; nothing of this request was stored, retry it",
         headers={"Retry-After": "1"},
     )
-
-
-def is_database_outage(exc: BaseException) -> bool:
-    """A lost or refused database connection, as opposed to a bug in a statement."""
-    if isinstance(exc, DBAPIError):
-        return exc.connection_invalidated or isinstance(exc, InterfaceError | OperationalError)
-    return isinstance(exc, ConnectionError | TimeoutError)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
@@ -128,5 +145,6 @@ def install_error_handlers(app: FastAPI, envelopes: Sequence[tuple[str, Envelope
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(ConnectionError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

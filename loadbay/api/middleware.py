@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import re
 from typing import Any
 
@@ -14,11 +15,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loadbay.api.auth import authenticate
 from loadbay.api.body import read_bytes
-from loadbay.api.errors import render_domain_error, render_error
+from loadbay.api.errors import (
+    is_database_outage,
+    render_domain_error,
+    render_error,
+    render_outage,
+)
 from loadbay.auth.idempotency import HEARTBEAT, ClaimState, Idempotency, StoredResponse
 from loadbay.background import running, sleep_unless_stopped
 from loadbay.errors import LoadbayError
 from loadbay.ingest.jobs import IdempotentRequest
+
+log = logging.getLogger("loadbay.api")
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # Where a route finds the Idempotency-Key it runs under: request.state.<this>.
@@ -80,10 +88,14 @@ class IdempotencyKeys:
         try:
             principal = await authenticate(request)
             body = await read_bytes(request, app.state.settings.max_body_bytes)
+            await self._handle(scope, send, app, principal.tenant_id, key, body)
         except LoadbayError as error:
             await render_domain_error(app, path, error)(scope, receive, send)
-            return
-        await self._handle(scope, send, app, principal.tenant_id, key, body)
+        except Exception as error:
+            # Here, before and after the route, no exception handler of the app applies.
+            if not is_database_outage(error):
+                raise
+            await render_outage(app, path)(scope, receive, send)
 
     async def _handle(
         self, scope: Scope, send: Send, app: Any, tenant_id: str, key: str, body: bytes
@@ -155,7 +167,12 @@ class IdempotencyKeys:
             await _release(service, tenant_id, key)
             return
         body = b"".join(chunks).decode("utf-8", errors="replace")
-        await service.complete(tenant_id, key, StoredResponse(status, body, headers))
+        try:
+            await service.complete(tenant_id, key, StoredResponse(status, body, headers))
+        except Exception:
+            # The answer is sent already. The claim goes quiet; a resend of a batch is then
+            # answered from its job, other writes run again.
+            log.warning("could not store the answer for Idempotency-Key %r", key, exc_info=True)
 
 
 async def _keep_alive(service: Idempotency, tenant_id: str, key: str, stop: asyncio.Event) -> None:

@@ -304,7 +304,12 @@ class FileJobs:
             for part in await self._files.list(tenant, f"{base}.parts/"):
                 await self._files.delete(tenant, part.name)
         if (job["lines_total"] or 0) >= ANALYZE_AFTER_LINES:
-            await self._db.analyze(self._collection.target.table.name)
+            table = self._collection.target.table.name
+            try:
+                await self._db.analyze(table)
+            except Exception:
+                # The job is done and committed; stale statistics only cost speed.
+                log.warning("ANALYZE %s after file job %s failed", table, job["id"], exc_info=True)
 
     async def _joined(self, tenant: str, parts: list[str]) -> AsyncIterator[bytes]:
         for part in parts:

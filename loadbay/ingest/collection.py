@@ -68,5 +68,11 @@ class Collection:
     # Rows record the job and index that created them (ORIGIN_JOB, ORIGIN_INDEX), so that a
     # job's results for created records need no rows of their own.
     records_origin: bool = False
+
     # Per chunk, after the stored versions are read (locked): adjust rows or fail some of them.
     prepare: ChunkHook | None = None
+
+    def __post_init__(self) -> None:
+        # Results read back from origin columns know one record per row: no followers.
+        if self.records_origin and self.on_conflict is not ConflictMode.FAIL:
+            raise ValueError(f"{self.name}: records_origin needs ConflictMode.FAIL")

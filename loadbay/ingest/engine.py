@@ -113,12 +113,13 @@ async def write_prepared(
     if collection.records_origin:
         for record in prepared.ordered:
             record.row[ORIGIN_JOB] = job_id
-    if events is not None:
+    capturing = events is not None and bool(prepared.ordered)
+    if capturing:
         # The database turns each row written from here on into an event, old and new.
         await unit.bulk.capture_events(events.job_ref, prepared.now)
     for chunk in _chunks(prepared.ordered, chunk_size):
         await _write_chunk(unit, collection, tenant_id, chunk, mode, results)
-    if events is not None:
+    if capturing:
         await unit.bulk.stop_capturing()
     return [results[index] for index in sorted(results)]
 

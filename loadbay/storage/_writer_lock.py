@@ -42,9 +42,8 @@ class WriterLock:
             try:
                 await asyncio.shield(acquiring)
             except asyncio.CancelledError:
-                # The thread still gets the lock: wait for it, then give it back.
-                await acquiring
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                # The thread still gets the lock: give it back as soon as it does.
+                acquiring.add_done_callback(lambda done: _unlock_if_held(done, fd))
                 raise
             try:
                 yield
@@ -62,3 +61,8 @@ class WriterLock:
             os.close(self._fd)
             self._fd = None
         self._waiter.shutdown(wait=False)
+
+
+def _unlock_if_held(acquiring: asyncio.Future[None], fd: int) -> None:
+    if not acquiring.cancelled() and acquiring.exception() is None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
