@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -50,11 +50,38 @@ class Publisher(Protocol):
 
 
 async def _acknowledged_in_order(acks: Sequence[Awaitable[Any]]) -> None:
-    """Await acknowledgements of sends made in order; raise at the first that failed."""
-    results = await asyncio.gather(*acks, return_exceptions=True)
-    for count, result in enumerate(results):
-        if isinstance(result, BaseException):
-            raise PartialPublish(count, result)
+    """Await acknowledgements of sends made in order; raise at the first that failed or did
+    not come within TIMEOUT_SECONDS."""
+    futures = [asyncio.ensure_future(ack) for ack in acks]
+    if not futures:
+        return
+    _, late = await asyncio.wait(futures, timeout=TIMEOUT_SECONDS)
+    for future in late:
+        future.cancel()
+    for count, future in enumerate(futures):
+        if future in late:
+            raise PartialPublish(count, TimeoutError("no acknowledgement from the broker"))
+        error = future.exception()
+        if error is not None:
+            raise PartialPublish(count, error)
+
+
+async def _queued_then_acknowledged(
+    messages: Sequence[Message], queue: Callable[[Message], Awaitable[Awaitable[Any]]]
+) -> None:
+    """Queue every message in order (each `queue` call returns its acknowledgement), then
+    await the acknowledgements; if queueing fails part-way, report the acknowledged head."""
+    acks: list[Awaitable[Any]] = []
+    for count, message in enumerate(messages):
+        try:
+            acks.append(await queue(message))
+        except Exception as error:
+            try:
+                await _acknowledged_in_order(acks)
+            except PartialPublish as earlier:
+                raise earlier from error
+            raise PartialPublish(count, error) from error
+    await _acknowledged_in_order(acks)
 
 
 def publisher_for(settings: Settings) -> Publisher:
@@ -116,20 +143,26 @@ class NatsPublisher:
     async def publish_all(self, messages: Sequence[Message]) -> None:
         js = self._js
         assert js is not None
-        # Tasks start in creation order, so the PUBs leave in order on the one connection;
-        # JetStream drops a second message with the same Msg-Id: redeliveries cost nothing.
-        acks = [
-            asyncio.ensure_future(
-                js.publish(
-                    m.subject,
-                    m.value,
-                    headers={"Nats-Msg-Id": m.event_id, "Loadbay-Key": m.key},
-                    timeout=TIMEOUT_SECONDS,
-                )
-            )
-            for m in messages
-        ]
-        await _acknowledged_in_order(acks)
+
+        def publish(m: Message) -> Awaitable[Any]:
+            # JetStream drops a second message with the same Msg-Id: redeliveries are free.
+            headers = {"Nats-Msg-Id": m.event_id, "Loadbay-Key": m.key}
+            return js.publish(m.subject, m.value, headers=headers, timeout=TIMEOUT_SECONDS)
+
+        if not messages:
+            return
+        # The first request of a connection sets up its reply subscription, with an await;
+        # after it, each publish task writes its message before its first await, so tasks
+        # started in order send in order. (js.publish_async measured 2x slower.)
+        try:
+            await publish(messages[0])
+        except Exception as error:
+            raise PartialPublish(0, error) from error
+        rest = [asyncio.ensure_future(publish(m)) for m in messages[1:]]
+        try:
+            await _acknowledged_in_order(rest)
+        except PartialPublish as partial:
+            raise PartialPublish(partial.acknowledged + 1, partial.cause) from partial.cause
 
     async def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:
@@ -257,26 +290,14 @@ class KafkaPublisher:
         self._producer = producer
 
     async def publish_all(self, messages: Sequence[Message]) -> None:
-        assert self._producer is not None
-        acks = []
-        for count, m in enumerate(messages):
-            try:
-                acks.append(
-                    await self._producer.send(
-                        m.subject,
-                        m.value,
-                        key=m.key.encode(),
-                        headers=[("event_id", m.event_id.encode())],
-                    )
-                )
-            except Exception as error:
-                # What was queued before may have failed too: count only the acknowledged head.
-                try:
-                    await _acknowledged_in_order(acks)
-                except PartialPublish as earlier:
-                    raise earlier from error
-                raise PartialPublish(count, error) from error
-        await _acknowledged_in_order(acks)
+        producer = self._producer
+        assert producer is not None
+
+        async def queue(m: Message) -> Awaitable[Any]:
+            headers = [("event_id", m.event_id.encode())]
+            return await producer.send(m.subject, m.value, key=m.key.encode(), headers=headers)
+
+        await _queued_then_acknowledged(messages, queue)
 
     async def close(self) -> None:
         if self._producer is not None:
