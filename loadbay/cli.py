@@ -61,7 +61,7 @@ def serve(
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers or os.cpu_count() or 1,
+        workers=workers or settings.workers or _usable_cores(),
         log_level="info",
         log_config=_log_config(),
     )
@@ -70,6 +70,11 @@ def serve(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _log_config() -> dict[str, Any]:
