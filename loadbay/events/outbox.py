@@ -6,14 +6,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
-
-
-class EventType(StrEnum):
-    CREATE = "CREATE"
-    UPDATE = "UPDATE"
-    DELETE = "DELETE"
 
 
 @dataclass(frozen=True)
@@ -23,37 +16,27 @@ class EventContext:
     job_ref: str | None = None
 
 
-def outbox_row(
-    *,
-    collection: str,
-    tenant_id: str,
-    key: str,
-    event_type: EventType,
-    new: Mapping[str, Any] | None,
-    old: Mapping[str, Any] | None,
-    context: EventContext,
-    now: datetime,
+def deletion_row(
+    *, collection: str, tenant_id: str, key: str, old: Mapping[str, Any], now: datetime
 ) -> dict[str, Any]:
+    """The outbox row of a DELETE event (CREATE and UPDATE are the capture triggers')."""
     event_id = str(uuid.uuid4())
-    value: dict[str, Any] = {
+    value = {
         "eventId": event_id,
         "eventTs": int(now.timestamp() * 1000),
-        "type": event_type.value,
+        "type": "DELETE",
         "tenant": tenant_id,
         "collection": collection,
         "key": key,
-        "jobId": context.job_ref,
+        "jobId": None,
+        "old": old,
     }
-    if old is not None:
-        value["old"] = old
-    if new is not None:
-        value["new"] = new
     return {
         "tenant_id": tenant_id,
         "collection": collection,
         "record_key": key,
         "event_id": event_id,
-        "event_type": event_type.value,
+        "event_type": "DELETE",
         "payload": value,
         "created_at": now,
         "published_at": None,

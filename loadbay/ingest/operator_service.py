@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from loadbay.errors import InvalidInput, NotFound
-from loadbay.events.outbox import EventContext, EventType, outbox_row
+from loadbay.events.outbox import EventContext, deletion_row
 from loadbay.ingest.engine import write_records
 from loadbay.ingest.jobs import BatchJobs, IdempotentRequest
 from loadbay.ingest.operator import OperatorCollections, collections_for
@@ -129,15 +129,8 @@ class OperatorData:
             erased = await store.erase_entity(unit.conn, tenant_id, entity, now)
             # Carrying the erased data to every consumer would defeat the erasure.
             identity = {"externalId": external_id, "entityType": entity_type, "erased": True}
-            deletion = outbox_row(
-                collection="entities",
-                tenant_id=tenant_id,
-                key=external_id,
-                event_type=EventType.DELETE,
-                new=None,
-                old=identity,
-                context=EventContext(),
-                now=now,
+            deletion = deletion_row(
+                collection="entities", tenant_id=tenant_id, key=external_id, old=identity, now=now
             )
             await outbox.add_events(unit, [deletion])
         return erased
