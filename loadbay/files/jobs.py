@@ -71,7 +71,6 @@ class _ParsedChunk:
     prepared: PreparedRecords
     # Lines that failed before the database: (record id or line number, code, message).
     failed: dict[int, tuple[str, str, str]]
-    chunk_size: int
 
 
 class FileJobs:
@@ -217,7 +216,7 @@ class FileJobs:
             mode=self._collection.on_conflict,
             now=utcnow(),
         )
-        return _ParsedChunk(chunk, prepared, failed, chunk_size=len(records) or 1)
+        return _ParsedChunk(chunk, prepared, failed)
 
     async def _commit(self, job: dict[str, Any], parsed: _ParsedChunk) -> None:
         tenant, name, chunk, failed = (
@@ -234,8 +233,8 @@ class FileJobs:
                 self._collection,
                 tenant,
                 parsed.prepared,
-                mode=self._collection.on_conflict,
-                chunk_size=parsed.chunk_size,
+                # The whole chunk in one statement: its lines are one checkpoint.
+                chunk_size=len(parsed.prepared.ordered) or 1,
                 events=events,
             )
             for result in results:

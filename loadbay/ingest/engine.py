@@ -42,6 +42,8 @@ class PreparedRecords:
     ordered: list[_Pending]
     # The records settled already (invalid, or duplicates inside the batch), by index.
     results: dict[int, RecordResult]
+    # How the batch meets stored keys; its duplicates were settled by the same rule.
+    mode: ConflictMode
     # The time stamped on the rows, and on their events.
     now: datetime
 
@@ -62,7 +64,7 @@ def prepare_records(
     pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, results)
     # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
     ordered = [record for _, record in sorted(pending.items(), key=lambda item: item[0])]
-    return PreparedRecords(ordered, results, now)
+    return PreparedRecords(ordered, results, mode, now)
 
 
 async def write_records(
@@ -89,7 +91,6 @@ async def write_records(
         collection,
         tenant_id,
         prepared,
-        mode=mode,
         chunk_size=chunk_size,
         events=events,
         job_id=job_id,
@@ -102,7 +103,6 @@ async def write_prepared(
     tenant_id: str,
     prepared: PreparedRecords,
     *,
-    mode: ConflictMode,
     chunk_size: int,
     events: EventContext | None = None,
     job_id: int | None = None,
@@ -118,7 +118,7 @@ async def write_prepared(
         # The database turns each row written from here on into an event, old and new.
         await unit.bulk.capture_events(events.job_ref, prepared.now)
     for chunk in _chunks(prepared.ordered, chunk_size):
-        await _write_chunk(unit, collection, tenant_id, chunk, mode, results)
+        await _write_chunk(unit, collection, tenant_id, chunk, prepared.mode, results)
     if capturing:
         await unit.bulk.stop_capturing()
     return [results[index] for index in sorted(results)]

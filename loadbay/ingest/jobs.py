@@ -79,9 +79,8 @@ class BatchJobs:
         if idempotent is not None and idempotent.committed_job is not None:
             return await self.get(tenant_id, idempotent.committed_job)
         now = utcnow()
-        mode = collection.on_conflict
         prepared = prepare_records(
-            collection, tenant_id, list(enumerate(records)), mode=mode, now=now
+            collection, tenant_id, list(enumerate(records)), mode=collection.on_conflict, now=now
         )
         async with self._db.write() as unit:
             job = await job_store.create_job(
@@ -92,7 +91,7 @@ class BatchJobs:
                 record_count=len(records),
                 now=now,
             )
-            job.results = await self._write(unit, collection, tenant_id, job.id, prepared, mode)
+            job.results = await self._write(unit, collection, tenant_id, job.id, prepared)
             await job_store.add_results(unit, job.id, self._kept(job.results))
             job.succeeded_count = sum(r.succeeded for r in job.results)
             job.failed_count = job.record_count - job.succeeded_count
@@ -131,7 +130,7 @@ class BatchJobs:
             _check_retryable(job, wanted, stored)
             retried = [(i, stored[i].payload) for i in wanted]
             prepared = prepare_records(collection, tenant_id, retried, mode=mode, now=utcnow())
-            results = await self._write(unit, collection, tenant_id, job.id, prepared, mode)
+            results = await self._write(unit, collection, tenant_id, job.id, prepared)
             await job_store.replace_results(unit, job.id, results, keep=self._kept(results))
             recovered = sum(r.succeeded for r in results)
             job.succeeded_count += recovered
@@ -194,14 +193,12 @@ class BatchJobs:
         tenant_id: str,
         job_id: int,
         prepared: PreparedRecords,
-        mode: ConflictMode,
     ) -> list[RecordResult]:
         return await write_prepared(
             unit,
             collection,
             tenant_id,
             prepared,
-            mode=mode,
             chunk_size=self._chunk_size,
             events=EventContext(job_ref=self.ids.format(job_id)),
             job_id=job_id,

@@ -95,9 +95,9 @@ def _create_engine(url: str, dialect: str, pool_size: int) -> AsyncEngine:
         # No pre-ping: it cost a round trip per checkout (9 of 24 statements per batch). A
         # connection found broken invalidates the pool, and that request answers 503.
         return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
-    database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    database = _database_file(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
