@@ -61,7 +61,7 @@ def prepare_records(
     Callers do it before opening their transaction, which then holds locks only to write.
     """
     results: dict[int, RecordResult] = {}
-    pending = _validate_and_dedupe(collection, tenant_id, records, mode, now, results)
+    pending = _validate_and_dedupe(collection, records, mode, results)
     # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
     ordered = [record for _, record in sorted(pending.items(), key=lambda item: item[0])]
     return PreparedRecords(ordered, results, mode, now)
@@ -110,34 +110,46 @@ async def write_prepared(
     """Write what `prepare_records` made, as `write_records` does; rows of a collection that
     records its origin name `job_id` as the job that created them."""
     results = prepared.results
-    if collection.records_origin:
-        for record in prepared.ordered:
-            record.row[ORIGIN_JOB] = job_id
+    shared = _shared_values(collection, tenant_id, prepared.now, job_id)
     capturing = events is not None and bool(prepared.ordered)
     if capturing:
         # The database turns each row written from here on into an event, old and new.
         await unit.bulk.capture_events(events.job_ref, prepared.now)
     for chunk in _chunks(prepared.ordered, chunk_size):
-        await _write_chunk(unit, collection, tenant_id, chunk, prepared.mode, results)
+        await _write_chunk(unit, collection, shared, chunk, prepared.mode, results)
     if capturing:
         await unit.bulk.stop_capturing()
     return [results[index] for index in sorted(results)]
 
 
+def _shared_values(
+    collection: Collection, tenant_id: str, now: datetime, job_id: int | None
+) -> dict[str, Any]:
+    """The columns every row of the write has in common."""
+    shared: dict[str, Any] = {"tenant_id": tenant_id, "created_at": now}
+    if collection.target.version_column is not None:
+        shared["version"] = 1
+        shared["updated_at"] = now
+    if collection.records_origin:
+        shared[ORIGIN_JOB] = job_id
+    return shared
+
+
 async def _write_chunk(
     unit: WriteUnit,
     collection: Collection,
-    tenant_id: str,
+    shared: dict[str, Any],
     chunk: list[_Pending],
     mode: ConflictMode,
     results: dict[int, RecordResult],
 ) -> None:
+    tenant_id = shared["tenant_id"]
     if collection.reference is not None:
         chunk = await _resolve(unit, collection.reference, tenant_id, chunk, results)
     if collection.prepare is not None and chunk:
         rows = [record.row for record in chunk]
         # The collection's hook sees the stored versions, locked in key order.
-        stored = await _stored_versions(unit, collection, rows)
+        stored = await _stored_versions(unit, collection, rows, shared)
         refused = await collection.prepare(unit, tenant_id, rows, stored)
         for position, invalid in refused.items():
             _fail_key(chunk[position], invalid.code, invalid.message, results)
@@ -145,30 +157,27 @@ async def _write_chunk(
     if not chunk:
         return
     written = await unit.bulk.write(
-        collection.target, [record.row for record in chunk], _ON_CONFLICT[mode]
+        collection.target, [record.row for record in chunk], _ON_CONFLICT[mode], shared
     )
     for record, returned in zip(chunk, written, strict=True):
         _report(collection, mode, record, returned, results)
 
 
 async def _stored_versions(
-    unit: WriteUnit, collection: Collection, rows: list[dict[str, Any]]
+    unit: WriteUnit, collection: Collection, rows: list[dict[str, Any]], shared: dict[str, Any]
 ) -> dict[tuple[Any, ...], Mapping[str, Any]]:
-    columns = collection.target.conflict_columns
-    keys = [tuple(row[c] for c in columns) for row in rows]
-    return await find_rows_by_keys(unit.conn, collection.target.table, columns, keys)
+    target = collection.target
+    keys = target.keys(rows, shared)
+    return await find_rows_by_keys(unit.conn, target.table, target.conflict_columns, keys)
 
 
 def _validate_and_dedupe(
     collection: Collection,
-    tenant_id: str,
     records: Sequence[tuple[int, Any]],
     mode: ConflictMode,
-    now: datetime,
     results: dict[int, RecordResult],
 ) -> dict[tuple[Any, ...], _Pending]:
     pending: dict[tuple[Any, ...], _Pending] = {}
-    versioned = collection.target.version_column is not None
     for index, payload in records:
         try:
             row = collection.validate(payload)
@@ -184,15 +193,10 @@ def _validate_and_dedupe(
         if earlier is not None and mode is ConflictMode.IGNORE:
             earlier.followers.append(index)
             continue
-        row["tenant_id"] = tenant_id
-        row["created_at"] = now
         if collection.position_column:
             row[collection.position_column] = index
         if collection.records_origin:
             row[ORIGIN_INDEX] = index
-        if versioned:
-            row["version"] = 1
-            row["updated_at"] = now
         followers = [*earlier.followers, earlier.index] if earlier else []
         pending[key] = _Pending(index, payload, row, followers)
     return pending

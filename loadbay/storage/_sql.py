@@ -63,15 +63,23 @@ def encode_rows(
     return encoded
 
 
+def written_keys(
+    target: BulkTarget, columns: Sequence[str], params: Sequence[tuple[Any, ...]], shared: Row
+) -> list[tuple[Any, ...]]:
+    """Each written row's conflict key from its encoded values: as the database returns it."""
+    positions = {c: i for i, c in enumerate(columns)}
+    parts = [(positions.get(c), shared.get(c)) for c in target.conflict_columns]
+    return [tuple(v if i is None else row[i] for i, v in parts) for row in params]
+
+
 def align(
-    target: BulkTarget, written: Sequence[tuple[Any, ...]], returned: Iterable[Sequence[Any]]
+    target: BulkTarget, keys: Sequence[tuple[Any, ...]], returned: Iterable[Sequence[Any]]
 ) -> list[Row | None]:
-    """Match RETURNING rows back to the written rows by their conflict key."""
+    """Match RETURNING rows back to the written rows' conflict keys."""
     width = len(target.returning)
-    rows = [tuple(r) for r in returned]
-    found = {r[width:]: dict(zip(target.returning, r, strict=False)) for r in rows}
-    key_positions = [target.insert_columns.index(c) for c in target.conflict_columns]
-    return [found.get(tuple(row[i] for i in key_positions)) for row in written]
+    labels = target.returning
+    found = {tuple(r[width:]): dict(zip(labels, r, strict=False)) for r in returned}
+    return [found.get(key) for key in keys]
 
 
 def _encoder_for(

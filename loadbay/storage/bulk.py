@@ -37,6 +37,17 @@ class BulkTarget:
     # that fails the guard is not written and comes back as a conflict.
     update_guard: tuple[str, ...] = ()
 
+    def row_columns(self, shared: Row) -> tuple[str, ...]:
+        """The inserted columns whose values each row brings itself."""
+        return tuple(c for c in self.insert_columns if c not in shared)
+
+    def keys(self, rows: Sequence[Row], shared: Row) -> list[tuple[Any, ...]]:
+        """Each row's conflict key, shared columns included."""
+        columns = self.conflict_columns
+        if not any(c in shared for c in columns):
+            return [tuple(row[c] for c in columns) for row in rows]
+        return [tuple(shared[c] if c in shared else row[c] for c in columns) for row in rows]
+
     @classmethod
     def for_table(
         cls, table: Table, conflict_columns: tuple[str, ...], update_guard: tuple[str, ...] = ()
@@ -59,12 +70,14 @@ class BulkTarget:
 
 class BulkWriter(Protocol):
     async def write(
-        self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict
+        self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict, shared: Row
     ) -> list[Row | None]:
         """Write rows (unique on the conflict columns) in bulk.
 
-        Returns, aligned with `rows`, the `returning` columns of each row written, or None
-        for a row that met a conflict under `OnConflict.NOTHING`.
+        `shared` holds the columns that have one value for every row (tenant, timestamps):
+        they are sent once per statement, not once per row. Returns, aligned with `rows`,
+        the `returning` columns of each row written, or None for a row that met a conflict
+        under `OnConflict.NOTHING`.
         """
         ...
 

@@ -17,6 +17,7 @@ from loadbay.storage._sql import (
     encode_rows,
     names,
     returned_columns,
+    written_keys,
 )
 from loadbay.storage.bulk import BulkTarget, OnConflict, Row
 from loadbay.storage.event_capture import PG_JOB_SETTING, PG_TS_SETTING
@@ -31,21 +32,28 @@ class PostgresBulkWriter:
         self._conn = connection
 
     async def write(
-        self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict
+        self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict, shared: Row
     ) -> list[Row | None]:
-        columns = target.insert_columns
-        records = encode_rows(target.table, columns, rows, _ENCODERS)
-        stage = await self._stage(target.table, columns)
+        table = target.table
+        columns = target.row_columns(shared)
+        records = encode_rows(table, columns, rows, _ENCODERS)
+        stage = await self._stage(table, columns)
         await self._conn.copy_records_to_table(stage, records=records, columns=list(columns))
-        cols = names(columns)
+        constants = [
+            f"${n}::{table.columns[c].type.compile(dialect=_DIALECT)}"
+            for n, c in enumerate(shared, start=1)
+        ]
         # Rows go in key order, so that concurrent batches lock keys in one order: no deadlock.
+        order = names(c for c in target.conflict_columns if c not in shared)
         returned = await self._conn.fetch(
-            f'INSERT INTO "{target.table.name}" ({cols}) SELECT {cols} FROM "{stage}" '
-            f"ORDER BY {names(target.conflict_columns)} {conflict_clause(target, on_conflict)} "
-            f"RETURNING {names(returned_columns(target))}"
+            f'INSERT INTO "{table.name}" ({names([*columns, *shared])}) '
+            f'SELECT {", ".join([names(columns), *constants])} FROM "{stage}" '
+            f"ORDER BY {order} {conflict_clause(target, on_conflict)} "
+            f"RETURNING {names(returned_columns(target))}",
+            *shared.values(),
         )
         await self._conn.execute(f'TRUNCATE "{stage}"')
-        return align(target, records, returned)
+        return align(target, written_keys(target, columns, records, shared), returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         records = encode_rows(table, columns, rows, _ENCODERS)

@@ -14,6 +14,7 @@ from loadbay.storage._sql import (
     encode_rows,
     names,
     returned_columns,
+    written_keys,
 )
 from loadbay.storage.bulk import BulkTarget, OnConflict, Row
 from loadbay.storage.event_capture import sqlite_event_id_prefix
@@ -43,19 +44,23 @@ class SqliteBulkWriter:
         self._conn = connection
 
     async def write(
-        self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict
+        self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict, shared: Row
     ) -> list[Row | None]:
-        params = encode_rows(target.table, target.insert_columns, rows, _ENCODERS)
-        step = max(1, min(MAX_ROWS_PER_STATEMENT, MAX_PARAMS // len(target.insert_columns)))
+        columns = target.row_columns(shared)
+        params = encode_rows(target.table, columns, rows, _ENCODERS)
+        constants = encode_rows(target.table, list(shared), [shared], _ENCODERS)[0]
+        step = max(1, min(MAX_ROWS_PER_STATEMENT, MAX_PARAMS // len(columns)))
         returned: list[Sequence[Any]] = []
         for start in range(0, len(params), step):
             batch = params[start : start + step]
             cursor = await self._conn.execute(
-                _upsert_sql(target, len(batch), on_conflict), [v for p in batch for v in p]
+                _upsert_sql(target, columns, list(shared), len(batch), on_conflict),
+                [*constants, *(v for p in batch for v in p)],
             )
             returned.extend(await cursor.fetchall())
             await cursor.close()
-        return align(target, params, returned)
+        keys = written_keys(target, columns, params, dict(zip(shared, constants, strict=True)))
+        return align(target, keys, returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         placeholders = ", ".join("?" for _ in columns)
@@ -75,10 +80,21 @@ class SqliteBulkWriter:
         await self._conn.execute("DELETE FROM capture_context")
 
 
-def _upsert_sql(target: BulkTarget, row_count: int, on_conflict: OnConflict) -> str:
-    row = "(" + ", ".join("?" for _ in target.insert_columns) + ")"
+def _upsert_sql(
+    target: BulkTarget,
+    columns: Sequence[str],
+    shared: Sequence[str],
+    row_count: int,
+    on_conflict: OnConflict,
+) -> str:
+    """Rows as VALUES, the shared values bound once (?1…?n, ahead of the rows' parameters)."""
+    row = "(" + ", ".join("?" for _ in columns) + ")"
     values = ", ".join(row for _ in range(row_count))
+    picked = [f"column{n}" for n in range(1, len(columns) + 1)]
+    picked += [f"?{n}" for n in range(1, len(shared) + 1)]
+    # `WHERE true` keeps SQLite from reading ON CONFLICT as a join constraint.
     return (
-        f'INSERT INTO "{target.table.name}" ({names(target.insert_columns)}) VALUES {values} '
+        f'INSERT INTO "{target.table.name}" ({names([*columns, *shared])}) '
+        f"SELECT {', '.join(picked)} FROM (VALUES {values}) WHERE true "
         f"{conflict_clause(target, on_conflict)} RETURNING {names(returned_columns(target))}"
     )
