@@ -61,11 +61,19 @@ def _trigger(captured: CapturedTable, change: str) -> str:
     return f"loadbay_capture_{captured.table.name}_{change}"
 
 
+def _event_code(captured: CapturedTable, change: str) -> int:
+    """One hex digit of an event id naming the table and the change: ids never collide
+    across tables, and a write changes a row once."""
+    return 2 * CAPTURED.index(captured) + (change == "update")
+
+
 # PostgreSQL ------------------------------------------------------------------------------
 
-# eventTs in milliseconds and the job's public id, set per write transaction by the writer.
+# eventTs in milliseconds, the job's public id and the write's timestamp (the created_at and
+# updated_at it stamps, as ISO text), set per write transaction by the writer.
 PG_TS_SETTING = "loadbay.capture_ts"
 PG_JOB_SETTING = "loadbay.capture_job"
+PG_AT_SETTING = "loadbay.capture_at"
 
 # Timestamps as Python's isoformat writes them (fraction only when non-zero). STABLE, like
 # to_char: the planner then inlines it, 2.7x faster than a call per value.
@@ -90,7 +98,9 @@ def _pg_json(captured: CapturedTable, column: Column[object], alias: str) -> str
     if isinstance(column.type, JsonText):
         return f"coalesce({ref}, 'null')"  # compact JSON text already (written by orjson)
     if isinstance(column.type, UtcDateTime):
-        value = f"'\"' || loadbay_json_ts({ref}) || '\"'"
+        # The write's own timestamp is formatted once per statement, not once per row.
+        formatted = f"'\"' || loadbay_json_ts({ref}) || '\"'"
+        value = f"CASE WHEN {ref} = at_value THEN at_text ELSE {formatted} END"
     elif isinstance(column.type, Date):
         value = f"'\"' || to_char({ref}, 'YYYY-MM-DD') || '\"'"
     elif isinstance(column.type, Integer):
@@ -145,6 +155,11 @@ DECLARE
   after_id text := '","eventTs":' || ts || ',"type":"{event_type}","tenant":';
   after_tenant text := ',"collection":"{captured.collection}","key":';
   after_key text := ',"jobId":' || coalesce(to_json(job)::text, 'null');
+  at_value timestamptz := nullif(current_setting('{PG_AT_SETTING}', true), '')::timestamptz;
+  at_text text := '"' || loadbay_json_ts(at_value) || '"';
+  -- A UUIDv8 per row: this statement's random prefix, the table and change, the row id.
+  id_prefix text := left(overlay(gen_random_uuid()::text PLACING '8' FROM 15 FOR 1), 24)
+                    || '{_event_code(captured, change):x}';
 BEGIN
   IF ts IS NULL THEN
     RETURN NULL;
@@ -156,7 +171,7 @@ BEGIN
          to_timestamp(ts / 1000.0)
   FROM (
     SELECT n.id, n.tenant_id, {_pg_key(captured, "n")} AS record_key,
-           gen_random_uuid()::text AS event_id,
+           id_prefix || lpad(to_hex(n.id), 11, '0') AS event_id,
            {_pg_view(captured, "n")} AS new{old_select}
     FROM new_rows n{old_join}
   ) e
@@ -167,9 +182,17 @@ $$
 """
 
 
+def postgres_functions() -> Iterator[str]:
+    """The trigger functions, as `CREATE OR REPLACE`: a migration may run them again."""
+    yield _PG_FUNCTIONS
+    for captured in CAPTURED:
+        for change in ("insert", "update"):
+            yield _pg_function(captured, change)
+
+
 def postgres_ddl() -> Iterator[str]:
     """Functions and statement-level triggers for every captured table."""
-    yield _PG_FUNCTIONS
+    yield from postgres_functions()
     for captured in CAPTURED:
         name = captured.table.name
         for change in ("insert", "update"):
@@ -178,7 +201,6 @@ def postgres_ddl() -> Iterator[str]:
                 if change == "insert"
                 else "OLD TABLE AS old_rows NEW TABLE AS new_rows"
             )
-            yield _pg_function(captured, change)
             yield (
                 f"CREATE TRIGGER {_trigger(captured, change)} AFTER {change.upper()} ON "
                 f'"{name}" REFERENCING {transition} FOR EACH STATEMENT '
@@ -199,7 +221,8 @@ def postgres_drop_ddl() -> Iterator[str]:
 
 def sqlite_event_id_prefix() -> str:
     """The random part of a write's event ids: a UUIDv8 (RFC 9562, custom layout) up to its
-    last group, which the trigger fills with the table, the change and the row id.
+    last group, which the trigger fills with the table, the change and the row id (as the
+    PostgreSQL triggers do with a prefix drawn per statement).
 
     Unique, since a write changes a row once; and 3x cheaper per row than five calls of
     SQLite's randomblob() for a random UUID, the largest cost of capturing an event.
@@ -210,8 +233,7 @@ def sqlite_event_id_prefix() -> str:
 
 
 def _sqlite_event_id(captured: CapturedTable, change: str) -> str:
-    code = 2 * CAPTURED.index(captured) + (change == "update")
-    return f"c.event_id_prefix || printf('%x%011x', {code}, NEW.id)"
+    return f"c.event_id_prefix || printf('%x%011x', {_event_code(captured, change)}, NEW.id)"
 
 
 def _sqlite_value(captured: CapturedTable, column: Column[object], alias: str) -> str:

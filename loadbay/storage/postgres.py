@@ -20,7 +20,7 @@ from loadbay.storage._sql import (
     written_keys,
 )
 from loadbay.storage.bulk import BulkTarget, OnConflict, Row
-from loadbay.storage.event_capture import PG_JOB_SETTING, PG_TS_SETTING
+from loadbay.storage.event_capture import PG_AT_SETTING, PG_JOB_SETTING, PG_TS_SETTING
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 # asyncpg takes dates, timestamps and text as they are; JSON text comes from JsonText itself.
@@ -61,11 +61,13 @@ class PostgresBulkWriter:
 
     async def capture_events(self, job_ref: str | None, at: datetime) -> None:
         await self._conn.execute(
-            "SELECT set_config($1, $2, true), set_config($3, $4, true)",
+            "SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true)",
             PG_TS_SETTING,
             str(int(at.timestamp() * 1000)),
             PG_JOB_SETTING,
             job_ref or "",
+            PG_AT_SETTING,
+            at.isoformat(),
         )
 
     async def stop_capturing(self) -> None:

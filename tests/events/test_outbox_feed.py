@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +94,44 @@ async def test_operator_collections_yield_their_events(make_client: ClientFactor
     assert update["new"]["data"]["status"] == "closed"
     assert update["new"]["entity_type"] == "player"
     assert events[3]["new"]["data"]["amount"] == 100
+
+
+async def test_event_ids_are_uuids_unique_across_writes_and_collections(
+    make_client: ClientFactory,
+) -> None:
+    client = await make_client(tenant="op")
+    await use_template(client)
+    await client.post(f"{API}/batch/entities", json=[player(1), player(2)])
+    await client.post(f"{API}/batch/entities", json=[player(1, status="closed")])
+    await client.post(f"{API}/batch/events", json=[deposit(1)])
+    await client.post(BATCHES, json=batch(activity(1), activity(2)))
+
+    events = await feed(client)
+
+    ids = [uuid.UUID(e["eventId"]) for e in events]
+    assert len(ids) == 6
+    assert [str(i) for i in ids] == [e["eventId"] for e in events]  # canonical text
+    assert {(i.version, i.variant) for i in ids} == {(8, uuid.RFC_4122)}
+    assert len(set(ids)) == len(ids)
+
+
+async def test_event_timestamps_read_as_the_api_writes_them(make_client: ClientFactory) -> None:
+    client = await make_client(tenant="op")
+    await use_template(client)
+    await client.post(f"{API}/batch/entities", json=[player(1)])
+    await client.post(f"{API}/batch/entities", json=[player(1, status="closed")])
+
+    _, update = await feed(client)
+
+    stamps = [
+        update[side][field] for side in ("old", "new") for field in ("created_at", "updated_at")
+    ]
+    # isoformat's own shape: fraction only when non-zero, and the UTC offset spelt out.
+    assert all(datetime.fromisoformat(s).isoformat() == s for s in stamps)
+    assert all(s.endswith("+00:00") for s in stamps)
+    old_created, old_updated, new_created, new_updated = stamps
+    assert new_created == old_created
+    assert datetime.fromisoformat(new_updated) > datetime.fromisoformat(old_updated)
 
 
 async def test_events_carry_awkward_values_exactly(make_client: ClientFactory) -> None:
