@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,10 +15,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.table import Table
 from uvicorn.config import LOGGING_CONFIG
 
+from loadbay import metrics
 from loadbay.auth.keys import ApiKeys, Scope, parse_scopes
 from loadbay.config import Settings
 from loadbay.errors import LoadbayError
@@ -56,15 +59,19 @@ def serve(
         _migrate(settings)
     # Workers find the schema ready; they check it instead of racing to migrate it.
     os.environ["LOADBAY_MIGRATE_ON_START"] = "false"
+    processes = workers or settings.workers or _usable_cores()
+    metrics_folder = metrics.share_between_workers() if processes > 1 else None
     uvicorn.run(
         "loadbay.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers or _usable_cores(),
+        workers=processes,
         log_level="info",
         log_config=_log_config(),
     )
+    if metrics_folder:
+        shutil.rmtree(metrics_folder, ignore_errors=True)
     # The server has shut down cleanly. obstore's tokio threads can race the interpreter's
     # finalization and abort it, so exit without finalizing (everything is closed already).
     sys.stdout.flush()
@@ -112,12 +119,18 @@ def _redacted(settings: Settings) -> str:
 
 
 @app.command()
-def relay() -> None:
+def relay(
+    metrics_port: int = typer.Option(
+        None, help="Serve this relay's Prometheus metrics on this port (/metrics)."
+    ),
+) -> None:
     """Publish outbox events to LOADBAY_EVENTS_URL until interrupted (Ctrl-C, SIGTERM)."""
     settings = Settings()
     if not settings.events_url:
         console.print("[red]LOADBAY_EVENTS_URL is not set: there is no broker to publish to[/red]")
         raise typer.Exit(2)
+    if metrics_port is not None:
+        start_http_server(metrics_port, addr=settings.host)
 
     async def run() -> None:
         db = Database(settings.database_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel
 
 from loadbay.api.auth import tenant_for
@@ -12,6 +13,7 @@ from loadbay.api.errors import error_responses
 from loadbay.api.responses import json_response
 from loadbay.auth.keys import Scope
 from loadbay.events.feed import EventFeed
+from loadbay.metrics import render as render_metrics
 
 router = APIRouter(tags=["events"])
 
@@ -58,8 +60,13 @@ async def list_events(
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(feed: EventFeed = Depends(event_feed)) -> Response:
+    """Requests, records, the relay and the outbox, in Prometheus' text format.
+
+    Under several workers, the counters of all of them; the outbox gauges are read from the
+    database on each scrape.
+    """
     lag = await feed.lag()
-    lines = [
+    outbox = [
         "# HELP loadbay_outbox_pending_events Domain events not yet published to the broker.",
         "# TYPE loadbay_outbox_pending_events gauge",
         f"loadbay_outbox_pending_events {lag.pending}",
@@ -67,4 +74,4 @@ async def metrics(feed: EventFeed = Depends(event_feed)) -> Response:
         "# TYPE loadbay_outbox_oldest_pending_seconds gauge",
         f"loadbay_outbox_oldest_pending_seconds {lag.oldest_age_seconds:.3f}",
     ]
-    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+    return Response(render_metrics(outbox), media_type=CONTENT_TYPE_PLAIN_0_0_4)

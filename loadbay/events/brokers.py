@@ -84,19 +84,36 @@ async def _queued_then_acknowledged(
     await _acknowledged_in_order(acks)
 
 
+_BROKER_NAMES = {
+    "nats": "nats",
+    "tls": "nats",
+    "redis": "redis",
+    "rediss": "redis",
+    "amqp": "amqp",
+    "amqps": "amqp",
+    "kafka": "kafka",
+}
+
+
+def broker_name(url: str) -> str:
+    """The kind of broker a LOADBAY_EVENTS_URL names, as metrics label it."""
+    return _BROKER_NAMES.get(urlsplit(url).scheme, "unknown")
+
+
 def publisher_for(settings: Settings) -> Publisher:
     url = settings.events_url or ""
-    scheme = urlsplit(url).scheme
-    if scheme in ("nats", "tls"):
+    broker = broker_name(url)
+    if broker == "nats":
         return NatsPublisher(url, settings.events_nats_stream, stream_subjects(settings))
-    if scheme in ("redis", "rediss"):
+    if broker == "redis":
         return RedisPublisher(url)
-    if scheme in ("amqp", "amqps"):
+    if broker == "amqp":
         return AmqpPublisher(url, settings.events_amqp_exchange)
-    if scheme == "kafka":
+    if broker == "kafka":
         return KafkaPublisher(urlsplit(url).netloc)
     raise ValueError(
-        f"LOADBAY_EVENTS_URL: unsupported broker {scheme!r} (nats, redis, amqp, kafka)"
+        f"LOADBAY_EVENTS_URL: unsupported broker {urlsplit(url).scheme!r} "
+        "(nats, redis, amqp, kafka)"
     )
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
 from typing import Any
 
+from loadbay import metrics
 from loadbay.background import sleep_unless_stopped
 from loadbay.config import Settings
-from loadbay.events.brokers import Message, PartialPublish, Publisher, subject_for
+from loadbay.events.brokers import Message, PartialPublish, Publisher, broker_name, subject_for
 from loadbay.storage import outbox as store
 from loadbay.storage.database import Database
 from loadbay.storage.leadership import RelayLeadership
@@ -28,6 +30,7 @@ class Relay:
         self._publisher = publisher
         self._settings = settings
         self._leadership = RelayLeadership(db)
+        self._broker = broker_name(settings.events_url or "")
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished events; how many went out.
@@ -38,17 +41,29 @@ class Relay:
         failure: BaseException | None = None
         async with self._db.write() as unit:
             rows = await store.claim_unpublished(unit.conn, self._settings.relay_batch_size)
+            started = time.perf_counter()
             try:
                 await self._publisher.publish_all([self._message(row) for row in rows])
                 acknowledged = len(rows)
             except PartialPublish as partial:
                 # The next round resends from the first unacknowledged event, in order.
                 acknowledged, failure = partial.acknowledged, partial.cause
+            now = utcnow()
+            if rows:
+                self._count(rows[:acknowledged], time.perf_counter() - started, now)
             published = [row["id"] for row in rows[:acknowledged]]
-            await store.mark_published(unit.conn, published, utcnow())
+            await store.mark_published(unit.conn, published, now)
         if failure is not None:
             raise failure
         return len(published)
+
+    def _count(self, acknowledged: list[Any], seconds: float, now: datetime) -> None:
+        broker = self._broker
+        metrics.RELAY_PUBLISH_SECONDS.labels(broker).observe(seconds)
+        metrics.RELAY_PUBLISHED.labels(broker).inc(len(acknowledged))
+        delay = metrics.RELAY_DELAY_SECONDS.labels(broker)
+        for row in acknowledged:
+            delay.observe(max((now - row["created_at"]).total_seconds(), 0.0))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; back off and retry, never drop, when the broker fails."""
@@ -64,6 +79,7 @@ class Relay:
                     await self._publisher.connect()
                     published = await self.publish_pending()
                 except Exception as error:
+                    metrics.RELAY_ERRORS.labels(self._broker).inc()
                     log.warning("event relay: %s; retrying in %.1f s", error, backoff)
                     await self._publisher.close()
                     await sleep_unless_stopped(stop, backoff)

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from loadbay import metrics
 from loadbay.background import sleep_unless_stopped
 from loadbay.config import Settings
 from loadbay.errors import NotFound
@@ -259,6 +260,8 @@ class FileJobs:
             await store.add_counts(
                 unit.conn, job["id"], sum(r.succeeded for r in results), len(failed), utcnow()
             )
+        outcomes = [r.outcome.value for r in results if r.succeeded]
+        metrics.count_records(self._collection.name, [*outcomes, *["failed"] * len(failed)])
 
     async def _write_parts(
         self,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from loadbay import metrics
 from loadbay.errors import Conflict, NotFound, UnprocessableInput
 from loadbay.events.outbox import EventContext
 from loadbay.ingest.collection import Collection, ConflictMode, IdCodec
@@ -107,6 +108,7 @@ class BatchJobs:
                     "nothing of it was stored",
                     code="idempotency_key_in_use",
                 )
+        metrics.count_records(collection.name, (r.outcome.value for r in job.results))
         return job
 
     async def retry(
@@ -138,6 +140,7 @@ class BatchJobs:
             job.status = final_status(job.succeeded_count, job.record_count)
             job.updated_at = utcnow()
             await job_store.save_job_counts(unit.conn, job)
+        metrics.count_records(collection.name, (r.outcome.value for r in results))
         return RetryReport(job=job, results=results)
 
     async def get(self, tenant_id: str, job_id: int) -> Job:

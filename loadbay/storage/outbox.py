@@ -40,6 +40,7 @@ async def claim_unpublished(conn: AsyncConnection, limit: int) -> list[Mapping[s
             outbox.c.event_id,
             # As stored: the relay sends this text, it need not be parsed and re-serialised.
             type_coerce(outbox.c.payload, Text).label("payload"),
+            outbox.c.created_at,
         )
         .where(outbox.c.published_at.is_(None))
         .order_by(outbox.c.id)

@@ -279,11 +279,17 @@ async def test_the_relay_runs_alone_as_a_process(
             "LOADBAY_EVENTS_URL": url,
             **{f"LOADBAY_{k.upper()}": v for k, v in names.items()},
         }
+        port = free_port()
         relay = await asyncio.create_subprocess_exec(
-            LOADBAY, "relay", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            *(LOADBAY, "relay", "--metrics-port", str(port)),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         try:
             await wait_until_published(app, seconds=30)
+            async with httpx.AsyncClient() as scraper:
+                metrics = (await scraper.get(f"http://127.0.0.1:{port}/metrics")).text
         finally:
             relay.terminate()
             _, errors = await asyncio.wait_for(relay.communicate(), timeout=15)
@@ -293,6 +299,7 @@ async def test_the_relay_runs_alone_as_a_process(
 
     assert relay.returncode == 0, errors
     assert [value for _, value in received] == stored
+    assert 'loadbay_relay_published_events_total{broker="redis"} 3.0' in metrics
 
 
 async def test_published_events_are_pruned_after_the_retention(

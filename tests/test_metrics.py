@@ -1,0 +1,170 @@
+"""/metrics: requests by route, records by outcome, the relay's throughput, lag and errors.
+
+Counters are process-wide and other tests move them too: each test compares before and after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from loadbay.app import create_app
+from loadbay.config import Settings
+from tests.events.brokers import READERS, reachable, unique_names
+from tests.events.test_relay import client_for, wait_until_published
+from tests.factories import BATCHES, activity, batch
+from tests.servers import free_port, loadbay_env, start_server
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Samples:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+async def scrape(client: httpx.AsyncClient) -> Samples:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return parse(response.text)
+
+
+async def test_requests_are_counted_by_route_template_and_status(
+    client: httpx.AsyncClient,
+) -> None:
+    route = {"method": "GET", "route": "/api/v1/batch-inserts/{batch_id}"}
+    before = await scrape(client)
+
+    await client.post(BATCHES, json=batch(activity(1)))
+    for _ in range(2):
+        assert (await client.get(f"{BATCHES}/batch-001")).status_code == 200
+    assert (await client.get(f"{BATCHES}/batch-999")).status_code == 404
+
+    after = await scrape(client)
+    requests = "loadbay_http_requests_total"
+    assert (
+        value(after, requests, **route, status="200")
+        - value(before, requests, **route, status="200")
+        == 2
+    )
+    assert (
+        value(after, requests, **route, status="404")
+        - value(before, requests, **route, status="404")
+        == 1
+    )
+    latency = "loadbay_http_request_seconds_count"
+    assert value(after, latency, **route) - value(before, latency, **route) == 3
+    assert "batch-001" not in "".join(label for _, labels in after for _, label in labels)
+
+
+async def test_a_path_no_route_knows_is_one_series_not_one_per_path(
+    client: httpx.AsyncClient,
+) -> None:
+    before = await scrape(client)
+
+    for path in ("/no/such/thing", "/no/such/other-thing"):
+        assert (await client.get(path)).status_code == 404
+
+    after = await scrape(client)
+    labels = {"method": "GET", "route": "unrouted", "status": "404"}
+    name = "loadbay_http_requests_total"
+    assert value(after, name, **labels) - value(before, name, **labels) == 2
+    assert not any("such" in label for _, labels_ in after for _, label in labels_)
+
+
+async def test_records_are_counted_by_collection_and_outcome(client: httpx.AsyncClient) -> None:
+    before = await scrape(client)
+
+    records = [activity(1), activity(2), activity(3, duration_minutes=0), activity(1)]
+    answer = await client.post(BATCHES, json=batch(*records))
+
+    assert answer.json()["inserted_count"] == 2
+    after = await scrape(client)
+    name = "loadbay_records_total"
+    for outcome, count in (("created", 2), ("failed", 2), ("updated", 0)):
+        labels = {"collection": "activities", "outcome": outcome}
+        assert value(after, name, **labels) - value(before, name, **labels) == count
+
+
+async def test_the_relay_counts_what_it_published_and_how_late(
+    make_settings: Callable[..., Settings],
+) -> None:
+    url, _ = READERS["redis"]
+    if not reachable(url):
+        pytest.skip(f"Redis not reachable at {url}")
+    app = create_app(make_settings(events_url=url, **unique_names()))
+    async with app.router.lifespan_context(app):
+        client = await client_for(app)
+        before = await scrape(client)
+        await client.post(BATCHES, json=batch(*(activity(n) for n in range(5))))
+        await wait_until_published(app)
+        after = await scrape(client)
+        await client.aclose()
+
+    redis = {"broker": "redis"}
+    published = "loadbay_relay_published_events_total"
+    assert value(after, published, **redis) - value(before, published, **redis) == 5
+    delays = "loadbay_relay_delay_seconds_count"
+    assert value(after, delays, **redis) - value(before, delays, **redis) == 5
+    # Every event was acknowledged within a minute of its commit.
+    within = ("loadbay_relay_delay_seconds_bucket", frozenset({**redis, "le": "60.0"}.items()))
+    assert after[within] - before.get(within, 0.0) == 5
+    batches = "loadbay_relay_publish_seconds_count"
+    assert value(after, batches, **redis) > value(before, batches, **redis)
+    assert value(after, "loadbay_outbox_pending_events") == 0
+
+
+async def test_a_broker_that_cannot_be_reached_counts_as_relay_errors(
+    make_settings: Callable[..., Settings],
+) -> None:
+    url = f"redis://127.0.0.1:{free_port()}"  # nothing listens there
+    app = create_app(make_settings(events_url=url, **unique_names()))
+    async with app.router.lifespan_context(app):
+        client = await client_for(app)
+        before = await scrape(client)
+        await client.post(BATCHES, json=batch(activity(1)))
+        errors = "loadbay_relay_errors_total"
+        for _ in range(50):
+            after = await scrape(client)
+            if value(after, errors, broker="redis") > value(before, errors, broker="redis"):
+                break
+            await asyncio.sleep(0.1)
+        await client.aclose()
+
+    assert value(after, errors, broker="redis") > value(before, errors, broker="redis")
+    assert value(after, "loadbay_outbox_pending_events") == 1
+
+
+@pytest.mark.slow
+def test_several_workers_answer_with_the_sum_of_all_workers(
+    tmp_path: Path, database_url: str
+) -> None:
+    server = start_server(loadbay_env(tmp_path, database_url), tmp_path / "s.log", workers=2)
+    health = {"method": "GET", "route": "/healthz", "status": "200"}
+    name = "loadbay_http_requests_total"
+    try:
+        first = value(parse(httpx.get(f"{server.url}/metrics").text), name, **health)
+        # A new connection per request: the kernel spreads them over both workers, and each
+        # scrape is answered by either. Every answer must carry the sum of both.
+        for _ in range(30):
+            assert httpx.get(f"{server.url}/healthz").status_code == 200
+        seen = {
+            value(parse(httpx.get(f"{server.url}/metrics").text), name, **health) for _ in range(10)
+        }
+    finally:
+        server.stop()
+
+    assert seen == {first + 30}
