@@ -42,6 +42,8 @@ def start(run: Run) -> tuple[Server, str]:
         "LOADBAY_DATABASE_URL": url,
         "LOADBAY_RATE_LIMITS": RATE_LIMITS,
         "LOADBAY_AUTH": "on",
+        # The re-load sends the same file again, without `_version`: a load that must win.
+        "LOADBAY_INSTANCE_OPTIMISTIC_LOCKING": "off",
     }
     port = free_port()
     argv = [str(VENV_BIN / "loadbay"), "serve", "--host", "127.0.0.1", "--port", str(port)]

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     hrid_prefix: str = Field(
         "in", pattern=r"^[A-Za-z0-9]{0,16}$", description="Prefix of assigned instance hrids."
     )
+    instance_optimistic_locking: Literal["fail", "off"] = Field(
+        "fail",
+        description="Updating a stored instance: `fail` unless its `_version` equals the stored "
+        "one (FOLIO's default); `off` overwrites whatever is stored.",
+    )
     job_stale_seconds: float = Field(
         30, gt=0, description="A file job whose runner is silent this long is taken over."
     )

@@ -112,7 +112,8 @@ async def bulk_upsert(
     jobs: FileJobs = Depends(file_jobs),
 ) -> Response:
     body = await read_model(request, BulkRequest, request.app.state.settings.max_body_bytes)
-    name = body.recordsFileName
+    # As FOLIO: `/folder/file` names the file `folder/file`, and so do its error files.
+    name = body.recordsFileName.removeprefix("/")
     respond_async = "respond-async" in (prefer or "").lower()
     try:
         check_name(name)

@@ -28,7 +28,7 @@ from loadbay.files.lines import is_gzipped, lines
 from loadbay.files.store import FileStore
 from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
 from loadbay.ingest.ids import HexIds
-from loadbay.ingest.instances import instances_collection
+from loadbay.ingest.instances import OptimisticLocking, instances_collection
 from loadbay.ingest.results import JobStatus, final_status
 from loadbay.storage import file_jobs as store
 from loadbay.storage import jobs as job_store
@@ -79,7 +79,9 @@ class FileJobs:
         self._db = db
         self._files = files
         self._settings = settings
-        self._collection = instances_collection(settings.hrid_prefix)
+        self._collection = instances_collection(
+            settings.hrid_prefix, OptimisticLocking(settings.instance_optimistic_locking)
+        )
         self.ids = HexIds("job_")
         self.node = f"{socket.gethostname()}:{os.getpid()}"
 

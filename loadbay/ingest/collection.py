@@ -32,6 +32,12 @@ class ChunkHook(Protocol):
         ...
 
 
+class WrittenHook(Protocol):
+    async def __call__(self, unit: Any, tenant_id: str, rows: list[dict[str, Any]]) -> None:
+        """Runs in the chunk's transaction with the rows just written."""
+        ...
+
+
 class IdCodec(Protocol):
     def format(self, number: int) -> str: ...
 
@@ -71,6 +77,8 @@ class Collection:
 
     # Per chunk, after the stored versions are read (locked): adjust rows or fail some of them.
     prepare: ChunkHook | None = None
+    # Per chunk, after its rows are written: what else belongs to them (instance title links).
+    after_write: WrittenHook | None = None
 
     def __post_init__(self) -> None:
         # Results read back from origin columns know one record per row: no followers.

@@ -161,6 +161,9 @@ async def _write_chunk(
     )
     for record, returned in zip(chunk, written, strict=True):
         _report(collection, mode, record, returned, results)
+    if collection.after_write is not None:
+        rows = [record.row for record, returned in zip(chunk, written, strict=True) if returned]
+        await collection.after_write(unit, tenant_id, rows)
 
 
 async def _stored_versions(

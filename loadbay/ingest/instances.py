@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Mapping
+from enum import StrEnum
 from importlib import resources
 from typing import Any
 
@@ -19,6 +20,7 @@ import orjson
 from loadbay.ingest.collection import Collection, ConflictMode
 from loadbay.ingest.fields import RecordInvalid
 from loadbay.ingest.ids import PublicIds
+from loadbay.ingest.instance_titles import linked_instances, take_titles
 from loadbay.storage import instances as store
 from loadbay.storage.bulk import BulkTarget
 from loadbay.storage.database import WriteUnit
@@ -41,8 +43,19 @@ PROTECTED_FIELDS = (
     "tags",
     "previouslyHeld",
 )
-# Rows carry the client's `_version` to `_prepare` under this name; no column has it.
+LINKED_INSTANCE_NOT_FOUND = "LINKED_INSTANCE_NOT_FOUND"
+# Rows carry the client's `_version` to `_prepare`, and their title links to `_link_titles`,
+# under these names; no column has them.
 _EXPECTED = "expected_version"
+_TITLES = "title_links"
+
+
+class OptimisticLocking(StrEnum):
+    """What updating a stored instance does with `_version`: LOADBAY_INSTANCE_OPTIMISTIC_LOCKING."""
+
+    FAIL = "fail"  # FOLIO's default: it must equal the stored version
+    OFF = "off"  # overwrite whatever is stored: for loads that must win
+
 
 _SCHEMA = orjson.loads(
     resources.files("loadbay.ingest.schemas").joinpath("instance.json").read_text()
@@ -63,6 +76,7 @@ def validate_instance(record: Any) -> dict[str, Any]:
         "instance_id": document["id"],
         "hrid": document.get("hrid") or "",
         "match_key": document.get("matchKey") or None,
+        _TITLES: take_titles(document),
         "document": document,
         _EXPECTED: expected,
     }
@@ -86,6 +100,7 @@ async def _prepare(
     rows: list[dict[str, Any]],
     stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
     hrid_prefix: str,
+    locking: OptimisticLocking,
 ) -> dict[int, RecordInvalid]:
     failures: dict[int, RecordInvalid] = {}
     for position, row in enumerate(rows):
@@ -93,19 +108,75 @@ async def _prepare(
         expected = row.pop(_EXPECTED, None)
         if old is None:
             continue
-        if expected not in (None, -1) and expected != old["version"]:
-            failures[position] = RecordInvalid(
-                f"_version {expected} is stale: the stored instance is at version {old['version']}",
-                OPTIMISTIC_LOCKING,
-            )
+        if locking is OptimisticLocking.FAIL and expected != old["version"]:
+            failures[position] = _changed_meanwhile(row["instance_id"], old["version"], expected)
             continue
         _keep_protected(row["document"], old["document"])
         row["hrid"] = row["hrid"] or old["hrid"]
     await _assign_hrids(unit, tenant_id, rows, failures, hrid_prefix)
     await _check_unique(unit, tenant_id, rows, failures)
+    await _check_links(unit, tenant_id, rows, failures)
     for row in rows:
         row["document"]["hrid"] = row["hrid"]
     return failures
+
+
+def _changed_meanwhile(instance_id: str, stored: int, requested: Any) -> RecordInvalid:
+    # FOLIO's wording (its trigger prints a missing _version, or -1, as <NULL>).
+    shown = "<NULL>" if requested in (None, -1) else requested
+    return RecordInvalid(
+        f"Cannot update record {instance_id} because it has been changed (optimistic locking): "
+        f"Stored _version is {stored}, _version of request is {shown}",
+        OPTIMISTIC_LOCKING,
+    )
+
+
+async def _check_links(
+    unit: WriteUnit, tenant_id: str, rows: list[dict[str, Any]], failures: dict[int, RecordInvalid]
+) -> None:
+    """A title link to an instance that neither exists nor is written here fails its record,
+    whole: the instance is not written either (FOLIO's foreign key, one transaction each)."""
+    linking = [(p, row) for p, row in enumerate(rows) if p not in failures and row[_TITLES]]
+    far = set().union(*(linked_instances(row[_TITLES]) for _, row in linking))
+    stored = await store.stored_instance_ids(unit.conn, tenant_id, far)
+    while linking:
+        known = stored | {row["instance_id"] for p, row in enumerate(rows) if p not in failures}
+        newly = {p: problems for p, row in linking if (problems := _dangling(row[_TITLES], known))}
+        if not newly:
+            return
+        for position, problems in newly.items():
+            failures[position] = RecordInvalid("; ".join(problems), LINKED_INSTANCE_NOT_FOUND)
+        # A record that failed takes its instance out of this chunk: look again.
+        linking = [(p, row) for p, row in linking if p not in failures]
+
+
+_ENDS = (
+    ("preceding_instance_id", "precedingTitles", "precedinginstanceid_instance_fkey"),
+    ("succeeding_instance_id", "succeedingTitles", "succeedinginstanceid_instance_fkey"),
+)
+
+
+def _dangling(links: list[dict[str, Any]], known: set[str]) -> list[str]:
+    """What is wrong with links whose far end is not a known instance, in FOLIO's terms."""
+    problems = []
+    for link in links:
+        for column, field, constraint in _ENDS:
+            other = link[column]
+            if other and other != link["owner_instance_id"] and other not in known:
+                problems.append(
+                    f"{field} names instance {other}, which does not exist "
+                    f'(violates foreign key constraint "{constraint}")'
+                )
+    return problems
+
+
+async def _link_titles(unit: WriteUnit, tenant_id: str, rows: list[dict[str, Any]]) -> None:
+    """The written instances that listed titles get exactly those links."""
+    listing = [row for row in rows if row[_TITLES] is not None]
+    if not listing:
+        return
+    links = [link for row in listing for link in row[_TITLES]]
+    await store.replace_title_links(unit, tenant_id, [row["instance_id"] for row in listing], links)
 
 
 def _keep_protected(document: dict[str, Any], stored: Mapping[str, Any]) -> None:
@@ -164,7 +235,9 @@ def instance_document(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @functools.cache
-def instances_collection(hrid_prefix: str = "in") -> Collection:
+def instances_collection(
+    hrid_prefix: str = "in", locking: OptimisticLocking = OptimisticLocking.FAIL
+) -> Collection:
     """The collection, assigning blank hrids as `<prefix><11 digits>`."""
 
     async def prepare(
@@ -173,7 +246,7 @@ def instances_collection(hrid_prefix: str = "in") -> Collection:
         rows: list[dict[str, Any]],
         stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
     ) -> dict[int, RecordInvalid]:
-        return await _prepare(unit, tenant_id, rows, stored, hrid_prefix)
+        return await _prepare(unit, tenant_id, rows, stored, hrid_prefix, locking)
 
     return Collection(
         name="instances",
@@ -185,4 +258,5 @@ def instances_collection(hrid_prefix: str = "in") -> Collection:
         conflict_code=UNIQUE_VIOLATION,
         conflict_message="this instance could not be written",
         prepare=prepare,
+        after_write=_link_titles,
     )

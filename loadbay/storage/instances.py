@@ -6,12 +6,14 @@ from collections.abc import Collection as Sized
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from loadbay.storage._dialect import upsert_insert
 from loadbay.storage._keys import restrict_to
-from loadbay.storage.tables import hrid_counters, instances
+from loadbay.storage.database import WriteUnit
+from loadbay.storage.tables import hrid_counters, instance_title_links, instances
 
 
 async def allocate_hrids(conn: AsyncConnection, tenant_id: str, count: int) -> range:
@@ -48,3 +50,51 @@ async def find_instance(
         instances.c.tenant_id == tenant_id, instances.c.instance_id == instance_id
     )
     return (await conn.execute(query)).mappings().first()
+
+
+async def stored_instance_ids(
+    conn: AsyncConnection, tenant_id: str, instance_ids: Sized[str]
+) -> set[str]:
+    """Those of `instance_ids` the tenant has stored."""
+    if not instance_ids:
+        return set()
+    query = select(instances.c.instance_id).where(instances.c.tenant_id == tenant_id)
+    query = restrict_to(
+        query, conn.dialect.name, instances, ["instance_id"], [(i,) for i in instance_ids]
+    )
+    return set((await conn.execute(query)).scalars())
+
+
+_LINK_COLUMNS = tuple(c.name for c in instance_title_links.columns if c.name != "id")
+
+
+async def replace_title_links(
+    unit: WriteUnit, tenant_id: str, instance_ids: Sized[str], links: list[dict[str, Any]]
+) -> None:
+    """The links touching these instances become `links`: two statements per chunk."""
+    await unit.conn.execute(delete(instance_title_links).where(*_touching(tenant_id, instance_ids)))
+    if links:
+        rows = [{**link, "tenant_id": tenant_id} for link in links]
+        await unit.bulk.insert(instance_title_links, _LINK_COLUMNS, rows)
+
+
+async def title_links(
+    conn: AsyncConnection, tenant_id: str, instance_ids: Sized[str]
+) -> list[Mapping[str, Any]]:
+    """Every link with one of these instances at either end, in the order they were written."""
+    if not instance_ids:
+        return []
+    query = (
+        select(instance_title_links)
+        .where(*_touching(tenant_id, instance_ids))
+        .order_by(instance_title_links.c.id)
+    )
+    return list((await conn.execute(query)).mappings())
+
+
+def _touching(tenant_id: str, instance_ids: Sized[str]) -> tuple[ColumnElement[bool], ...]:
+    table, wanted = instance_title_links, list(instance_ids)
+    either_end = or_(
+        table.c.preceding_instance_id.in_(wanted), table.c.succeeding_instance_id.in_(wanted)
+    )
+    return (table.c.tenant_id == tenant_id, either_end)

@@ -264,6 +264,26 @@ instances = Table(
     sqlite_autoincrement=True,
 )
 
+# Preceding/succeeding titles of instances, as FOLIO keeps them: a row per link between two
+# instances, or between one instance and a title outside the catalogue. `owner_instance_id`
+# is the instance whose record declared the link.
+instance_title_links = Table(
+    "instance_title_links",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(64), nullable=False),  # no foreign key: see BULK_TENANT
+    Column("link_id", String(36), nullable=False),
+    Column("owner_instance_id", String(36), nullable=False),
+    Column("preceding_instance_id", String(36), nullable=True),
+    Column("succeeding_instance_id", String(36), nullable=True),
+    Column("title", Text, nullable=True),
+    Column("hrid", String(64), nullable=True),
+    Column("identifiers", JsonText(), nullable=True),
+    Index("ix_instance_title_links_preceding", "tenant_id", "preceding_instance_id"),
+    Index("ix_instance_title_links_succeeding", "tenant_id", "succeeding_instance_id"),
+    sqlite_autoincrement=True,
+)
+
 hrid_counters = Table(
     "hrid_counters",
     metadata,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
 from loadbay.storage import migrate
 from loadbay.storage.database import Database
@@ -71,3 +73,51 @@ async def test_upgrading_a_database_with_data_keeps_every_row(database_url: str)
         assert counts == [1, 1, 1]
     finally:
         await db.dispose()
+
+
+async def test_titles_kept_inside_instance_documents_become_links(database_url: str) -> None:
+    """0008: documents written before it held their titles; they move to the links table."""
+    document = {
+        "id": "00000000-0000-4000-8000-000000000002",
+        "title": "Uprooted",
+        "precedingTitles": [
+            {"title": "Houston oil directory"},
+            {"precedingInstanceId": "00000000-0000-4000-8000-000000000001", "title": "T1"},
+        ],
+        "succeedingTitles": [{"title": "Later", "identifiers": [{"value": "9"}]}],
+        "parentInstances": [],
+        "isBoundWith": False,
+    }
+    db = Database(database_url)
+    try:
+        await migrate.downgrade(db, "0007")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO instances (tenant_id, instance_id, hrid, document, version,"
+                    " created_at, updated_at) VALUES ('t', :id, 'in1', :doc, 3,"
+                    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"id": document["id"], "doc": json.dumps(document)},
+            )
+        await migrate.upgrade(db)
+        async with db.engine.connect() as conn:
+            (stored,) = (await conn.execute(text("SELECT document FROM instances"))).scalars()
+            links = (
+                await conn.execute(
+                    text(
+                        "SELECT owner_instance_id, preceding_instance_id, succeeding_instance_id,"
+                        " title, identifiers FROM instance_title_links ORDER BY id"
+                    )
+                )
+            ).all()
+    finally:
+        await db.dispose()
+
+    assert json.loads(stored) == {"id": document["id"], "title": "Uprooted"}
+    me, other = document["id"], "00000000-0000-4000-8000-000000000001"
+    assert [tuple(link) for link in links] == [
+        (me, None, me, "Houston oil directory", None),
+        (me, other, me, "T1", None),
+        (me, me, None, "Later", '[{"value": "9"}]'),
+    ]
