@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         72, gt=0, description="Published events are pruned from the outbox after this."
     )
     relay_in_server: bool = Field(True, description="Run the event relay inside `serve`.")
-    relay_batch_size: int = Field(500, ge=1, le=10_000, description="Events per relay cycle.")
+    relay_batch_size: int = Field(2000, ge=1, le=10_000, description="Events per relay cycle.")
 
     auth: Literal["on", "off"] = Field("on", description="`off` only for local development.")
     rate_limit_url: str = Field("memory://", description="`limits` storage: memory:// or redis://")
