@@ -1,4 +1,4 @@
-"""The `loadbay` command: serve, migrate, keys, relay, files."""
+"""The `loadbay` command: serve, migrate, keys, relay, files, load."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from loadbay.errors import LoadbayError
 from loadbay.events.brokers import publisher_for
 from loadbay.events.relay import Relay
 from loadbay.files.cli import files_app
+from loadbay.loading.cli import load as load_command
 from loadbay.storage import migrate as migrations
 from loadbay.storage.database import Database
 from loadbay.storage.types import utcnow
@@ -41,6 +42,7 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(files_app, name="files")
+app.command("load")(load_command)
 console = Console(stderr=True)
 
 

@@ -162,8 +162,9 @@ class IdempotencyKeys:
         except BaseException:
             await _release(service, tenant_id, key)
             raise
-        if status >= 500:
-            # A server fault is not an answer: let the client's retry run the request again.
+        if status >= 500 or status == 429:
+            # A server fault, or "too many requests, come back later", is not an answer: the
+            # client's retry with the same key must run the request, not replay the refusal.
             await _release(service, tenant_id, key)
             return
         body = b"".join(chunks).decode("utf-8", errors="replace")

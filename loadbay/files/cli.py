@@ -13,10 +13,10 @@ files_app = typer.Typer(
     no_args_is_help=True,
 )
 
-_URL = typer.Option(
+URL_OPTION = typer.Option(
     "http://127.0.0.1:8000", envvar="LOADBAY_URL", help="The server [env LOADBAY_URL]."
 )
-_KEY = typer.Option(..., envvar="LOADBAY_API_KEY", help="An API key [env LOADBAY_API_KEY].")
+KEY_OPTION = typer.Option(..., envvar="LOADBAY_API_KEY", help="An API key [env LOADBAY_API_KEY].")
 
 
 def _client(url: str, key: str) -> httpx.Client:
@@ -36,8 +36,8 @@ def _fail(response: httpx.Response) -> None:
 def put(
     source: Path = typer.Argument(..., exists=True, dir_okay=False, help="Local file."),
     name: str = typer.Argument(..., help="Name in the tenant's space, e.g. in/batch-1.ndjson."),
-    url: str = _URL,
-    key: str = _KEY,
+    url: str = URL_OPTION,
+    key: str = KEY_OPTION,
 ) -> None:
     """Upload a local file (streamed)."""
     with _client(url, key) as client, source.open("rb") as data:
@@ -50,8 +50,8 @@ def put(
 def get(
     name: str = typer.Argument(...),
     target: str = typer.Argument("-", help="Local file, or - for standard output."),
-    url: str = _URL,
-    key: str = _KEY,
+    url: str = URL_OPTION,
+    key: str = KEY_OPTION,
 ) -> None:
     """Download a file (streamed)."""
     with _client(url, key) as client, client.stream("GET", f"/files/{name}") as response:
@@ -70,8 +70,8 @@ def get(
 @files_app.command("ls")
 def ls(
     prefix: str = typer.Option("", help="Only names starting with this."),
-    url: str = _URL,
-    key: str = _KEY,
+    url: str = URL_OPTION,
+    key: str = KEY_OPTION,
 ) -> None:
     """List files: name, size, last modified (tab-separated)."""
     with _client(url, key) as client:

@@ -67,6 +67,21 @@ async def test_client_errors_are_replayed_too(client: httpx.AsyncClient) -> None
     assert second.json() == first.json()
 
 
+@pytest.mark.parametrize("settings_overrides", [{"rate_limits": "ingest:batch=1/second"}])
+async def test_a_refusal_to_come_back_later_is_not_replayed(client: httpx.AsyncClient) -> None:
+    """A 429 says "not now": the same key, sent again later, must run the batch."""
+    first = await client.post(BATCHES, json=batch(activity(1)), headers=key("a"))
+    limited = await client.post(BATCHES, json=batch(activity(2)), headers=key("b"))
+    await asyncio.sleep(float(limited.headers["retry-after"]))
+
+    retried = await client.post(BATCHES, json=batch(activity(2)), headers=key("b"))
+
+    assert (first.status_code, limited.status_code) == (201, 429)
+    assert retried.status_code == 201
+    assert "idempotent-replayed" not in retried.headers
+    assert retried.json()["inserted_count"] == 1
+
+
 async def test_keys_are_per_tenant(make_client: ClientFactory) -> None:
     alice = await make_client(tenant="alice")
     bob = await make_client(tenant="bob")
