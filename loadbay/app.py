@@ -18,6 +18,7 @@ from loadbay.api import (
     health,
     instances,
     operator_data,
+    ui,
 )
 from loadbay.api.errors import install_error_handlers
 from loadbay.api.instance_envelope import instance_envelope
@@ -43,6 +44,7 @@ from loadbay.ingest.records import Records
 from loadbay.runtime import settle_heap
 from loadbay.storage import migrate
 from loadbay.storage.database import Database
+from loadbay.ui.views import Dashboard
 
 log = logging.getLogger("loadbay")
 
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(activities.router)
     app.include_router(operator_data.router)
     app.include_router(events.router)
+    app.include_router(ui.router)
     app.include_router(files.router)
     app.include_router(instances.router)
     app.include_router(health.router)
@@ -146,6 +149,7 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
     app.state.files = file_store = FileStore(config.files_url, **config.s3_options())
     app.state.file_jobs = FileJobs(db, file_store, config)
     app.state.instance_reads = InstanceReads(db)
+    app.state.dashboard = Dashboard(db, keys)
 
 
 @asynccontextmanager
