@@ -24,6 +24,7 @@ from loadbay.api.errors import install_error_handlers
 from loadbay.api.instance_envelope import instance_envelope
 from loadbay.api.middleware import IdempotencyKeys, RateLimitHeaders
 from loadbay.api.operator_envelope import operator_envelope
+from loadbay.api.request_ids import RequestIds
 from loadbay.api.request_metrics import RequestMetrics
 from loadbay.auth.idempotency import Idempotency
 from loadbay.auth.keys import ApiKeys
@@ -97,7 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(RateLimitHeaders)
-    app.add_middleware(RequestMetrics)  # outermost: it sees every answer, replays too
+    app.add_middleware(RequestMetrics)  # it sees every answer, replays too
+    app.add_middleware(RequestIds)  # outermost: every answer and log line has the id
     app.include_router(batch_inserts.router)
     app.include_router(activities.router)
     app.include_router(operator_data.router)

@@ -89,7 +89,18 @@ def _usable_cores() -> int:
 def _log_config() -> dict[str, Any]:
     """uvicorn's logging, with Loadbay's own loggers printed the same way (in every worker)."""
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["loadbay"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    config["filters"] = {"request_id": {"()": "loadbay.api.request_ids.RequestIdFilter"}}
+    config["formatters"]["loadbay"] = {
+        "()": "uvicorn.logging.DefaultFormatter",
+        "fmt": "%(levelprefix)s [%(request_id)s] %(name)s: %(message)s",
+    }
+    config["handlers"]["loadbay"] = {
+        "formatter": "loadbay",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "filters": ["request_id"],
+    }
+    config["loggers"]["loadbay"] = {"handlers": ["loadbay"], "level": "INFO", "propagate": False}
     return config
 
 

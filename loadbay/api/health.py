@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from loadbay.api.deps import database
 from loadbay.api.errors import render_error
 from loadbay.api.responses import json_response
+from loadbay.storage import migrate
 from loadbay.storage.database import Database
 
 router = APIRouter(tags=["health"])
@@ -21,3 +24,31 @@ async def health(request: Request, db: Database = Depends(database)) -> Response
         message = f"database unreachable: {error}"
         return render_error(request.app, request.url.path, 503, "database_unavailable", message)
     return json_response({"status": "ok", "database": db.dialect})
+
+
+@router.get("/livez", summary="Liveness: the process answers (nothing else is checked)")
+async def live() -> Response:
+    return json_response({"status": "ok"})
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers and its schema is the one this server needs",
+)
+async def ready(request: Request, db: Database = Depends(database)) -> Response:
+    path = request.url.path
+    try:
+        revision = await migrate.current_revision(db)
+    except (SQLAlchemyError, OSError) as error:
+        message = f"database unreachable: {error}"
+        return render_error(request.app, path, 503, "database_unavailable", message)
+    needed = _head_revision()
+    if revision != needed:
+        message = f"database schema is at revision {revision}; this server needs {needed}"
+        return render_error(request.app, path, 503, "schema_outdated", message)
+    return json_response({"status": "ready", "database": db.dialect, "schema": revision})
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    return migrate.head_revision()
