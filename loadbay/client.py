@@ -40,6 +40,8 @@ class Surface:
     wrap: Callable[[list[Any]], Any]
     failures: Callable[[Any], list[RecordFailure]]
     job_id: Callable[[Any], str]
+    # The answer of `<path>/validate`: the failures a write would meet, nothing written.
+    validation_failures: Callable[[Any], list[RecordFailure]]
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,10 @@ def _activity_failures(answer: Any) -> list[RecordFailure]:
     ]
 
 
+def _activity_validation_failures(answer: Any) -> list[RecordFailure]:
+    return [RecordFailure(r["index"], r["error"], r["message"]) for r in answer["errors"]]
+
+
 def _operator_failures(answer: Any) -> list[RecordFailure]:
     return [RecordFailure(e["index"], e["code"], e["message"]) for e in answer["data"]["errors"]]
 
@@ -90,6 +96,7 @@ def _operator_surface(kind: str, batch_size: int) -> Surface:
         lambda records: records,
         _operator_failures,
         lambda answer: answer["data"]["jobId"],
+        _operator_failures,
     )
 
 
@@ -101,6 +108,7 @@ SURFACES = {
         lambda records: {"activities": records},
         _activity_failures,
         lambda answer: answer["id"],
+        _activity_validation_failures,
     ),
     "entities": _operator_surface("entities", 1000),
     "events": _operator_surface("events", 5000),
@@ -176,6 +184,17 @@ class _Calls:
                 "POST", kind.path, read, json=kind.wrap(records), headers={"Idempotency-Key": key}
             )
         )
+
+    def validate(self, surface: str, records: list[Any]) -> Any:
+        """Check one batch without writing it: a BatchResult without a job. Records are
+        validated; conflicts with stored data are only known when written."""
+        kind = SURFACES[surface]
+
+        def read(response: httpx.Response) -> BatchResult:
+            failures = kind.validation_failures(response.json())
+            return BatchResult("", len(records), failures, response.json())
+
+        return self._run(_Call("POST", f"{kind.path}/validate", read, json=kind.wrap(records)))
 
     def set_template(self, template_id: str) -> Any:
         """Choose the tenant's operator-data template (admin): the settings answer."""

@@ -48,6 +48,13 @@ class BatchCreated(BaseModel):
     results: list[RecordResultOut]
 
 
+class BatchValidation(BaseModel):
+    record_count: int
+    valid_count: int
+    failed_count: int
+    errors: list[RecordResultOut]
+
+
 class BatchSummary(BaseModel):
     id: str
     record_count: int

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from loadbay.api import _batch_views as views
@@ -11,6 +13,7 @@ from loadbay.api.batch_insert_schemas import (
     BatchDetail,
     BatchInsertRequest,
     BatchList,
+    BatchValidation,
     DeleteResponse,
     RetryRequest,
     RetryResponse,
@@ -42,6 +45,36 @@ def _batch_number(batch_id: str, batches: BatchJobs) -> int:
 
 
 @router.post(
+    "/validate",
+    summary="Check a batch of activities without writing it",
+    description=(
+        "Each activity is validated, and the batch's own duplicates fail as they would in a "
+        "write. Nothing is stored and no batch is made; conflicts with stored activities are "
+        "only known when the batch is written."
+    ),
+    response_model=BatchValidation,
+    responses=error_responses(401, 403, 429, 400, 413, 415),
+    openapi_extra=json_request_body(BatchInsertRequest),
+)
+async def validate_batch(
+    request: Request,
+    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
+    batches: BatchJobs = Depends(activity_batches),
+    config: Settings = Depends(settings),
+) -> Response:
+    records = await _activities(request, config)
+    failures = batches.check(tenant, ACTIVITIES, records)
+    return json_response(
+        {
+            "record_count": len(records),
+            "valid_count": len(records) - len(failures),
+            "failed_count": len(failures),
+            "errors": [views.record_result(r) for r in failures],
+        }
+    )
+
+
+@router.post(
     "",
     status_code=201,
     summary="Execute a batch insert of activities",
@@ -55,17 +88,7 @@ async def create_batch(
     batches: BatchJobs = Depends(activity_batches),
     config: Settings = Depends(settings),
 ) -> Response:
-    body = await read_json(request, config.max_body_bytes)
-    if not isinstance(body, dict):
-        raise InvalidInput(
-            'request body must be a JSON object: {"activities": [...]}', code="invalid_body"
-        )
-    unknown = sorted(set(body) - {"activities"})
-    if unknown:
-        raise InvalidInput(f"unknown properties in request body: {unknown}", code="invalid_body")
-    if "activities" not in body:
-        raise InvalidInput('request body needs an "activities" array', code="invalid_body")
-    records = batch_items(body["activities"], what="activities", max_items=config.batch_max_records)
+    records = await _activities(request, config)
     job = await batches.run(tenant, ACTIVITIES, records, idempotent_request(request))
     return json_response(
         views.batch_created(job, batches.ids),
@@ -144,3 +167,18 @@ async def delete_batch(
 ) -> Response:
     await batches.delete(tenant, _batch_number(batch_id, batches))
     return json_response({"message": f"Batch insert record {batch_id} deleted successfully"})
+
+
+async def _activities(request: Request, config: Settings) -> list[Any]:
+    """The batch's `activities`, or a precise 400."""
+    body = await read_json(request, config.max_body_bytes)
+    if not isinstance(body, dict):
+        raise InvalidInput(
+            'request body must be a JSON object: {"activities": [...]}', code="invalid_body"
+        )
+    unknown = sorted(set(body) - {"activities"})
+    if unknown:
+        raise InvalidInput(f"unknown properties in request body: {unknown}", code="invalid_body")
+    if "activities" not in body:
+        raise InvalidInput('request body needs an "activities" array', code="invalid_body")
+    return batch_items(body["activities"], what="activities", max_items=config.batch_max_records)

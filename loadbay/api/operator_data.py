@@ -22,7 +22,7 @@ from loadbay.config import Settings
 from loadbay.errors import Conflict, InvalidInput, NotFound
 from loadbay.ingest.operator import ENTITY_TYPE_CONFLICT
 from loadbay.ingest.operator_service import OperatorData, TemplateSetting
-from loadbay.ingest.results import Job, JobStatus, Outcome, RecordResult
+from loadbay.ingest.results import JobStatus, Outcome, RecordResult
 
 PREFIX = "/operator-data-api"
 router = APIRouter(prefix=PREFIX, tags=["operator data"])
@@ -46,8 +46,8 @@ def _record_error(result: RecordResult) -> dict[str, Any]:
     }
 
 
-def _failures(job: Job) -> list[dict[str, Any]]:
-    return [_record_error(r) for r in job.results if not r.succeeded]
+def _failures(results: list[RecordResult]) -> list[dict[str, Any]]:
+    return [_record_error(r) for r in results if not r.succeeded]
 
 
 def _settings_view(setting: TemplateSetting) -> dict[str, Any]:
@@ -69,8 +69,42 @@ async def _batch(
             "jobId": service.jobs.ids.format(job.id),
             "succeeded": job.succeeded_count,
             "failed": job.failed_count,
-            "errors": _failures(job),
+            "errors": _failures(job.results),
         }
+    )
+
+
+@router.post(
+    "/batch/{kind}/validate",
+    summary="Check a batch of entities, events or states without writing it",
+    description=(
+        "Each record is validated against the tenant's template, and the batch's own "
+        "duplicates are settled as a write would. Nothing is stored and no job is made; "
+        "conflicts with stored records (ENTITY_TYPE_CONFLICT) and references to them "
+        "(ENTITY_NOT_FOUND) are only known when the batch is written."
+    ),
+    response_model=schemas.ValidationResponse,
+    responses=_errors(400, 404, 413, 415),
+)
+async def validate_batch(
+    request: Request,
+    kind: str,
+    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
+    service: OperatorData = Depends(operator_data),
+    config: Settings = Depends(settings),
+) -> Response:
+    limits = {
+        "entities": config.max_batch_entities,
+        "events": config.max_batch_events,
+        "states": config.max_batch_states,
+    }
+    if kind not in limits:
+        raise NotFound(f"no batch of {kind!r}: entities, events or states")
+    body = await read_json(request, config.max_body_bytes)
+    records = batch_items(body, what="request body", max_items=limits[kind])
+    failures = _failures(await service.check(tenant, kind, records))
+    return success(
+        {"valid": len(records) - len(failures), "failed": len(failures), "errors": failures}
     )
 
 
@@ -147,7 +181,7 @@ async def get_job(
             "output": {
                 "succeeded": job.succeeded_count,
                 "failed": job.failed_count,
-                "errors": _failures(job),
+                "errors": _failures(job.results),
             },
             "error": None,
             "created_at": timestamp_ms(job.created_at),

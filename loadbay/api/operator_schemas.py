@@ -67,6 +67,17 @@ class BatchResponse(BaseModel):
     data: BatchData
 
 
+class ValidationData(BaseModel):
+    valid: int
+    failed: int
+    errors: list[RecordError]
+
+
+class ValidationResponse(BaseModel):
+    success: Literal[True]
+    data: ValidationData
+
+
 class JobOutput(BaseModel):
     succeeded: int
     failed: int

@@ -143,6 +143,23 @@ class BatchJobs:
         metrics.count_records(collection.name, (r.outcome.value for r in results))
         return RetryReport(job=job, results=results)
 
+    def check(
+        self, tenant_id: str, collection: Collection, records: Sequence[Any]
+    ) -> list[RecordResult]:
+        """What a batch would meet without writing anything: each record validated, and the
+        batch's own duplicates settled as a write would. Conflicts with stored records, and
+        references to them, are only known when written. Returns the failures, in order."""
+        prepared = prepare_records(
+            collection,
+            tenant_id,
+            list(enumerate(records)),
+            mode=collection.on_conflict,
+            now=utcnow(),
+        )
+        return sorted(
+            (r for r in prepared.results.values() if not r.succeeded), key=lambda r: r.index
+        )
+
     async def get(self, tenant_id: str, job_id: int) -> Job:
         async with self._db.read() as conn:
             job = await job_store.find_job(conn, tenant_id, self.kind, job_id)

@@ -94,6 +94,11 @@ class OperatorData:
         collection = getattr(await self._collections(tenant_id), kind)
         return await self.jobs.run(tenant_id, collection, records, idempotent)
 
+    async def check(self, tenant_id: str, kind: str, records: Sequence[Any]) -> list[RecordResult]:
+        """A batch's failures as far as they are known without writing (see BatchJobs.check)."""
+        collection = getattr(await self._collections(tenant_id), kind)
+        return self.jobs.check(tenant_id, collection, records)
+
     async def upsert_entity(self, tenant_id: str, record: Any) -> RecordResult:
         collections = await self._collections(tenant_id)
         async with self._db.write() as unit:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -48,6 +49,11 @@ def load(
         None, help="instances: the file's name on the server [default: loads/<file name>]."
     ),
     publish_events: bool = typer.Option(True, help="instances: publish domain events."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Check every record with the server's validation, write nothing (not instances).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="No progress bar; a JSON summary."),
 ) -> None:
     """Load a records file into a Loadbay server, in batches, several in flight.
@@ -66,11 +72,7 @@ def load(
                 into,
                 url,
                 key,
-                concurrency,
-                batch_size,
-                resume,
-                name,
-                publish_events,
+                _Options(concurrency, batch_size, resume, dry_run, name, publish_events),
                 shown,
                 console,
             )
@@ -86,36 +88,45 @@ def load(
         raise typer.Exit(EXIT_FAILED_RECORDS)
 
 
+@dataclass(frozen=True)
+class _Options:
+    concurrency: int
+    batch_size: int | None
+    resume: bool
+    dry_run: bool
+    name: str | None
+    publish_events: bool
+
+
 async def _run(
-    file: Path,
-    into: Into,
-    url: str,
-    key: str,
-    concurrency: int,
-    batch_size: int | None,
-    resume: bool,
-    name: str | None,
-    publish_events: bool,
-    shown: bool,
-    console: Console,
+    file: Path, into: Into, url: str, key: str, options: _Options, shown: bool, console: Console
 ) -> Summary:
     async with AsyncLoadbay(url, key) as client:
         if into is Into.INSTANCES:
+            if options.dry_run:
+                raise LoadRefused("--dry-run checks batch surfaces, not instance files")
             with LoadProgress(
                 f"{file.name} → instances", None, shown=shown, console=console
             ) as bar:
                 return await load_instances(
                     client,
                     file,
-                    name or f"loads/{file.name}",
-                    publish_events=publish_events,
+                    options.name or f"loads/{file.name}",
+                    publish_events=options.publish_events,
                     on_progress=bar.update,
                 )
         total = count_records(file, file_format(file)) if shown else None
         loader = BatchLoader(
-            client, file, into.value, concurrency=concurrency, batch_size=batch_size, resume=resume
+            client,
+            file,
+            into.value,
+            concurrency=options.concurrency,
+            batch_size=options.batch_size,
+            resume=options.resume,
+            dry_run=options.dry_run,
         )
-        with LoadProgress(f"{file.name} → {into}", total, shown=shown, console=console) as bar:
+        label = f"{file.name} → {into}" + (" (dry run)" if options.dry_run else "")
+        with LoadProgress(label, total, shown=shown, console=console) as bar:
             return await loader.run(bar.update)
 
 
@@ -128,6 +139,8 @@ def _report(summary: Summary, as_json: bool, console: Console) -> None:
         f"{summary.records:,} records into {summary.into} in {summary.seconds:.1f} s "
         f"({rate:,.0f}/s): {summary.succeeded:,} in, {summary.failed:,} failed"
     )
+    if summary.dry_run:
+        line = line.replace(" in,", " valid,") + " (dry run: nothing written)"
     if summary.errors_file:
         line += f" — see {summary.errors_file}"
     console.print(line)

@@ -37,6 +37,7 @@ class Summary:
     failed: int
     seconds: float
     errors_file: str | None
+    dry_run: bool = False
 
     @property
     def succeeded(self) -> int:
@@ -51,6 +52,7 @@ class Summary:
             "failed": self.failed,
             "seconds": round(self.seconds, 3),
             "errorsFile": self.errors_file,
+            "dryRun": self.dry_run,
         }
 
 
@@ -76,6 +78,7 @@ class BatchLoader:
         concurrency: int = 4,
         batch_size: int | None = None,
         resume: bool = False,
+        dry_run: bool = False,
     ) -> None:
         self._client = client
         self._path = path
@@ -83,6 +86,8 @@ class BatchLoader:
         self._batch_size = min(batch_size or self._surface.batch_size, self._surface.batch_size)
         self._concurrency = concurrency
         self._resume = resume
+        # A dry run checks every batch and writes nothing, the state file included.
+        self._dry_run = dry_run
 
     async def run(self, on_progress: ProgressCallback) -> Summary:
         started = time.monotonic()
@@ -100,9 +105,12 @@ class BatchLoader:
             state.failed,
             time.monotonic() - started,
             str(errors) if state.failed else None,
+            self._dry_run,
         )
 
     def _starting_state(self, identity: str, state_file: Path) -> LoadState:
+        if self._resume and self._dry_run:
+            raise LoadRefused("--dry-run checks a whole file: it cannot be resumed")
         saved = LoadState.read(state_file) if self._resume else None
         if saved is not None and saved.identity != identity:
             raise LoadRefused(
@@ -130,7 +138,8 @@ class BatchLoader:
                 state.done.add(batch.number)
                 state.records += len(batch.items)
                 state.failed += len(failed)
-                state.save(state_file)
+                if not self._dry_run:
+                    state.save(state_file)
                 on_progress(state.records, state.failed)
             finally:
                 slots.release()
@@ -168,11 +177,13 @@ class BatchLoader:
             if isinstance(r, Unreadable)
         ]
         if sent:
-            result = await self._client.batch(
-                self._surface.name,
-                [record for _, record in sent],
-                idempotency_key=f"load-{identity}-{batch.number}",
-            )
+            records = [record for _, record in sent]
+            if self._dry_run:
+                result = await self._client.validate(self._surface.name, records)
+            else:
+                result = await self._client.batch(
+                    self._surface.name, records, idempotency_key=f"load-{identity}-{batch.number}"
+                )
             for failure in result.failures:
                 position, record = sent[failure.index]
                 failed.append(

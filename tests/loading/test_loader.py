@@ -37,6 +37,12 @@ def activities_file(path: Path, count: int, broken: tuple[int, ...] = ()) -> Pat
     return path
 
 
+def read_failures(path: Path) -> list[dict[str, Any]]:
+    """The errors file's lines by line number (batches finish, and write, in any order)."""
+    lines = errors_path(path).read_text().splitlines()
+    return sorted((json.loads(line) for line in lines), key=lambda f: int(f["line"]))
+
+
 async def stored_activities(client: AsyncLoadbay) -> int:
     response = await client._http.get("/api/v1/activities", params={"limit": 1})
     total: int = response.json()["pagination"]["total"]
@@ -63,7 +69,7 @@ async def test_failures_are_written_with_their_line_and_code(
     )
 
     assert (summary.records, summary.succeeded, summary.failed) == (25, 23, 2)
-    failures = [json.loads(line) for line in errors_path(path).read_text().splitlines()]
+    failures = read_failures(path)
     assert [(f["line"], f["code"]) for f in failures] == [
         (3, "INVALID_JSON"),
         (11, "validation_error"),
@@ -175,3 +181,50 @@ async def test_instances_go_through_a_file_and_a_job(loadbay: AsyncLoadbay, tmp_
     assert next(f["name"] for f in await loadbay.list_files("loads/")) == "loads/instances.ndjson"
     stored = await loadbay._http.get(f"/instance-storage/instances/{iid(2)}")
     assert stored.json()["_version"] == 1
+
+
+async def test_a_dry_run_reports_what_would_fail_and_writes_nothing(
+    loadbay: AsyncLoadbay, tmp_path: Path
+) -> None:
+    path = activities_file(tmp_path / "a.ndjson", 12, broken=(2,))
+    lines = path.read_bytes().splitlines()
+    lines[5] = orjson.dumps(activity(5, duration_minutes=0))
+    lines[8] = lines[7]  # the same key twice in one batch
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    summary = await BatchLoader(loadbay, path, "activities", batch_size=5, dry_run=True).run(
+        lambda *_: None
+    )
+
+    assert (summary.records, summary.failed, summary.dry_run) == (12, 3, True)
+    failures = read_failures(path)
+    assert [(f["line"], f["code"]) for f in failures] == [
+        (2, "INVALID_JSON"),
+        (6, "validation_error"),
+        (9, "unique_constraint_violation"),
+    ]
+    assert await stored_activities(loadbay) == 0
+    assert await batch_jobs(loadbay) == 0
+    assert not state_path(path).exists()
+
+
+async def test_operator_batches_validate_against_the_template_without_writing(
+    loadbay: AsyncLoadbay,
+) -> None:
+    await loadbay.set_template("igaming")
+    records = [
+        {"entityType": "player", "externalId": "p1", "data": {"email": "a@x.io"}},
+        {"entityType": "nobody", "externalId": "p2", "data": {}},
+        {"entityType": "player", "externalId": "p3", "data": {}},
+    ]
+
+    result = await loadbay.validate("entities", records)
+    unknown = await loadbay._http.post("/operator-data-api/batch/players/validate", json=[])
+
+    assert [(f.index, f.code) for f in result.failures] == [
+        (1, "UNKNOWN_ENTITY_TYPE"),
+        (2, "VALIDATION_FAILED"),
+    ]
+    assert result.answer["data"]["valid"] == 1
+    assert (await loadbay._http.get("/operator-data-api/entities/player/p1")).status_code == 404
+    assert unknown.status_code == 404
