@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import os
 import shutil
 import signal
@@ -28,6 +29,7 @@ from loadbay.events.brokers import publisher_for
 from loadbay.events.relay import Relay
 from loadbay.files.cli import files_app
 from loadbay.loading.cli import load as load_command
+from loadbay.logs import JsonFormatter
 from loadbay.storage import migrate as migrations
 from loadbay.storage.database import Database
 from loadbay.storage.types import utcnow
@@ -70,7 +72,7 @@ def serve(
         port=port or settings.port,
         workers=processes,
         log_level="info",
-        log_config=_log_config(),
+        log_config=_log_config(settings.log_format),
     )
     if metrics_folder:
         shutil.rmtree(metrics_folder, ignore_errors=True)
@@ -86,8 +88,9 @@ def _usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _log_config() -> dict[str, Any]:
-    """uvicorn's logging, with Loadbay's own loggers printed the same way (in every worker)."""
+def _log_config(log_format: str) -> dict[str, Any]:
+    """uvicorn's logging, with Loadbay's own loggers printed the same way (in every worker):
+    text with the request id, or one JSON object per line for every logger."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["filters"] = {"request_id": {"()": "loadbay.api.request_ids.RequestIdFilter"}}
     config["formatters"]["loadbay"] = {
@@ -101,6 +104,11 @@ def _log_config() -> dict[str, Any]:
         "filters": ["request_id"],
     }
     config["loggers"]["loadbay"] = {"handlers": ["loadbay"], "level": "INFO", "propagate": False}
+    if log_format == "json":
+        config["formatters"] = {"json": {"()": "loadbay.logs.JsonFormatter"}}
+        for handler in config["handlers"].values():
+            handler["formatter"] = "json"
+            handler["filters"] = ["request_id"]
     return config
 
 
@@ -120,6 +128,11 @@ def _migrate(settings: Settings) -> None:
             await db.dispose()
 
     revision = asyncio.run(run())
+    if settings.log_format == "json":
+        record = logging.LogRecord("loadbay", logging.INFO, __file__, 0, "", None, None)
+        record.msg = f"database migrated to revision {revision} ({_redacted(settings)})"
+        print(JsonFormatter().format(record), file=sys.stderr, flush=True)
+        return
     console.print(
         f"[green]database migrated[/green] to revision {revision} ({_redacted(settings)})"
     )

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(2000, ge=1, le=10_000, description="Events per relay cycle.")
 
     auth: Literal["on", "off"] = Field("on", description="`off` only for local development.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object per log line, for log shippers."
+    )
     rate_limit_url: str = Field("memory://", description="`limits` storage: memory:// or redis://")
     rate_limits: str = Field(
         DEFAULT_RATE_LIMITS, description="Per key and scope: `scope=N/period,…`."

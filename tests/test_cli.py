@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -162,3 +163,24 @@ def test_files_put_ls_get_through_a_server(server: Server, tmp_path: Path) -> No
     assert (tmp_path / "back").read_bytes() == source.read_bytes()
     assert missing.returncode == 1
     assert "404" in missing.stderr
+
+
+@pytest.mark.slow
+def test_json_logs_are_one_object_per_line_with_the_request_id(
+    tmp_path: Path, database_url: str
+) -> None:
+    env = {**loadbay_env(tmp_path, database_url), "LOADBAY_LOG_FORMAT": "json"}
+    server = start_server(env, tmp_path / "json.log")
+    try:
+        auth = {"Authorization": f"Bearer {server.admin_key()}", "X-Request-Id": "trace-9"}
+        httpx.post(f"{server.url}{BATCHES}", json=batch(activity(1)), headers=auth)
+    finally:
+        server.stop()
+
+    lines = [json.loads(line) for line in (tmp_path / "json.log").read_text().splitlines() if line]
+    assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
+    assert any(line["message"].startswith("database migrated") for line in lines)
+    assert any("admin API key" in line["message"] for line in lines)
+    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert any("POST /api/v1/batch-inserts" in line["message"] for line in access)
+    assert any(line.get("request_id") == "trace-9" for line in access)
