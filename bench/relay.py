@@ -1,0 +1,192 @@
+"""The event relay's throughput per broker, against the broker alone, in one run:
+`python -m bench.relay [--events 60000] [--brokers nats,redis,amqp]`.
+
+A fresh PostgreSQL database gets a backlog of entity events in its outbox; then, per broker:
+- **relay** — `Relay.publish_pending` until the outbox is empty: claim a batch, publish it,
+  wait for every acknowledgement, mark it published, commit;
+- **broker alone** — the same publisher sending the same messages with no database at all:
+  what the broker and its Python client take. The ratio is what the outbox round costs.
+Results go to `bench/results/<date>-relay.json`. Brokers not reachable are skipped, said so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import text
+
+from bench import pg
+from loadbay.config import Settings
+from loadbay.events.brokers import Message, publisher_for
+from loadbay.events.relay import Relay
+from loadbay.storage import migrate
+from loadbay.storage.database import Database
+
+URLS = {
+    "nats": "nats://127.0.0.1:4222",
+    "redis": "redis://127.0.0.1:6379",
+    "amqp": "amqp://guest:guest@127.0.0.1:5672/",
+}
+RESULTS = Path(__file__).resolve().parent / "results"
+_BACKLOG = """
+INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
+SELECT 'default', 'entities', 'p' || g, gen_random_uuid()::text, 'CREATE',
+       '{"eventId":"' || gen_random_uuid() || '","eventTs": 1,"type":"CREATE","tenant":"default",'
+       || '"collection":"entities","key":"p' || g || '","jobId": null,"new":{"id":"entity-' || g
+       || '","external_id":"p' || g || '","entity_type":"player","data":{"email":"p' || g
+       || '@example.com","first_name":"Name ' || g || '","country":"GB","currency":"GBP"},'
+       || '"version": 1}}',
+       now()
+FROM generate_series(1, :events) g
+"""
+
+
+def reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "", parts.port or 0), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def settings_for(database_url: str, broker: str) -> Settings:
+    """Subjects, stream and exchange of this run's own, removed (or left empty) after it."""
+    tag = uuid.uuid4().hex[:8]
+    return Settings(
+        database_url=database_url,
+        events_url=URLS[broker],
+        events_env=f"relaybench{tag}",
+        events_subject="{env}.{tenant}.{collection}",
+        events_nats_stream=f"RELAYBENCH{tag}",
+        events_amqp_exchange=f"relaybench{tag}",
+    )
+
+
+async def relay_rate(db: Database, settings: Settings) -> float:
+    async with db.engine.begin() as conn:
+        await conn.execute(text("UPDATE outbox SET published_at = NULL"))
+    publisher = publisher_for(settings)
+    relay = Relay(db, publisher, settings)
+    await publisher.connect()
+    try:
+        started, published = time.perf_counter(), 0
+        while count := await relay.publish_pending():
+            published += count
+        return published / (time.perf_counter() - started)
+    finally:
+        await _clean_up(publisher, settings)
+
+
+async def alone_rate(db: Database, settings: Settings) -> float:
+    async with db.engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT record_key, event_id, payload FROM outbox"))).all()
+    subject = f"{settings.events_env}.default.entities"
+    messages = [
+        Message(subject, key, payload.encode(), event_id) for key, event_id, payload in rows
+    ]
+    publisher = publisher_for(settings)
+    await publisher.connect()
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(messages), settings.relay_batch_size):
+            await publisher.publish_all(messages[start : start + settings.relay_batch_size])
+        return len(messages) / (time.perf_counter() - started)
+    finally:
+        await _clean_up(publisher, settings)
+
+
+async def _clean_up(publisher: Any, settings: Settings) -> None:
+    """Close the publisher, then remove what it created on the broker, with the broker's
+    own client."""
+    await publisher.close()
+    url = settings.events_url or ""
+    if url.startswith("nats"):
+        import nats
+
+        nc = await nats.connect(url)
+        try:
+            await nc.jetstream().delete_stream(settings.events_nats_stream)
+        finally:
+            await nc.close()
+    elif url.startswith("redis"):
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(url)
+        try:
+            await client.delete(f"{settings.events_env}.default.entities")
+        finally:
+            await client.aclose()
+    elif url.startswith("amqp"):
+        import aio_pika
+
+        connection = await aio_pika.connect(url)
+        try:
+            channel = await connection.channel()
+            await channel.exchange_delete(settings.events_amqp_exchange)
+        finally:
+            await connection.close()
+
+
+async def run(database_url: str, events: int, brokers: list[str]) -> list[dict[str, Any]]:
+    db = Database(database_url)
+    lines = []
+    try:
+        await migrate.upgrade(db)
+        async with db.engine.begin() as conn:
+            await conn.execute(text(_BACKLOG), {"events": events})
+        for broker in brokers:
+            if not reachable(URLS[broker]):
+                print(f"{broker}: not reachable at {URLS[broker]}, skipped")
+                continue
+            relay = await relay_rate(db, settings_for(database_url, broker))
+            alone = await alone_rate(db, settings_for(database_url, broker))
+            line = {"broker": broker, "events": events, "relay": relay, "alone": alone}
+            print(
+                f"{broker:6} relay {relay:9,.0f} events/s   broker alone {alone:9,.0f}/s   "
+                f"x alone {relay / alone:.2f}"
+            )
+            lines.append(line)
+    finally:
+        await db.dispose()
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.relay", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--brokers", default="nats,redis,amqp")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    brokers = [b for b in args.brokers.split(",") if b]
+    unknown = set(brokers) - set(URLS)
+    if unknown:
+        parser.error(f"unknown brokers {sorted(unknown)}: choose from {sorted(URLS)}")
+    name = pg.fresh_name("relay")
+    pg.create(pg.ADMIN_URL, name)
+    try:
+        database_url = pg.database_url(pg.ADMIN_URL, name, "postgresql+asyncpg")
+        lines = asyncio.run(run(database_url, args.events, brokers))
+    finally:
+        pg.drop(pg.ADMIN_URL, name)
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / f"{dt.date.today().isoformat()}-relay.json"
+    machine = {"nproc": os.cpu_count(), "relay_batch_size": Settings().relay_batch_size}
+    out.write_text(json.dumps({"machine": machine, "results": lines}, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
