@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from loadbay import __version__
 from loadbay.api import (
@@ -84,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.rate_limits.close()
             await db.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with their assets served from here, not a CDN: self-hosted servers
+    # often have no internet access.
+    app = FastAPIOffline(
         title="Loadbay",
         version=__version__,
         description=DESCRIPTION,

@@ -62,15 +62,25 @@ HTTP_SECONDS = Histogram(
 )
 RECORDS = Counter(
     "loadbay_records",
-    "Records given a committed result, by collection and outcome.",
-    ["collection", "outcome"],
+    "Records given a committed result, by collection, tenant and outcome.",
+    ["collection", "tenant", "outcome"],
+)
+BATCH_RECORDS = Histogram(
+    "loadbay_batch_records",
+    "Records per batch request.",
+    ["collection"],
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000),
+)
+FILE_LINES = Counter(
+    "loadbay_file_lines",
+    "Lines of records files committed by file jobs; rate() is the lines/s.",
 )
 
 
-def count_records(collection: str, outcomes: Iterable[str]) -> None:
+def count_records(collection: str, tenant: str, outcomes: Iterable[str]) -> None:
     """Count committed results; call after the commit, never inside the transaction."""
     for outcome, count in Counts(outcomes).items():
-        RECORDS.labels(collection, outcome).inc(count)
+        RECORDS.labels(collection, tenant, outcome).inc(count)
 
 
 def share_between_workers() -> str | None:

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from loadbay.app import create_app
 from loadbay.config import Settings
+from tests.api.instances.helpers import bulk, instance, upload
 from tests.events.brokers import READERS, reachable, unique_names
 from tests.events.test_relay import client_for, wait_until_published
 from tests.factories import BATCHES, activity, batch
@@ -95,8 +96,27 @@ async def test_records_are_counted_by_collection_and_outcome(client: httpx.Async
     after = await scrape(client)
     name = "loadbay_records_total"
     for outcome, count in (("created", 2), ("failed", 2), ("updated", 0)):
-        labels = {"collection": "activities", "outcome": outcome}
+        labels = {"collection": "activities", "tenant": "default", "outcome": outcome}
         assert value(after, name, **labels) - value(before, name, **labels) == count
+    sizes = "loadbay_batch_records_bucket"
+    for le, count in (("1.0", 0), ("10.0", 1)):
+        bucket = {"collection": "activities", "le": le}
+        assert value(after, sizes, **bucket) - value(before, sizes, **bucket) == count
+
+
+async def test_file_jobs_count_their_lines_and_show_the_queue(client: httpx.AsyncClient) -> None:
+    before = await scrape(client)
+    await upload(client, "a.ndjson", instance(1), b"oops", instance(2))
+
+    await bulk(client, "a.ndjson")
+
+    after = await scrape(client)
+    assert value(after, "loadbay_file_lines_total") - value(before, "loadbay_file_lines_total") == 3
+    labels = {"collection": "instances", "tenant": "default"}
+    created = value(after, "loadbay_records_total", **labels, outcome="created")
+    assert created - value(before, "loadbay_records_total", **labels, outcome="created") == 2
+    assert value(after, "loadbay_file_jobs", status="completed") >= 1
+    assert value(after, "loadbay_file_jobs", status="processing") == 0
 
 
 async def test_the_relay_counts_what_it_published_and_how_late(

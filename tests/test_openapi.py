@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 
@@ -35,3 +37,14 @@ async def test_raw_bodies_are_documented_inline(client: httpx.AsyncClient) -> No
     put_schema = put["requestBody"]["content"]["application/json"]["schema"]
     assert "retry_indices" in put_schema["properties"]
     assert "$ref" not in str(schema)
+
+
+async def test_the_docs_pages_load_every_asset_from_this_server(client: httpx.AsyncClient) -> None:
+    for page in ("/docs", "/redoc"):
+        html = (await client.get(page)).text
+        assert "cdn.jsdelivr.net" not in html
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html)
+        assert assets, html
+        for asset in assets:
+            assert asset.startswith("/"), asset  # on this server, not elsewhere
+            assert (await client.get(asset)).status_code == 200, asset

@@ -13,6 +13,7 @@ from loadbay.api.errors import error_responses
 from loadbay.api.responses import json_response
 from loadbay.auth.keys import Scope
 from loadbay.events.feed import EventFeed
+from loadbay.ingest.results import JobStatus
 from loadbay.metrics import render as render_metrics
 
 router = APIRouter(tags=["events"])
@@ -58,20 +59,27 @@ async def list_events(
     return json_response({"data": page.events, "cursor": page.cursor})
 
 
+JOB_STATUSES = [status.value for status in JobStatus]
+
+
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(feed: EventFeed = Depends(event_feed)) -> Response:
+async def metrics(request: Request, feed: EventFeed = Depends(event_feed)) -> Response:
     """Requests, records, the relay and the outbox, in Prometheus' text format.
 
     Under several workers, the counters of all of them; the outbox gauges are read from the
     database on each scrape.
     """
     lag = await feed.lag()
-    outbox = [
+    gauges = [
         "# HELP loadbay_outbox_pending_events Domain events not yet published to the broker.",
         "# TYPE loadbay_outbox_pending_events gauge",
         f"loadbay_outbox_pending_events {lag.pending}",
         "# HELP loadbay_outbox_oldest_pending_seconds Age of the oldest unpublished event.",
         "# TYPE loadbay_outbox_oldest_pending_seconds gauge",
         f"loadbay_outbox_oldest_pending_seconds {lag.oldest_age_seconds:.3f}",
+        "# HELP loadbay_file_jobs File jobs by status (processing: the queue's depth).",
+        "# TYPE loadbay_file_jobs gauge",
     ]
-    return Response(render_metrics(outbox), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+    counts = await request.app.state.file_jobs.counts()
+    gauges += [f'loadbay_file_jobs{{status="{s}"}} {counts.get(s, 0)}' for s in JOB_STATUSES]
+    return Response(render_metrics(gauges), media_type=CONTENT_TYPE_PLAIN_0_0_4)

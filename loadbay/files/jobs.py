@@ -154,6 +154,11 @@ class FileJobs:
                 await store.finish(unit.conn, job_id, JobStatus.FAILED.value, utcnow(), str(error))
             raise
 
+    async def counts(self) -> dict[str, int]:
+        """File jobs by status, every tenant's: `processing` is the queue's depth."""
+        async with self._db.read() as conn:
+            return await store.count_by_status(conn)
+
     async def claim(self, stale_after: timedelta) -> int | None:
         now = utcnow()
         async with self._db.write() as unit:
@@ -263,7 +268,8 @@ class FileJobs:
                 unit.conn, job["id"], sum(r.succeeded for r in results), len(failed), utcnow()
             )
         outcomes = [r.outcome.value for r in results if r.succeeded]
-        metrics.count_records(self._collection.name, [*outcomes, *["failed"] * len(failed)])
+        metrics.count_records(self._collection.name, tenant, [*outcomes, *["failed"] * len(failed)])
+        metrics.FILE_LINES.inc(len(chunk.lines))
 
     async def _write_parts(
         self,

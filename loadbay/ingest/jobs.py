@@ -108,7 +108,8 @@ class BatchJobs:
                     "nothing of it was stored",
                     code="idempotency_key_in_use",
                 )
-        metrics.count_records(collection.name, (r.outcome.value for r in job.results))
+        metrics.count_records(collection.name, tenant_id, (r.outcome.value for r in job.results))
+        metrics.BATCH_RECORDS.labels(collection.name).observe(len(records))
         return job
 
     async def retry(
@@ -140,7 +141,7 @@ class BatchJobs:
             job.status = final_status(job.succeeded_count, job.record_count)
             job.updated_at = utcnow()
             await job_store.save_job_counts(unit.conn, job)
-        metrics.count_records(collection.name, (r.outcome.value for r in results))
+        metrics.count_records(collection.name, tenant_id, (r.outcome.value for r in results))
         return RetryReport(job=job, results=results)
 
     def check(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage.tables import file_jobs, jobs
@@ -122,3 +122,12 @@ async def finish(
     await conn.execute(
         update(file_jobs).where(file_jobs.c.job_id == job_id).values(claimed_by=None, error=error)
     )
+
+
+async def count_by_status(conn: AsyncConnection) -> dict[str, int]:
+    query = (
+        select(jobs.c.status, func.count())
+        .select_from(jobs.join(file_jobs, file_jobs.c.job_id == jobs.c.id))
+        .group_by(jobs.c.status)
+    )
+    return {status: int(count) for status, count in await conn.execute(query)}

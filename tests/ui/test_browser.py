@@ -40,6 +40,8 @@ def chrome() -> Iterator[object]:
         "--disable-sync",
         "--no-first-run",
         "--window-size=1280,900",
+        # No host but this one resolves: a page that needs the internet fails here.
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -109,3 +111,14 @@ def test_a_person_logs_in_and_watches_a_file_job_finish(
         (SCREENSHOTS / f"{page_name}-{backend}.png").write_bytes(shot)
         assert png_size(shot)[0] >= 1000
         assert len(shot) > 10_000  # a rendered page, not a blank one
+
+
+def test_the_api_docs_render_without_the_internet(chrome: object, server: Server) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chrome
+    driver.get(f"{server.url}/docs")  # type: ignore[attr-defined]
+    title = (By.CSS_SELECTOR, ".swagger-ui .info .title")
+    WebDriverWait(driver, 30).until(seen.text_to_be_present_in_element(title, "Loadbay"))  # type: ignore[arg-type]
