@@ -13,6 +13,8 @@ from loadbay.auth.tenants import DEFAULT_TENANT_ID
 from loadbay.errors import Forbidden, RateLimited, Unauthorized
 
 EVERY_SCOPE = frozenset(Scope)
+# Who every caller is with LOADBAY_AUTH=off (local development only).
+DEVELOPMENT_ADMIN = Principal(tenant_id=DEFAULT_TENANT_ID, key_prefix=None, scopes=EVERY_SCOPE)
 
 
 async def authenticate(request: Request) -> Principal:
@@ -21,7 +23,7 @@ async def authenticate(request: Request) -> Principal:
     if cached is not None:
         return cached  # type: ignore[no-any-return]
     if request.app.state.settings.auth == "off":
-        principal = Principal(tenant_id=DEFAULT_TENANT_ID, key_prefix=None, scopes=EVERY_SCOPE)
+        principal = DEVELOPMENT_ADMIN
     else:
         principal = await _from_header(request)
     request.state.principal = principal

@@ -18,7 +18,7 @@ from loadbay.errors import NotFound, UnprocessableInput
 from loadbay.files.jobs import FileJobs, error_files
 from loadbay.files.store import check_name
 from loadbay.ingest.instance_reads import InstanceReads
-from loadbay.ingest.results import JobStatus
+from loadbay.ingest.results import file_progress
 
 PREFIX = "/instance-storage"
 router = APIRouter(tags=["instances"])
@@ -73,7 +73,6 @@ def _job_view(jobs: FileJobs, job: dict[str, Any]) -> dict[str, Any]:
     files = error_files(job["records_file"])
     total = job["lines_total"]
     done = job["lines_done"]
-    finished = job["status"] != JobStatus.PROCESSING.value
     return {
         "id": jobs.ids.format(job["id"]),
         "status": job["status"],
@@ -81,7 +80,7 @@ def _job_view(jobs: FileJobs, job: dict[str, Any]) -> dict[str, Any]:
         "publishEvents": job["publish_events"],
         "linesRead": done,
         "linesTotal": total,
-        "progress": 100 if finished else (done * 100 // total if total else 0),
+        "progress": file_progress(job["status"], done, total),
         "succeeded": job["succeeded_count"],
         "failed": job["failed_count"],
         "errorsNumber": job["errors_count"],

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from loadbay.api.auth import authenticate
 from loadbay.api.body import read_bytes
@@ -21,6 +21,7 @@ from loadbay.api.errors import (
     render_error,
     render_outage,
 )
+from loadbay.api.http_middleware import HttpMiddleware
 from loadbay.auth.idempotency import HEARTBEAT, ClaimState, Idempotency, StoredResponse
 from loadbay.background import running, sleep_unless_stopped
 from loadbay.errors import LoadbayError
@@ -36,16 +37,10 @@ _VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _KEPT_HEADERS = {"location", "content-type"}
 
 
-class RateLimitHeaders:
+class RateLimitHeaders(HttpMiddleware):
     """Adds the X-RateLimit-* headers a route's rate-limit check left on the request."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
 
         async def send_with_headers(message: Message) -> None:
             extra = scope.get("state", {}).get("rate_limit_headers")
@@ -62,14 +57,11 @@ class RateLimitHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-class IdempotencyKeys:
+class IdempotencyKeys(HttpMiddleware):
     """Replays the stored response of a write repeated with the same `Idempotency-Key`."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)

@@ -11,7 +11,9 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from loadbay.api.http_middleware import HttpMiddleware
 
 HEADER = "x-request-id"
 _HEADER_BYTES = HEADER.encode()
@@ -19,14 +21,8 @@ _VALID = re.compile(r"[\x21-\x7e]{1,128}")
 current_request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
 
-class RequestIds:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class RequestIds(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = dict(scope["headers"]).get(_HEADER_BYTES, b"").decode("latin-1")
         request_id = sent if _VALID.fullmatch(sent) else uuid.uuid4().hex
         token = current_request_id.set(request_id)

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from loadbay import metrics
+from loadbay.api.http_middleware import HttpMiddleware
 
 # An answer no route produced (404, a replay of an idempotent write): one label, so that
 # arbitrary paths cannot grow the number of series.
 UNROUTED = "unrouted"
 
 
-class RequestMetrics:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class RequestMetrics(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # unless an answer starts: the app raised
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.templating import Jinja2Templates
 
+from loadbay.api.auth import DEVELOPMENT_ADMIN
 from loadbay.auth.keys import Principal, Scope
-from loadbay.auth.tenants import DEFAULT_TENANT_ID
 from loadbay.errors import NotFound
 from loadbay.files.store import FileStore, check_name
 from loadbay.ui.views import CHART_DAYS, FAILURES_SHOWN, KINDS, STATUSES, Dashboard
@@ -25,11 +25,13 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "ui" / 
 async def _principal(request: Request) -> Principal | None:
     """Who the cookie's key belongs to, if it may read; None sends the browser to log in."""
     if request.app.state.settings.auth == "off":
-        return Principal(DEFAULT_TENANT_ID, None, frozenset(Scope))
-    secret = request.cookies.get(COOKIE, "")
-    if not secret:
-        return None
-    principal = await request.app.state.api_keys.authenticate(secret)
+        return DEVELOPMENT_ADMIN
+    return await _reader(request, request.cookies.get(COOKIE, ""))
+
+
+async def _reader(request: Request, secret: str) -> Principal | None:
+    """The key's holder, if the key is valid and may read."""
+    principal = await request.app.state.api_keys.authenticate(secret) if secret else None
     return principal if principal is not None and principal.allows(Scope.READ) else None
 
 
@@ -50,8 +52,7 @@ async def login_page(request: Request) -> Response:
 async def login(request: Request) -> Response:
     body = await request.body()
     secret = parse_qs(body[:_MAX_LOGIN_BODY].decode(errors="replace")).get("key", [""])[0].strip()
-    principal = await request.app.state.api_keys.authenticate(secret) if secret else None
-    if principal is None or not principal.allows(Scope.READ):
+    if await _reader(request, secret) is None:
         error = "That key is unknown, revoked, expired, or may not read."
         return templates.TemplateResponse(
             request, "login.html", {"tenant": None, "error": error}, status_code=401

@@ -11,7 +11,7 @@ A leaf module (no database access): the write path, the reads and a migration sh
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 PRECEDING = "precedingTitles"
@@ -53,15 +53,17 @@ def _link(instance_id: str, entry: Mapping[str, Any], side: str) -> Link:
     }
 
 
+def far_ends(link: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(column, instance id) of each end of the link that is not its owner."""
+    for column in ("preceding_instance_id", "succeeding_instance_id"):
+        other = link[column]
+        if other and other != link["owner_instance_id"]:
+            yield column, other
+
+
 def linked_instances(links: Iterable[Link]) -> set[str]:
     """The instances at the far end of these links (the owner excluded)."""
-    far: set[str] = set()
-    for link in links:
-        for column in ("preceding_instance_id", "succeeding_instance_id"):
-            other = link[column]
-            if other and other != link["owner_instance_id"]:
-                far.add(other)
-    return far
+    return {other for link in links for _, other in far_ends(link)}
 
 
 def with_titles(

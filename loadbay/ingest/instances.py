@@ -20,7 +20,7 @@ import orjson
 from loadbay.ingest.collection import Collection, ConflictMode
 from loadbay.ingest.fields import RecordInvalid
 from loadbay.ingest.ids import PublicIds
-from loadbay.ingest.instance_titles import linked_instances, take_titles
+from loadbay.ingest.instance_titles import far_ends, linked_instances, take_titles
 from loadbay.storage import instances as store
 from loadbay.storage.bulk import BulkTarget
 from loadbay.storage.database import WriteUnit
@@ -150,19 +150,20 @@ async def _check_links(
         linking = [(p, row) for p, row in linking if p not in failures]
 
 
-_ENDS = (
-    ("preceding_instance_id", "precedingTitles", "precedinginstanceid_instance_fkey"),
-    ("succeeding_instance_id", "succeedingTitles", "succeedinginstanceid_instance_fkey"),
-)
+# The record's field that names each end, and FOLIO's foreign key on it.
+_ENDS = {
+    "preceding_instance_id": ("precedingTitles", "precedinginstanceid_instance_fkey"),
+    "succeeding_instance_id": ("succeedingTitles", "succeedinginstanceid_instance_fkey"),
+}
 
 
 def _dangling(links: list[dict[str, Any]], known: set[str]) -> list[str]:
     """What is wrong with links whose far end is not a known instance, in FOLIO's terms."""
     problems = []
     for link in links:
-        for column, field, constraint in _ENDS:
-            other = link[column]
-            if other and other != link["owner_instance_id"] and other not in known:
+        for column, other in far_ends(link):
+            if other not in known:
+                field, constraint = _ENDS[column]
                 problems.append(
                     f"{field} names instance {other}, which does not exist "
                     f'(violates foreign key constraint "{constraint}")'

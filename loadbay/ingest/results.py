@@ -57,6 +57,13 @@ class Job:
     results: list[RecordResult] = field(default_factory=list)
 
 
+def file_progress(status: str, lines_done: int, lines_total: int | None) -> int:
+    """A file job's progress in percent: 100 once finished, 0 while its lines are counted."""
+    if status != JobStatus.PROCESSING.value:
+        return 100
+    return lines_done * 100 // lines_total if lines_total else 0
+
+
 def final_status(succeeded_count: int, record_count: int) -> JobStatus:
     """A finished job is `failed` only when not one of its records went in."""
     if record_count and succeeded_count == 0:

@@ -6,18 +6,21 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage.tables import file_jobs, job_results, jobs
 
-_COLUMNS = (
-    jobs,
-    file_jobs.c.records_file,
-    file_jobs.c.lines_done,
-    file_jobs.c.lines_total,
-    file_jobs.c.errors_count,
-)
+
+def _jobs_with_files() -> Select[Any]:
+    """Jobs of every kind; a file job with its file and progress (None for the others)."""
+    return select(
+        jobs,
+        file_jobs.c.records_file,
+        file_jobs.c.lines_done,
+        file_jobs.c.lines_total,
+        file_jobs.c.errors_count,
+    ).select_from(jobs.outerjoin(file_jobs, file_jobs.c.job_id == jobs.c.id))
 
 
 async def recent_jobs(
@@ -30,8 +33,7 @@ async def recent_jobs(
 ) -> list[Mapping[str, Any]]:
     """The tenant's newest jobs of these kinds, file jobs with their progress."""
     query = (
-        select(*_COLUMNS)
-        .select_from(jobs.outerjoin(file_jobs, file_jobs.c.job_id == jobs.c.id))
+        _jobs_with_files()
         .where(jobs.c.tenant_id == tenant_id, jobs.c.kind.in_(list(kinds)))
         .order_by(jobs.c.id.desc())
         .limit(limit)
@@ -42,11 +44,7 @@ async def recent_jobs(
 
 
 async def one_job(conn: AsyncConnection, tenant_id: str, job_id: int) -> Mapping[str, Any] | None:
-    query = (
-        select(*_COLUMNS)
-        .select_from(jobs.outerjoin(file_jobs, file_jobs.c.job_id == jobs.c.id))
-        .where(jobs.c.tenant_id == tenant_id, jobs.c.id == job_id)
-    )
+    query = _jobs_with_files().where(jobs.c.tenant_id == tenant_id, jobs.c.id == job_id)
     return (await conn.execute(query)).mappings().first()
 
 

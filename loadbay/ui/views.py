@@ -9,6 +9,7 @@ from typing import Any
 
 from loadbay.auth.keys import ApiKeys
 from loadbay.ingest.ids import HexIds, PublicIds
+from loadbay.ingest.results import file_progress
 from loadbay.storage import dashboard as store
 from loadbay.storage.database import Database
 
@@ -112,12 +113,7 @@ def _parse(public_id: str) -> int | None:
 
 def _row(row: Mapping[str, Any]) -> JobRow:
     label, ids = KINDS[row["kind"]]
-    total, done = row["lines_total"], row["lines_done"]
-    finished = row["status"] != "processing"
-    if total:
-        progress = 100 if finished else min(100, done * 100 // total)
-    else:
-        progress = 100 if finished else 0
+    total = row["lines_total"]
     return JobRow(
         id=ids.format(row["id"]),
         number=row["id"],
@@ -127,7 +123,7 @@ def _row(row: Mapping[str, Any]) -> JobRow:
         records=row["record_count"] or (total or 0),
         succeeded=row["succeeded_count"],
         failed=row["failed_count"],
-        progress=progress,
+        progress=file_progress(row["status"], row["lines_done"] or 0, total),
         created_at=_when(row["created_at"]),
         completed_at=_when(row["completed_at"]),
         records_file=row["records_file"],
