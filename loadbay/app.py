@@ -10,7 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from loadbay import __version__
+from loadbay import __version__, metrics
 from loadbay.api import (
     activities,
     batch_inserts,
@@ -21,17 +21,18 @@ from loadbay.api import (
     operator_data,
     ui,
 )
+from loadbay.api.access_log import AccessLog
 from loadbay.api.errors import install_error_handlers
 from loadbay.api.instance_envelope import instance_envelope
 from loadbay.api.middleware import IdempotencyKeys, RateLimitHeaders
 from loadbay.api.operator_envelope import operator_envelope
 from loadbay.api.request_ids import RequestIds
-from loadbay.api.request_metrics import RequestMetrics
 from loadbay.auth.idempotency import Idempotency
 from loadbay.auth.keys import ApiKeys
 from loadbay.auth.rate_limits import RateLimits, parse_limits
 from loadbay.background import running
 from loadbay.config import Settings
+from loadbay.events.broker_probe import BrokerProbe
 from loadbay.events.brokers import publisher_for
 from loadbay.events.feed import EventFeed
 from loadbay.events.relay import Relay
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(config.database_url, pool_size=config.db_pool_size)
+        metrics.watch_pool(db.engine, db.pool_capacity)
         try:
             await _prepare_schema(db, migrate_now=config.migrate_on_start)
             await _wire(app, db, config)
@@ -101,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(IdempotencyKeys)
     app.add_middleware(RateLimitHeaders)
-    app.add_middleware(RequestMetrics)  # it sees every answer, replays too
+    app.add_middleware(AccessLog)  # it sees every answer, replays too
     app.add_middleware(RequestIds)  # outermost: every answer and log line has the id
     app.include_router(batch_inserts.router)
     app.include_router(activities.router)
@@ -151,6 +153,7 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
         db, operator_jobs, config.chunk_size, cache_seconds=config.lookup_cache_seconds
     )
     app.state.event_feed = EventFeed(db)
+    app.state.broker_probe = BrokerProbe(config) if config.events_url else None
     app.state.files = file_store = FileStore(config.files_url, **config.s3_options())
     app.state.file_jobs = FileJobs(db, file_store, config)
     app.state.instance_reads = InstanceReads(db)

@@ -73,6 +73,7 @@ def serve(
         workers=processes,
         log_level="info",
         log_config=_log_config(settings.log_format),
+        access_log=False,  # Loadbay writes its own, with the caller and the record count
     )
     if metrics_folder:
         shutil.rmtree(metrics_folder, ignore_errors=True)

@@ -9,7 +9,8 @@ import orjson
 
 
 class JsonFormatter(logging.Formatter):
-    """{"ts", "level", "logger", "message", "request_id"?, "exception"?} per record."""
+    """{"ts", "level", "logger", "message", "request_id"?, "exception"?} per record, plus the
+    record's own `fields` (given as `extra={"fields": {...}}`), such as an access line's."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
@@ -21,6 +22,7 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None)
         if request_id and request_id != "-":
             line["request_id"] = request_id
+        line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()

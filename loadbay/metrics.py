@@ -17,10 +17,13 @@ from prometheus_client import REGISTRY as PROCESS_REGISTRY
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -75,6 +78,25 @@ FILE_LINES = Counter(
     "loadbay_file_lines",
     "Lines of records files committed by file jobs; rate() is the lines/s.",
 )
+
+
+DB_CONNECTIONS_IN_USE = Gauge(
+    "loadbay_db_connections_in_use",
+    "Database connections checked out of the pool now (every worker together).",
+    multiprocess_mode="livesum",
+)
+DB_POOL_CAPACITY = Gauge(
+    "loadbay_db_pool_capacity",
+    "Connections the pool may open, overflow included (every worker together).",
+    multiprocess_mode="livesum",
+)
+
+
+def watch_pool(engine: AsyncEngine, capacity: int) -> None:
+    """Keep the pool gauges current: checkouts and check-ins move the connections in use."""
+    DB_POOL_CAPACITY.set(capacity)
+    event.listen(engine.sync_engine, "checkout", lambda *_: DB_CONNECTIONS_IN_USE.inc())
+    event.listen(engine.sync_engine, "checkin", lambda *_: DB_CONNECTIONS_IN_USE.dec())
 
 
 def count_records(collection: str, tenant: str, outcomes: Iterable[str]) -> None:

@@ -91,6 +91,11 @@ def test_several_workers_print_one_admin_key_and_share_the_load(
     assert log.count("Started server process") == 2
     assert len(re.findall(r"admin API key .*lb_live_", log)) == 1
     assert [r.status_code for r in created] == [201] * 8
+    access_line = (
+        r"\[\w+\] loadbay\.access: POST /api/v1/batch-inserts 201 [\d.]+ ms "
+        r"tenant=default key_prefix=lb_live_\w+ records=1$"
+    )
+    assert len(re.findall(access_line, log, re.MULTILINE)) == 8
     assert listed["pagination"]["total"] == 8
 
 
@@ -172,8 +177,9 @@ def test_json_logs_are_one_object_per_line_with_the_request_id(
     env = {**loadbay_env(tmp_path, database_url), "LOADBAY_LOG_FORMAT": "json"}
     server = start_server(env, tmp_path / "json.log")
     try:
-        auth = {"Authorization": f"Bearer {server.admin_key()}", "X-Request-Id": "trace-9"}
-        httpx.post(f"{server.url}{BATCHES}", json=batch(activity(1)), headers=auth)
+        secret = server.admin_key()
+        auth = {"Authorization": f"Bearer {secret}", "X-Request-Id": "trace-9"}
+        httpx.post(f"{server.url}{BATCHES}", json=batch(activity(1), activity(2)), headers=auth)
     finally:
         server.stop()
 
@@ -181,6 +187,14 @@ def test_json_logs_are_one_object_per_line_with_the_request_id(
     assert all({"ts", "level", "logger", "message"} <= set(line) for line in lines)
     assert any(line["message"].startswith("database migrated") for line in lines)
     assert any("admin API key" in line["message"] for line in lines)
-    access = [line for line in lines if line["logger"] == "uvicorn.access"]
-    assert any("POST /api/v1/batch-inserts" in line["message"] for line in access)
-    assert any(line.get("request_id") == "trace-9" for line in access)
+    (access,) = [line for line in lines if line.get("request_id") == "trace-9"]
+    assert access["logger"] == "loadbay.access"
+    assert access["message"].startswith("POST /api/v1/batch-inserts 201 ")
+    assert (access["method"], access["path"], access["status"]) == ("POST", BATCHES, 201)
+    assert access["duration_ms"] > 0
+    assert (access["tenant"], access["records"]) == ("default", 2)
+    assert secret.startswith(access["key_prefix"])
+    assert len(access["key_prefix"]) < len(secret)
+    showing_the_key = [line["message"] for line in lines if secret in json.dumps(line)]
+    assert len(showing_the_key) == 1
+    assert "shown this once" in showing_the_key[0]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadbay.app import create_app
@@ -117,6 +118,18 @@ async def test_file_jobs_count_their_lines_and_show_the_queue(client: httpx.Asyn
     assert created - value(before, "loadbay_records_total", **labels, outcome="created") == 2
     assert value(after, "loadbay_file_jobs", status="completed") >= 1
     assert value(after, "loadbay_file_jobs", status="processing") == 0
+
+
+async def test_the_database_pool_use_is_shown(started: FastAPI, client: httpx.AsyncClient) -> None:
+    in_use = "loadbay_db_connections_in_use"
+    before = await scrape(client)
+    async with started.state.db.read():
+        during = await scrape(client)
+    after = await scrape(client)
+
+    assert value(during, in_use) - value(before, in_use) == 1
+    assert value(after, in_use) == value(before, in_use)
+    assert value(after, "loadbay_db_pool_capacity") == started.state.db.pool_capacity > 0
 
 
 async def test_the_relay_counts_what_it_published_and_how_late(

@@ -181,4 +181,6 @@ async def _activities(request: Request, config: Settings) -> list[Any]:
         raise InvalidInput(f"unknown properties in request body: {unknown}", code="invalid_body")
     if "activities" not in body:
         raise InvalidInput('request body needs an "activities" array', code="invalid_body")
-    return batch_items(body["activities"], what="activities", max_items=config.batch_max_records)
+    return batch_items(
+        request, body["activities"], what="activities", max_items=config.batch_max_records
+    )

@@ -69,8 +69,9 @@ def _describe(error: Any) -> str:
     return f"{_location(error['loc'])}: {error['msg']}"
 
 
-def batch_items(items: Any, *, what: str, max_items: int) -> list[Any]:
-    """A non-empty JSON array of at most `max_items` records, or a clear 4xx."""
+def batch_items(request: Request, items: Any, *, what: str, max_items: int) -> list[Any]:
+    """A non-empty JSON array of at most `max_items` records, or a clear 4xx; its length is
+    noted for the request's access log line."""
     if not isinstance(items, list):
         raise InvalidInput(f"{what} must be a JSON array", code="invalid_body")
     if not items:
@@ -80,4 +81,5 @@ def batch_items(items: Any, *, what: str, max_items: int) -> list[Any]:
             f"{what} has {len(items)} records; at most {max_items} are accepted per request",
             code="batch_too_large",
         )
+    request.state.records = len(items)
     return items

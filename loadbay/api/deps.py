@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from loadbay.config import Settings
+from loadbay.events.broker_probe import BrokerProbe
 from loadbay.ingest.jobs import BatchJobs
 from loadbay.ingest.operator_service import OperatorData
 from loadbay.ingest.records import Records
@@ -17,6 +18,11 @@ def settings(request: Request) -> Settings:
 
 def database(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
+
+
+def broker_probe(request: Request) -> BrokerProbe | None:
+    """The configured event broker's probe; None when events go to no broker."""
+    return request.app.state.broker_probe  # type: ignore[no-any-return]
 
 
 def activity_batches(request: Request) -> BatchJobs:

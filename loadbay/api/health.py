@@ -7,9 +7,10 @@ import functools
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from loadbay.api.deps import database
+from loadbay.api.deps import broker_probe, database
 from loadbay.api.errors import render_error
 from loadbay.api.responses import json_response
+from loadbay.events.broker_probe import BrokerProbe
 from loadbay.storage import migrate
 from loadbay.storage.database import Database
 
@@ -33,9 +34,14 @@ async def live() -> Response:
 
 @router.get(
     "/readyz",
-    summary="Readiness: the database answers and its schema is the one this server needs",
+    summary="Readiness: the database answers, its schema is the one this server needs, and the "
+    "event broker (when one is configured) takes a connection",
 )
-async def ready(request: Request, db: Database = Depends(database)) -> Response:
+async def ready(
+    request: Request,
+    db: Database = Depends(database),
+    broker: BrokerProbe | None = Depends(broker_probe),
+) -> Response:
     path = request.url.path
     try:
         revision = await migrate.current_revision(db)
@@ -46,7 +52,13 @@ async def ready(request: Request, db: Database = Depends(database)) -> Response:
     if revision != needed:
         message = f"database schema is at revision {revision}; this server needs {needed}"
         return render_error(request.app, path, 503, "schema_outdated", message)
-    return json_response({"status": "ready", "database": db.dialect, "schema": revision})
+    answer = {"status": "ready", "database": db.dialect, "schema": revision}
+    if broker is not None:
+        problem = await broker.problem()
+        if problem is not None:
+            return render_error(request.app, path, 503, "broker_unavailable", problem)
+        answer["broker"] = broker.broker
+    return json_response(answer)
 
 
 @functools.cache

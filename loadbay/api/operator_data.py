@@ -62,7 +62,7 @@ async def _batch(
     request: Request, service: OperatorData, config: Settings, tenant: str, kind: str, limit: int
 ) -> Response:
     body = await read_json(request, config.max_body_bytes)
-    records = batch_items(body, what="request body", max_items=limit)
+    records = batch_items(request, body, what="request body", max_items=limit)
     job = await service.batch(tenant, kind, records, idempotent_request(request))
     return success(
         {
@@ -101,7 +101,7 @@ async def validate_batch(
     if kind not in limits:
         raise NotFound(f"no batch of {kind!r}: entities, events or states")
     body = await read_json(request, config.max_body_bytes)
-    records = batch_items(body, what="request body", max_items=limits[kind])
+    records = batch_items(request, body, what="request body", max_items=limits[kind])
     failures = _failures(await service.check(tenant, kind, records))
     return success(
         {"valid": len(records) - len(failures), "failed": len(failures), "errors": failures}

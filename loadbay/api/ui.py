@@ -32,7 +32,10 @@ async def _principal(request: Request) -> Principal | None:
 async def _reader(request: Request, secret: str) -> Principal | None:
     """The key's holder, if the key is valid and may read."""
     principal = await request.app.state.api_keys.authenticate(secret) if secret else None
-    return principal if principal is not None and principal.allows(Scope.READ) else None
+    if principal is None or not principal.allows(Scope.READ):
+        return None
+    request.state.principal = principal  # for the access log line
+    return principal
 
 
 def _to_login() -> Response:

@@ -9,6 +9,7 @@ Clients are imported when used: a node loads only its own broker's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import orjson
 from loadbay.config import Settings
 
 TIMEOUT_SECONDS = 5.0
+
+log = logging.getLogger("loadbay.relay")
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,14 @@ class NatsPublisher:
             return
         await self.close()
         self._nc = await nats.connect(
-            self._url, connect_timeout=TIMEOUT_SECONDS, allow_reconnect=False
+            self._url,
+            connect_timeout=TIMEOUT_SECONDS,
+            allow_reconnect=False,
+            # nats-py retries a first connection forever otherwise; the relay has its own
+            # back-off, and a readiness probe must answer.
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.2,
+            error_cb=_log_in_one_line,
         )
         js = self._nc.jetstream(timeout=TIMEOUT_SECONDS)
         try:
@@ -202,6 +212,11 @@ class NatsPublisher:
             await self._nc.close()
         self._nc = None
         self._acks = None
+
+
+async def _log_in_one_line(error: Exception) -> None:
+    """nats-py prints a traceback of every connection error unless given a callback."""
+    log.warning("NATS: %s", str(error) or type(error).__name__)
 
 
 def _jetstream_error(msg: Any) -> Exception | None:

@@ -36,6 +36,8 @@ class Database:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         self.url = url
         self.engine: AsyncEngine = _create_engine(url, self.dialect, pool_size)
+        # PostgreSQL may open as many again as overflow under a burst; SQLite has no overflow.
+        self.pool_capacity = pool_size * 2 if self.dialect == "postgresql" else pool_size
         # SQLite has one writer at a time; queueing here is cheaper than busy-waiting.
         self._writer_lock = WriterLock(_database_file(url)) if self.dialect == "sqlite" else None
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from loadbay.api.request_ids import RequestIdFilter, RequestIds
+from loadbay.app import create_app
+from loadbay.config import Settings
 from loadbay.storage import migrate
+from tests.events.brokers import AMQP_URL, NATS_URL, REDIS_URL, reachable, unique_names
 
 
 async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
@@ -34,6 +39,41 @@ async def test_a_database_behind_the_code_is_not_ready(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "schema_outdated"
     assert "needs" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("broker", "url", "closed"),
+    [
+        ("nats", NATS_URL, "nats://127.0.0.1:1"),
+        ("redis", REDIS_URL, "redis://127.0.0.1:1"),
+        ("amqp", AMQP_URL, "amqp://guest:guest@127.0.0.1:1/"),
+    ],
+)
+async def test_readiness_needs_the_configured_broker(
+    broker: str, url: str, closed: str, make_settings: Callable[..., Settings]
+) -> None:
+    if not reachable(url):
+        pytest.skip(f"{broker} not reachable at {url}")
+    answers = []
+    for events_url in (url, closed):
+        app = create_app(
+            make_settings(events_url=events_url, relay_in_server=False, **unique_names())
+        )
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                answers.append(await client.get("/readyz"))
+    reachable_broker, closed_broker = answers
+
+    assert reachable_broker.status_code == 200
+    assert reachable_broker.json()["broker"] == broker
+    assert closed_broker.status_code == 503
+    assert closed_broker.json()["error"]["code"] == "broker_unavailable"
+    assert f"{broker} broker unreachable" in closed_broker.json()["error"]["message"]
+
+
+async def test_without_a_broker_readiness_names_none(client: httpx.AsyncClient) -> None:
+    assert "broker" not in (await client.get("/readyz")).json()
 
 
 async def test_every_answer_carries_a_request_id_a_client_may_choose(

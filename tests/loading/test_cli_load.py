@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
 from loadbay.client import Loadbay, LoadbayError
+from loadbay.loading.state import state_path
 from tests.factories import activity
 from tests.servers import LOADBAY, Server, loadbay_env, start_server
 
@@ -24,11 +29,20 @@ def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
     running.stop()
 
 
-def run_load(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+def load_env(server: Server) -> dict[str, str]:
     env = {**loadbay_env(Path("/nonexistent")), "LOADBAY_URL": server.url}
     env["LOADBAY_API_KEY"] = server.admin_key()
+    return env
+
+
+def run_load(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [LOADBAY, "load", *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        [LOADBAY, "load", *args],
+        env=load_env(server),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -52,6 +66,43 @@ def test_the_load_command_reports_and_exits_by_outcome(server: Server, tmp_path:
     assert passing.returncode == 0, passing.stderr
     assert json.loads(passing.stdout)["succeeded"] == 5
     assert (tmp_path / "clean.json.loadbay-state.json").exists()
+
+
+def test_a_load_cut_by_ctrl_c_resumes_and_no_record_goes_in_twice(
+    server: Server, tmp_path: Path
+) -> None:
+    records = 20_000
+    path = tmp_path / "big.ndjson"
+    path.write_bytes(b"".join(orjson.dumps(activity(n)) + b"\n" for n in range(records)))
+    args = [LOADBAY, "load", str(path), "--into", "activities", "--batch-size", "200", "--json"]
+    cut = subprocess.Popen(args, env=load_env(server), stdout=subprocess.PIPE, text=True)
+    state = state_path(path)
+    deadline = time.monotonic() + 60
+    while not (state.exists() and len(orjson.loads(state.read_bytes())["done"]) >= 5):
+        assert time.monotonic() < deadline, "the load acknowledged no batch within 60 s"
+        time.sleep(0.02)
+    cut.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    cut.communicate(timeout=60)
+    done_before_resume = len(orjson.loads(state.read_bytes())["done"])
+
+    resumed = run_load(server, str(path), "--into", "activities", "--batch-size", "200", "--json")
+
+    assert cut.returncode == 130
+    assert done_before_resume < records // 200, "the load finished before it was cut"
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert (summary["records"], summary["failed"]) == (records, 0)
+    metrics = httpx.get(f"{server.url}/metrics").text
+    counted = {
+        outcome: _sample(metrics, "loadbay_records_total", outcome)
+        for outcome in ("created", "updated", "failed")
+    }
+    assert counted == {"created": records, "updated": 0, "failed": 0}
+
+
+def _sample(metrics: str, name: str, outcome: str) -> float:
+    found = re.search(rf'^{name}{{[^}}]*outcome="{outcome}"[^}}]*}} (\S+)$', metrics, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def test_a_load_the_server_refuses_exits_2(server: Server, tmp_path: Path) -> None:
