@@ -216,17 +216,19 @@ class _Calls:
             _Call("GET", "/files", lambda r: r.json()["data"], params={"prefix": prefix})
         )
 
-    def bulk_instances(self, records_file: str, *, publish_events: bool = True) -> Any:
+    def bulk_instances(
+        self,
+        records_file: str,
+        *,
+        publish_events: bool = True,
+        idempotency_key: str | None = None,
+    ) -> Any:
         """Start the FOLIO bulk upsert of a stored records file as a job: its view."""
         body = {"recordsFileName": records_file, "publishEvents": publish_events}
+        key = idempotency_key or f"client-{uuid.uuid4()}"
+        headers = {"Prefer": "respond-async", "Idempotency-Key": key}
         return self._run(
-            _Call(
-                "POST",
-                "/instance-storage/instances/bulk",
-                _json,
-                json=body,
-                headers={"Prefer": "respond-async"},
-            )
+            _Call("POST", "/instance-storage/instances/bulk", _json, json=body, headers=headers)
         )
 
     def job(self, job_id: str) -> Any:

@@ -78,7 +78,10 @@ def load(
             )
         )
     except KeyboardInterrupt:
-        console.print(f"interrupted: continue with `loadbay load {file} --into {into} --resume`")
+        going_on = " (the job goes on on the server)" if into is Into.INSTANCES else ""
+        console.print(
+            f"interrupted{going_on}: continue with `loadbay load {file} --into {into} --resume`"
+        )
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except (LoadRefused, LoadbayError, ValueError, OSError) as error:
         console.print(f"[red]load stopped: {error}[/red]")
@@ -114,6 +117,7 @@ async def _run(
                     options.name or f"loads/{file.name}",
                     publish_events=options.publish_events,
                     on_progress=bar.update,
+                    resume=options.resume,
                 )
         total = count_records(file, file_format(file)) if shown else None
         loader = BatchLoader(
@@ -134,10 +138,11 @@ def _report(summary: Summary, as_json: bool, console: Console) -> None:
     if as_json:
         sys.stdout.write(orjson.dumps(summary.as_json()).decode() + "\n")
         return
-    rate = summary.records / summary.seconds if summary.seconds else 0.0
+    before = f" ({summary.done_before:,} before the resume)" if summary.done_before else ""
     line = (
-        f"{summary.records:,} records into {summary.into} in {summary.seconds:.1f} s "
-        f"({rate:,.0f}/s): {summary.succeeded:,} in, {summary.failed:,} failed"
+        f"{summary.records:,} records into {summary.into}{before} in {summary.seconds:.1f} s "
+        f"({summary.records_per_second:,.0f}/s): {summary.succeeded:,} in, "
+        f"{summary.failed:,} failed"
     )
     if summary.dry_run:
         line = line.replace(" in,", " valid,") + " (dry run: nothing written)"

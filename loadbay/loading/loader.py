@@ -38,10 +38,17 @@ class Summary:
     seconds: float
     errors_file: str | None
     dry_run: bool = False
+    # Of `records`, those done before this run (a resumed load): not part of its speed.
+    done_before: int = 0
 
     @property
     def succeeded(self) -> int:
         return self.records - self.failed
+
+    @property
+    def records_per_second(self) -> float:
+        """The speed of this run."""
+        return (self.records - self.done_before) / self.seconds if self.seconds else 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +60,7 @@ class Summary:
             "seconds": round(self.seconds, 3),
             "errorsFile": self.errors_file,
             "dryRun": self.dry_run,
+            "doneBefore": self.done_before,
         }
 
 
@@ -94,6 +102,7 @@ class BatchLoader:
         identity = load_identity(self._path, self._surface.name, self._batch_size)
         state_file = state_path(self._path)
         state = self._starting_state(identity, state_file)
+        done_before = state.records
         errors = errors_path(self._path)
         on_progress(state.records, state.failed)
         with errors.open("ab" if self._resume else "wb") as errors_out:
@@ -106,18 +115,13 @@ class BatchLoader:
             time.monotonic() - started,
             str(errors) if state.failed else None,
             self._dry_run,
+            done_before,
         )
 
     def _starting_state(self, identity: str, state_file: Path) -> LoadState:
         if self._resume and self._dry_run:
             raise LoadRefused("--dry-run checks a whole file: it cannot be resumed")
-        saved = LoadState.read(state_file) if self._resume else None
-        if saved is not None and saved.identity != identity:
-            raise LoadRefused(
-                f"{self._path} changed (or the surface or batch size did) since the load that "
-                f"{state_file} describes: start it again without --resume"
-            )
-        return saved or LoadState(identity)
+        return _starting_state(self._path, identity, state_file, resume=self._resume)
 
     async def _send_all(
         self,
@@ -197,6 +201,17 @@ class BatchLoader:
         return sorted(failed, key=lambda f: int(f["line"]))
 
 
+def _starting_state(path: Path, identity: str, state_file: Path, *, resume: bool) -> LoadState:
+    """The saved state of this very load when resuming, else a new one."""
+    saved = LoadState.read(state_file) if resume else None
+    if saved is not None and saved.identity != identity:
+        raise LoadRefused(
+            f"{path} changed (or the surface or batch size did) since the load that "
+            f"{state_file} describes: start it again without --resume"
+        )
+    return saved or LoadState(identity)
+
+
 def _reap(running: set[asyncio.Task[None]]) -> None:
     """Forget finished sends; the first that failed stops the load."""
     for task in [t for t in running if t.done()]:
@@ -212,12 +227,29 @@ async def load_instances(
     *,
     publish_events: bool,
     on_progress: Callable[[int, int, int | None], None],
+    resume: bool = False,
 ) -> Summary:
     """Upload the file and run the FOLIO bulk upsert as a job, following its progress; the
-    server's error lines come back as `<file>.errors.ndjson`."""
+    server's error lines come back as `<file>.errors.ndjson`.
+
+    The job runs on the server whatever happens here: `resume` follows the job this file
+    started instead of uploading it and running it again.
+    """
     started = time.monotonic()
-    await client.put_file(name, path)
-    job = await client.bulk_instances(name, publish_events=publish_events)
+    identity = load_identity(path, f"instances:{name}", 0)
+    state_file = state_path(path)
+    state = _starting_state(path, identity, state_file, resume=resume)
+    if state.job is None:
+        await client.put_file(name, path)
+        # Keyed: a crash between the job's start and the state's save starts no second job.
+        job = await client.bulk_instances(
+            name, publish_events=publish_events, idempotency_key=f"load-{identity}"
+        )
+        state.job = job["id"]
+        state.save(state_file)
+    else:
+        job = await client.job(state.job)
+    done_before = job["linesRead"]
     while job["status"] == "processing":
         on_progress(job["linesRead"], job["failed"], job["linesTotal"])
         await asyncio.sleep(JOB_POLL_SECONDS)
@@ -241,4 +273,5 @@ async def load_instances(
         failed,
         time.monotonic() - started,
         str(errors) if failed else None,
+        done_before=done_before,
     )

@@ -28,13 +28,20 @@ class LoadState:
     done: set[int] = field(default_factory=set)  # batch numbers acknowledged by the server
     records: int = 0  # records of those batches
     failed: int = 0  # of which failed (sent and refused, or unreadable)
+    job: str | None = None  # an instance file's bulk-upsert job, once the server started it
 
     @classmethod
     def read(cls, file: Path) -> LoadState | None:
         if not file.exists():
             return None
         saved = orjson.loads(file.read_bytes())
-        return cls(saved["identity"], set(saved["done"]), saved["records"], saved["failed"])
+        return cls(
+            saved["identity"],
+            set(saved["done"]),
+            saved["records"],
+            saved["failed"],
+            saved.get("job"),
+        )
 
     def save(self, file: Path) -> None:
         """Atomically: a crash leaves the old state or the new one, never half of one."""
@@ -43,6 +50,7 @@ class LoadState:
             "done": sorted(self.done),
             "records": self.records,
             "failed": self.failed,
+            "job": self.job,
         }
         partial = file.with_name(file.name + ".tmp")
         partial.write_bytes(orjson.dumps(body))

@@ -85,13 +85,14 @@ def test_a_load_cut_by_ctrl_c_resumes_and_no_record_goes_in_twice(
     cut.communicate(timeout=60)
     done_before_resume = len(orjson.loads(state.read_bytes())["done"])
 
-    resumed = run_load(server, str(path), "--into", "activities", "--batch-size", "200", "--json")
+    resumed = run_load(server, *args[2:], "--resume")
 
     assert cut.returncode == 130
     assert done_before_resume < records // 200, "the load finished before it was cut"
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert (summary["records"], summary["failed"]) == (records, 0)
+    assert summary["doneBefore"] == done_before_resume * 200
     metrics = httpx.get(f"{server.url}/metrics").text
     counted = {
         outcome: _sample(metrics, "loadbay_records_total", outcome)

@@ -183,6 +183,37 @@ async def test_instances_go_through_a_file_and_a_job(loadbay: AsyncLoadbay, tmp_
     assert stored.json()["_version"] == 1
 
 
+async def test_a_resumed_instance_load_follows_its_job_instead_of_running_it_again(
+    loadbay: AsyncLoadbay, tmp_path: Path
+) -> None:
+    path = tmp_path / "instances.ndjson"
+    path.write_bytes(b"\n".join([orjson.dumps(instance(1)), orjson.dumps(instance(2))]))
+
+    async def load(*, resume: bool) -> tuple[int, int, str | None]:
+        summary = await load_instances(
+            loadbay,
+            path,
+            "loads/instances.ndjson",
+            publish_events=False,
+            on_progress=lambda *_: None,
+            resume=resume,
+        )
+        saved = LoadState.read(state_path(path))
+        return summary.records, summary.failed, saved.job if saved else None
+
+    first = await load(resume=False)
+    followed = await load(resume=True)
+    state_path(path).unlink()  # as if it crashed after starting the job, before saving
+    restarted = await load(resume=True)
+
+    job = first[2]
+    assert job is not None
+    # Run a second time, FOLIO's optimistic locking would fail both records (no _version).
+    assert first == followed == restarted == (2, 0, job)
+    stored = await loadbay._http.get(f"/instance-storage/instances/{iid(2)}")
+    assert stored.json()["_version"] == 1
+
+
 async def test_a_dry_run_reports_what_would_fail_and_writes_nothing(
     loadbay: AsyncLoadbay, tmp_path: Path
 ) -> None:
