@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         1000, ge=1, le=10_000, description="Records written per bulk statement (PostgreSQL)."
     )
     db_pool_size: int = Field(10, ge=1, description="Database connections per process.")
+    metrics_token: str | None = Field(
+        None,
+        description="When set, /metrics answers only `Authorization: Bearer <this>` "
+        "(Prometheus' `authorization` scrape setting).",
+    )
     lookup_cache_seconds: float = Field(
         2.0,
         ge=0,

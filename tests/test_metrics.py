@@ -120,6 +120,27 @@ async def test_file_jobs_count_their_lines_and_show_the_queue(client: httpx.Asyn
     assert value(after, "loadbay_file_jobs", status="processing") == 0
 
 
+async def test_a_metrics_token_keeps_other_scrapers_out(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings(metrics_token="s3cret-scrape"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            anonymous = await client.get("/metrics")
+            wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
+            api_key = await client.get("/metrics", headers={"Authorization": "Basic s3cret"})
+            scraper = await client.get(
+                "/metrics", headers={"Authorization": "Bearer s3cret-scrape"}
+            )
+
+    assert [r.status_code for r in (anonymous, wrong, api_key)] == [401, 401, 401]
+    assert anonymous.json()["error"]["code"] == "unauthorized"
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert scraper.status_code == 200
+    assert "loadbay_http_requests_total" in scraper.text
+
+
 async def test_the_database_pool_use_is_shown(started: FastAPI, client: httpx.AsyncClient) -> None:
     in_use = "loadbay_db_connections_in_use"
     before = await scrape(client)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -9,9 +10,12 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel
 
 from loadbay.api.auth import tenant_for
+from loadbay.api.deps import settings
 from loadbay.api.errors import error_responses
 from loadbay.api.responses import json_response
 from loadbay.auth.keys import Scope
+from loadbay.config import Settings
+from loadbay.errors import Unauthorized
 from loadbay.events.feed import EventFeed
 from loadbay.ingest.results import JobStatus
 from loadbay.metrics import render as render_metrics
@@ -59,16 +63,36 @@ async def list_events(
     return json_response({"data": page.events, "cursor": page.cursor})
 
 
+def _check_scraper(request: Request, token: str) -> None:
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip(), token):
+        raise Unauthorized(
+            "/metrics needs Authorization: Bearer <LOADBAY_METRICS_TOKEN>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 JOB_STATUSES = [status.value for status in JobStatus]
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request, feed: EventFeed = Depends(event_feed)) -> Response:
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses=error_responses(401),
+)
+async def metrics(
+    request: Request,
+    feed: EventFeed = Depends(event_feed),
+    config: Settings = Depends(settings),
+) -> Response:
     """Requests, records, the relay and the outbox, in Prometheus' text format.
 
     Under several workers, the counters of all of them; the outbox gauges are read from the
-    database on each scrape.
+    database on each scrape. With LOADBAY_METRICS_TOKEN set, only for `Bearer <token>`.
     """
+    if config.metrics_token is not None:
+        _check_scraper(request, config.metrics_token)
     lag = await feed.lag()
     gauges = [
         "# HELP loadbay_outbox_pending_events Domain events not yet published to the broker.",
