@@ -6,13 +6,13 @@ import asyncio
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import Any
 
 from loadbay import metrics
 from loadbay.background import sleep_unless_stopped
 from loadbay.config import Settings
 from loadbay.events.brokers import Message, PartialPublish, Publisher, broker_name, subject_for
 from loadbay.storage import outbox as store
+from loadbay.storage.bulk import PendingEvent
 from loadbay.storage.database import Database
 from loadbay.storage.leadership import RelayLeadership
 from loadbay.storage.types import utcnow
@@ -40,30 +40,30 @@ class Relay:
         """
         failure: BaseException | None = None
         async with self._db.write() as unit:
-            rows = await store.claim_unpublished(unit.conn, self._settings.relay_batch_size)
+            events = await unit.bulk.claim_events(self._settings.relay_batch_size)
             started = time.perf_counter()
             try:
-                await self._publisher.publish_all([self._message(row) for row in rows])
-                acknowledged = len(rows)
+                await self._publisher.publish_all(self._messages(events))
+                acknowledged = len(events)
             except PartialPublish as partial:
                 # The next round resends from the first unacknowledged event, in order.
                 acknowledged, failure = partial.acknowledged, partial.cause
             now = utcnow()
-            if rows:
-                self._count(rows[:acknowledged], time.perf_counter() - started, now)
-            published = [row["id"] for row in rows[:acknowledged]]
-            await store.mark_published(unit.conn, published, now)
+            if events:
+                self._count(events[:acknowledged], time.perf_counter() - started, now)
+            published = [event.id for event in events[:acknowledged]]
+            await unit.bulk.mark_published(published, now)
         if failure is not None:
             raise failure
         return len(published)
 
-    def _count(self, acknowledged: list[Any], seconds: float, now: datetime) -> None:
+    def _count(self, acknowledged: list[PendingEvent], seconds: float, now: datetime) -> None:
         broker = self._broker
         metrics.RELAY_PUBLISH_SECONDS.labels(broker).observe(seconds)
         metrics.RELAY_PUBLISHED.labels(broker).inc(len(acknowledged))
         delay = metrics.RELAY_DELAY_SECONDS.labels(broker)
-        for row in acknowledged:
-            delay.observe(max((now - row["created_at"]).total_seconds(), 0.0))
+        for event in acknowledged:
+            delay.observe(max((now - event.created_at).total_seconds(), 0.0))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; back off and retry, never drop, when the broker fails."""
@@ -100,6 +100,15 @@ class Relay:
         async with self._db.write() as unit:
             return await store.prune_published(unit.conn, utcnow() - keep)
 
-    def _message(self, row: Any) -> Message:
-        subject = subject_for(self._settings, row["tenant_id"], row["collection"])
-        return Message(subject, row["record_key"], row["payload"].encode(), row["event_id"])
+    def _messages(self, events: list[PendingEvent]) -> list[Message]:
+        subjects: dict[tuple[str, str], str] = {}
+        messages = []
+        for event in events:
+            place = (event.tenant_id, event.collection)
+            subject = subjects.get(place)
+            if subject is None:
+                subject = subjects[place] = subject_for(self._settings, *place)
+            messages.append(
+                Message(subject, event.record_key, event.payload.encode(), event.event_id)
+            )
+        return messages

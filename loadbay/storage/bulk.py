@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Table
 
@@ -16,6 +16,18 @@ from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB
 ORIGIN_COLUMNS = (ORIGIN_JOB, ORIGIN_INDEX)
 
 Row = Mapping[str, Any]
+
+
+class PendingEvent(NamedTuple):
+    """An outbox event claimed for publishing; `payload` is the stored JSON text, as sent."""
+
+    id: int
+    tenant_id: str
+    collection: str
+    record_key: str
+    event_id: str
+    payload: str
+    created_at: datetime
 
 
 class OnConflict(Enum):
@@ -90,6 +102,15 @@ class BulkWriter(Protocol):
         ...
 
     async def stop_capturing(self) -> None: ...
+
+    async def claim_events(self, limit: int) -> list[PendingEvent]:
+        """The oldest unpublished outbox events, locked for this transaction; rows another
+        transaction holds are skipped, not waited for."""
+        ...
+
+    async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
+        """Mark outbox events published, in one statement."""
+        ...
 
 
 def bulk_writer_for(dialect: str, driver_connection: Any) -> BulkWriter:

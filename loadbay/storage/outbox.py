@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, delete, func, select, type_coerce, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage.database import WriteUnit
@@ -27,32 +27,6 @@ COLUMNS = (
 async def add_events(unit: WriteUnit, rows: Sequence[Mapping[str, Any]]) -> None:
     if rows:
         await unit.bulk.insert(outbox, COLUMNS, rows)
-
-
-async def claim_unpublished(conn: AsyncConnection, limit: int) -> list[Mapping[str, Any]]:
-    """The oldest unpublished events; another relay's claim is skipped, not waited for."""
-    query = (
-        select(
-            outbox.c.id,
-            outbox.c.tenant_id,
-            outbox.c.collection,
-            outbox.c.record_key,
-            outbox.c.event_id,
-            # As stored: the relay sends this text, it need not be parsed and re-serialised.
-            type_coerce(outbox.c.payload, Text).label("payload"),
-            outbox.c.created_at,
-        )
-        .where(outbox.c.published_at.is_(None))
-        .order_by(outbox.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list((await conn.execute(query)).mappings())
-
-
-async def mark_published(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> None:
-    if ids:
-        await conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(published_at=now))
 
 
 async def prune_published(conn: AsyncConnection, published_before: datetime) -> int:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Date, Table
 
 from loadbay.storage._sql import (
@@ -16,7 +17,7 @@ from loadbay.storage._sql import (
     returned_columns,
     written_keys,
 )
-from loadbay.storage.bulk import BulkTarget, OnConflict, Row
+from loadbay.storage.bulk import BulkTarget, OnConflict, PendingEvent, Row
 from loadbay.storage.event_capture import sqlite_event_id_prefix
 from loadbay.storage.types import UtcDateTime
 
@@ -78,6 +79,30 @@ class SqliteBulkWriter:
 
     async def stop_capturing(self) -> None:
         await self._conn.execute("DELETE FROM capture_context")
+
+    async def claim_events(self, limit: int) -> list[PendingEvent]:
+        # The write transaction holds SQLite's only write lock: nobody else claims meanwhile.
+        cursor = await self._conn.execute(_CLAIM_EVENTS, (limit,))
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return [
+            PendingEvent(*row[:6], datetime.fromisoformat(row[6]).replace(tzinfo=UTC))
+            for row in rows
+        ]
+
+    async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
+        if ids:
+            await self._conn.execute(
+                _MARK_PUBLISHED, (_encode_datetime(at), orjson.dumps(list(ids)).decode())
+            )
+
+
+_CLAIM_EVENTS = (
+    "SELECT id, tenant_id, collection, record_key, event_id, payload, created_at FROM outbox "
+    "WHERE published_at IS NULL ORDER BY id LIMIT ?"
+)
+# The ids as one JSON array parameter: SQLite caps the number of parameters.
+_MARK_PUBLISHED = "UPDATE outbox SET published_at = ? WHERE id IN (SELECT value FROM json_each(?))"
 
 
 def _upsert_sql(
