@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(config.database_url, pool_size=config.db_pool_size)
-        metrics.watch_pool(db.engine, db.pool_capacity)
+        metrics.watch_pool(db.engine.sync_engine, db.pool_capacity)
         try:
             await _prepare_schema(db, migrate_now=config.migrate_on_start)
             await _wire(app, db, config)
@@ -153,7 +153,8 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
         db, operator_jobs, config.chunk_size, cache_seconds=config.lookup_cache_seconds
     )
     app.state.event_feed = EventFeed(db)
-    app.state.broker_probe = BrokerProbe(config) if config.events_url else None
+    needs_broker = config.events_url and config.relay_in_server and config.ready_needs_broker
+    app.state.broker_probe = BrokerProbe(config) if needs_broker else None
     app.state.files = file_store = FileStore(config.files_url, **config.s3_options())
     app.state.file_jobs = FileJobs(db, file_store, config)
     app.state.instance_reads = InstanceReads(db)

@@ -153,15 +153,21 @@ def _json(response: httpx.Response) -> Any:
 def _retry_delay(response: httpx.Response | None, attempt: int, retries: int) -> float | None:
     """Seconds to wait before trying again (no answer, or a retried status), or None when
     this outcome is final."""
-    if attempt >= retries or (
-        response is not None and response.status_code not in RETRIED_STATUSES
-    ):
+    if attempt >= retries or (response is not None and not _retried(response)):
         return None
     if response is not None:
         retry_after = response.headers.get("retry-after", "")
         if retry_after.isdigit():
             return min(float(retry_after), _BACKOFF_MOST)
     return float(min(_BACKOFF_FIRST * 2**attempt, _BACKOFF_MOST))
+
+
+def _retried(response: httpx.Response) -> bool:
+    # A 409 idempotency_key_in_use: the first request with this key (cut off by a crash or
+    # Ctrl-C, say) still runs on the server; once it ends, its answer is replayed.
+    return response.status_code in RETRIED_STATUSES or (
+        response.status_code == 409 and b"idempotency_key_in_use" in response.content.lower()
+    )
 
 
 class _Calls:

@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1, description="Database connections per process.")
     metrics_token: str | None = Field(
         None,
+        min_length=1,
         description="When set, /metrics answers only `Authorization: Bearer <this>` "
         "(Prometheus' `authorization` scrape setting).",
     )
@@ -97,6 +98,11 @@ class Settings(BaseSettings):
         72, gt=0, description="Published events are pruned from the outbox after this."
     )
     relay_in_server: bool = Field(True, description="Run the event relay inside `serve`.")
+    ready_needs_broker: bool = Field(
+        True,
+        description="On a node that runs the relay, /readyz needs the broker reachable; "
+        "`false` keeps the node ready through a broker outage (events wait in the outbox).",
+    )
     relay_batch_size: int = Field(2000, ge=1, le=10_000, description="Events per relay cycle.")
 
     auth: Literal["on", "off"] = Field("on", description="`off` only for local development.")

@@ -13,7 +13,9 @@ class JsonFormatter(logging.Formatter):
     record's own `fields` (given as `extra={"fields": {...}}`), such as an access line's."""
 
     def format(self, record: logging.LogRecord) -> str:
+        # A record's own fields first: they never hide the ones every line has.
         line: dict[str, object] = {
+            **getattr(record, "fields", {}),
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
@@ -22,7 +24,6 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", None)
         if request_id and request_id != "-":
             line["request_id"] = request_id
-        line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()

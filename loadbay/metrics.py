@@ -12,6 +12,8 @@ import shutil
 import tempfile
 from collections import Counter as Counts
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 from prometheus_client import REGISTRY as PROCESS_REGISTRY
 from prometheus_client import (
@@ -23,7 +25,7 @@ from prometheus_client import (
     multiprocess,
 )
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import Engine
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -92,11 +94,26 @@ DB_POOL_CAPACITY = Gauge(
 )
 
 
-def watch_pool(engine: AsyncEngine, capacity: int) -> None:
-    """Keep the pool gauges current: checkouts and check-ins move the connections in use."""
+def watch_pool(engine: Engine, capacity: int) -> None:
+    """Keep the pool gauges current. A connection counts from its checkout to its return;
+    SQLAlchemy also reports a return for a reconnect that failed (no checkout before it) and
+    none for a connection detached by the garbage collector, hence the mark on each."""
     DB_POOL_CAPACITY.set(capacity)
-    event.listen(engine.sync_engine, "checkout", lambda *_: DB_CONNECTIONS_IN_USE.inc())
-    event.listen(engine.sync_engine, "checkin", lambda *_: DB_CONNECTIONS_IN_USE.dec())
+
+    def checked_out(_dbapi: Any, record: Any, _proxy: Any) -> None:
+        record.info[_IN_USE] = True
+        DB_CONNECTIONS_IN_USE.inc()
+
+    def given_back(_dbapi: Any, record: Any) -> None:
+        if record.info.pop(_IN_USE, False):
+            DB_CONNECTIONS_IN_USE.dec()
+
+    event.listen(engine, "checkout", checked_out)
+    event.listen(engine, "checkin", given_back)
+    event.listen(engine, "detach", given_back)
+
+
+_IN_USE = "loadbay_in_use"
 
 
 def count_records(collection: str, tenant: str, outcomes: Iterable[str]) -> None:
@@ -124,7 +141,9 @@ def share_between_workers() -> str | None:
 
 def render(extra: Iterable[str] = ()) -> bytes:
     """The text exposition of every metric, then the `extra` lines (already formatted)."""
-    if os.environ.get(MULTIPROCESS_DIR):
+    folder = os.environ.get(MULTIPROCESS_DIR)
+    if folder:
+        _forget_stopped_workers(folder)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
@@ -132,3 +151,22 @@ def render(extra: Iterable[str] = ()) -> bytes:
     text = generate_latest(registry)
     tail = "".join(f"{line}\n" for line in extra)
     return text + tail.encode()
+
+
+def _forget_stopped_workers(folder: str) -> None:
+    """Drop the live gauges of workers that stopped (a crash, a restart by uvicorn): theirs
+    would stay in the sums for good."""
+    for path in Path(folder).glob("gauge_live*_*.db"):
+        pid = int(path.stem.rsplit("_", 1)[1])
+        if not _running(pid):
+            multiprocess.mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: running
+    return True

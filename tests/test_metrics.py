@@ -6,14 +6,24 @@ Counters are process-wide and other tests move them too: each test compares befo
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import QueuePool
 
+from loadbay import metrics
 from loadbay.app import create_app
 from loadbay.config import Settings
 from tests.api.instances.helpers import bulk, instance, upload
@@ -129,28 +139,93 @@ async def test_a_metrics_token_keeps_other_scrapers_out(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             anonymous = await client.get("/metrics")
             wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
-            api_key = await client.get("/metrics", headers={"Authorization": "Basic s3cret"})
+            basic = await client.get("/metrics", headers={"Authorization": "Basic s3cret"})
+            key = await app.state.api_keys.create("default", frozenset({"admin"}))
+            api_key = await client.get(
+                "/metrics", headers={"Authorization": f"Bearer {key.secret}"}
+            )
+            not_ascii = await client.get(
+                "/metrics", headers={"Authorization": "Bearer s3cr\xe9t".encode("latin-1")}
+            )
             scraper = await client.get(
                 "/metrics", headers={"Authorization": "Bearer s3cret-scrape"}
             )
 
-    assert [r.status_code for r in (anonymous, wrong, api_key)] == [401, 401, 401]
+    refused = (anonymous, wrong, basic, api_key, not_ascii)
+    assert [r.status_code for r in refused] == [401] * 5
     assert anonymous.json()["error"]["code"] == "unauthorized"
     assert anonymous.headers["www-authenticate"] == "Bearer"
     assert scraper.status_code == 200
     assert "loadbay_http_requests_total" in scraper.text
 
 
-async def test_the_database_pool_use_is_shown(started: FastAPI, client: httpx.AsyncClient) -> None:
-    in_use = "loadbay_db_connections_in_use"
-    before = await scrape(client)
-    async with started.state.db.read():
-        during = await scrape(client)
-    after = await scrape(client)
+async def test_the_database_pool_is_shown(started: FastAPI, client: httpx.AsyncClient) -> None:
+    shown = await scrape(client)
 
-    assert value(during, in_use) - value(before, in_use) == 1
-    assert value(after, in_use) == value(before, in_use)
-    assert value(after, "loadbay_db_pool_capacity") == started.state.db.pool_capacity > 0
+    assert ("loadbay_db_connections_in_use", frozenset()) in shown
+    assert value(shown, "loadbay_db_pool_capacity") == started.state.db.pool_capacity > 0
+
+
+def test_connections_in_use_are_counted_through_failed_reconnects_and_detaches() -> None:
+    database_down = False
+
+    def connect() -> sqlite3.Connection:
+        if database_down:
+            raise sqlite3.OperationalError("the database is down")
+        return sqlite3.connect(":memory:")
+
+    engine = create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=2)
+    metrics.watch_pool(engine, 4)
+
+    def in_use() -> float:
+        return REGISTRY.get_sample_value("loadbay_db_connections_in_use") or 0.0
+
+    before = in_use()
+    first, second = engine.connect(), engine.connect()
+    both = in_use() - before
+    first.invalidate()  # pooled, it must reconnect at its next checkout
+    first.close()
+    one = in_use() - before
+    second.invalidate()
+    second.close()
+    database_down = True
+    for _ in range(3):
+        with pytest.raises(OperationalError):
+            engine.connect().close()
+    database_down = False
+    after_the_outage = in_use() - before
+    detached = engine.connect()
+    detached.detach()
+    detached.close()
+    engine.dispose()
+
+    assert (both, one, after_the_outage) == (2, 1, 0)
+    assert in_use() == before
+    assert REGISTRY.get_sample_value("loadbay_db_pool_capacity") == 4
+
+
+def test_a_stopped_worker_leaves_the_live_gauges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {**os.environ, metrics.MULTIPROCESS_DIR: str(tmp_path)}
+    worker = (
+        "from loadbay import metrics; metrics.DB_POOL_CAPACITY.set({}); import time; time.sleep({})"
+    )
+    stopped = subprocess.run([sys.executable, "-c", worker.format(10, 0)], env=env, check=True)
+    running = subprocess.Popen([sys.executable, "-c", worker.format(4, 60)], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(tmp_path.glob("gauge_livesum_*.db"))) < 2:
+            assert time.monotonic() < deadline, "the running worker wrote no gauge"
+            time.sleep(0.05)
+        monkeypatch.setenv(metrics.MULTIPROCESS_DIR, str(tmp_path))
+        shown = parse(metrics.render().decode())
+    finally:
+        running.kill()
+        running.wait()
+
+    assert stopped.returncode == 0
+    assert value(shown, "loadbay_db_pool_capacity") == 4
 
 
 async def test_the_relay_counts_what_it_published_and_how_late(

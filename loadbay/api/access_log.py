@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import quote
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -61,7 +62,8 @@ def _log_line(scope: Scope, method: str, status: int, seconds: float) -> None:
     log.info(
         "%s %s %s %.1f ms%s",
         method,
-        scope["path"],
+        # Quoted as sent: a decoded path could carry a line break and forge a log line.
+        quote(scope["path"]),
         status,
         duration_ms,
         told,

@@ -30,15 +30,21 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-async def _from_header(request: Request) -> Principal:
+def bearer_secret(request: Request) -> str | None:
+    """What `Authorization: Bearer <secret>` carries, if the request has it."""
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
+
+
+async def _from_header(request: Request) -> Principal:
+    secret = bearer_secret(request)
+    if secret is None:
         raise Unauthorized(
             "missing API key: send Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
     keys: ApiKeys = request.app.state.api_keys
-    principal = await keys.authenticate(secret.strip())
+    principal = await keys.authenticate(secret)
     if principal is None:
         raise Unauthorized(
             "invalid, revoked or expired API key", headers={"WWW-Authenticate": "Bearer"}

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel
 
-from loadbay.api.auth import tenant_for
+from loadbay.api.auth import bearer_secret, tenant_for
 from loadbay.api.deps import settings
 from loadbay.api.errors import error_responses
 from loadbay.api.responses import json_response
@@ -64,8 +64,9 @@ async def list_events(
 
 
 def _check_scraper(request: Request, token: str) -> None:
-    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip(), token):
+    sent = bearer_secret(request) or ""
+    # As bytes: compare_digest refuses str with non-ASCII characters (a header may have them).
+    if not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), token.encode()):
         raise Unauthorized(
             "/metrics needs Authorization: Bearer <LOADBAY_METRICS_TOKEN>",
             headers={"WWW-Authenticate": "Bearer"},

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from loadbay.config import Settings
-from loadbay.events.brokers import TIMEOUT_SECONDS, broker_name, publisher_for
+from loadbay.events.brokers import TIMEOUT_SECONDS, Publisher, broker_name, publisher_for
+
+log = logging.getLogger("loadbay.relay")
 
 
 class BrokerProbe:
@@ -27,7 +30,8 @@ class BrokerProbe:
         self._problem: str | None = None
 
     async def problem(self) -> str | None:
-        """None when the broker could be reached, else why not."""
+        """None when the broker could be reached, else why not — in words safe to show to
+        anyone (the probe needs no key): the details go to the log."""
         async with self._lock:
             if time.monotonic() - self._checked_at >= self._remember_seconds:
                 self._problem = await self._connect_once()
@@ -35,18 +39,22 @@ class BrokerProbe:
             return self._problem
 
     async def _connect_once(self) -> str | None:
-        publisher = publisher_for(self._settings)
+        publisher: Publisher | None = None
         try:
+            publisher = publisher_for(self._settings)
             await asyncio.wait_for(publisher.connect(), TIMEOUT_SECONDS)
         except Exception as error:  # whatever the client raises, the broker is not usable
-            return f"{self.broker} broker unreachable: {self._without_password(error)}"
+            told = self._without_password(str(error))
+            log.warning("readiness: %s broker unreachable: %s", self.broker, told)
+            return f"{self.broker} broker unreachable ({type(error).__name__})"
         finally:
-            with contextlib.suppress(Exception):
-                await publisher.close()
+            if publisher is not None:
+                with contextlib.suppress(Exception):
+                    await publisher.close()
         return None
 
-    def _without_password(self, error: Exception) -> str:
-        """The error's text, never the password (the probe answers without authentication)."""
-        told = str(error) or type(error).__name__
+    def _without_password(self, text: str) -> str:
         password = urlsplit(self._settings.events_url or "").password
-        return told.replace(password, "***") if password else told
+        for form in {password, unquote(password or "")} - {None, ""}:
+            text = text.replace(str(form), "***")
+        return text

@@ -166,8 +166,8 @@ class NatsPublisher:
             self._url,
             connect_timeout=TIMEOUT_SECONDS,
             allow_reconnect=False,
-            # nats-py retries a first connection forever otherwise; the relay has its own
-            # back-off, and a readiness probe must answer.
+            # nats-py would try a first connection 60 times, 2 s apart; the relay has its
+            # own back-off, and a readiness probe must answer.
             max_reconnect_attempts=1,
             reconnect_time_wait=0.2,
             error_cb=_log_in_one_line,

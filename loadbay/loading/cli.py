@@ -17,6 +17,7 @@ from loadbay.files.cli import KEY_OPTION, URL_OPTION
 from loadbay.loading.loader import BatchLoader, LoadRefused, Summary, load_instances
 from loadbay.loading.progress import LoadProgress
 from loadbay.loading.readers import count_records, file_format
+from loadbay.loading.state import LoadState, state_path
 
 EXIT_FAILED_RECORDS = 1
 EXIT_REFUSED = 2
@@ -78,7 +79,7 @@ def load(
             )
         )
     except KeyboardInterrupt:
-        going_on = " (the job goes on on the server)" if into is Into.INSTANCES else ""
+        going_on = " (the job goes on on the server)" if _job_started(file, into) else ""
         console.print(
             f"interrupted{going_on}: continue with `loadbay load {file} --into {into} --resume`"
         )
@@ -89,6 +90,12 @@ def load(
     _report(summary, as_json, console)
     if summary.failed:
         raise typer.Exit(EXIT_FAILED_RECORDS)
+
+
+def _job_started(file: Path, into: Into) -> bool:
+    """Whether an instance load got as far as starting its job on the server."""
+    saved = LoadState.read(state_path(file)) if into is Into.INSTANCES else None
+    return saved is not None and saved.job is not None
 
 
 @dataclass(frozen=True)

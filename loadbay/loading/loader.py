@@ -236,9 +236,10 @@ async def load_instances(
     started instead of uploading it and running it again.
     """
     started = time.monotonic()
-    identity = load_identity(path, f"instances:{name}", 0)
+    identity = load_identity(path, f"instances:{name}:events={publish_events}", 0)
     state_file = state_path(path)
     state = _starting_state(path, identity, state_file, resume=resume)
+    following = state.job is not None
     if state.job is None:
         await client.put_file(name, path)
         # Keyed: a crash between the job's start and the state's save starts no second job.
@@ -249,7 +250,7 @@ async def load_instances(
         state.save(state_file)
     else:
         job = await client.job(state.job)
-    done_before = job["linesRead"]
+    done_before = job["linesRead"] if following else 0
     while job["status"] == "processing":
         on_progress(job["linesRead"], job["failed"], job["linesTotal"])
         await asyncio.sleep(JOB_POLL_SECONDS)

@@ -14,7 +14,7 @@ from loadbay.api.request_ids import RequestIdFilter, RequestIds
 from loadbay.app import create_app
 from loadbay.config import Settings
 from loadbay.storage import migrate
-from tests.events.brokers import AMQP_URL, NATS_URL, REDIS_URL, reachable, unique_names
+from tests.events.brokers import READERS, reachable, unique_names
 
 
 async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
@@ -41,39 +41,57 @@ async def test_a_database_behind_the_code_is_not_ready(
     assert "needs" in response.json()["error"]["message"]
 
 
-@pytest.mark.parametrize(
-    ("broker", "url", "closed"),
-    [
-        ("nats", NATS_URL, "nats://127.0.0.1:1"),
-        ("redis", REDIS_URL, "redis://127.0.0.1:1"),
-        ("amqp", AMQP_URL, "amqp://guest:guest@127.0.0.1:1/"),
-    ],
-)
-async def test_readiness_needs_the_configured_broker(
-    broker: str, url: str, closed: str, make_settings: Callable[..., Settings]
+async def ready(settings: Settings) -> httpx.Response:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.get("/readyz")
+
+
+@pytest.mark.parametrize("broker", ["nats", "redis", "amqp"])
+async def test_a_node_running_the_relay_is_ready_when_its_broker_is(
+    broker: str, make_settings: Callable[..., Settings]
 ) -> None:
+    url, reader = READERS[broker]
     if not reachable(url):
         pytest.skip(f"{broker} not reachable at {url}")
-    answers = []
-    for events_url in (url, closed):
-        app = create_app(
-            make_settings(events_url=events_url, relay_in_server=False, **unique_names())
-        )
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                answers.append(await client.get("/readyz"))
-    reachable_broker, closed_broker = answers
+    names = unique_names()
+    async with reader(url, names):
+        answer = await ready(make_settings(events_url=url, **names))
 
-    assert reachable_broker.status_code == 200
-    assert reachable_broker.json()["broker"] == broker
-    assert closed_broker.status_code == 503
-    assert closed_broker.json()["error"]["code"] == "broker_unavailable"
-    assert f"{broker} broker unreachable" in closed_broker.json()["error"]["message"]
+    assert answer.status_code == 200
+    assert answer.json()["broker"] == broker
+
+
+@pytest.mark.parametrize(
+    ("broker", "closed"),
+    [
+        ("nats", "nats://loadbay:s3cr%40t@127.0.0.1:1"),
+        ("redis", "redis://:s3cr%40t@127.0.0.1:1"),
+        ("amqp", "amqp://guest:s3cr%40t@127.0.0.1:1/"),
+    ],
+)
+async def test_a_node_whose_broker_is_unreachable_is_not_ready_unless_told(
+    broker: str, closed: str, make_settings: Callable[..., Settings]
+) -> None:
+    down = await ready(make_settings(events_url=closed))
+    tolerant = await ready(make_settings(events_url=closed, ready_needs_broker=False))
+    not_relaying = await ready(make_settings(events_url=closed, relay_in_server=False))
+
+    assert down.status_code == 503
+    assert down.json()["error"]["code"] == "broker_unavailable"
+    assert down.json()["error"]["message"].startswith(f"{broker} broker unreachable")
+    assert "s3cr" not in down.text
+    assert (tolerant.status_code, not_relaying.status_code) == (200, 200)
+    assert "broker" not in tolerant.json()
 
 
 async def test_without_a_broker_readiness_names_none(client: httpx.AsyncClient) -> None:
-    assert "broker" not in (await client.get("/readyz")).json()
+    answer = await client.get("/readyz")
+
+    assert answer.status_code == 200
+    assert "broker" not in answer.json()
 
 
 async def test_every_answer_carries_a_request_id_a_client_may_choose(
@@ -117,3 +135,19 @@ async def test_log_lines_written_during_a_request_carry_its_id() -> None:
 
     assert answer.headers["x-request-id"] == "req-7"
     assert seen == ["req-7", "-"]
+
+
+async def test_the_access_line_tells_the_caller_and_cannot_be_forged(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="loadbay.access"):
+        await client.get("/api/v1/batch-inserts")
+        await client.get("/x%0aINFO:%20forged")
+    listed, forged = [r for r in caplog.records if r.name == "loadbay.access"]
+
+    assert listed.getMessage().startswith("GET /api/v1/batch-inserts 200 ")
+    assert listed.fields["tenant"] == "default"  # type: ignore[attr-defined]
+    assert listed.fields["key_prefix"].startswith("lb_live_")  # type: ignore[attr-defined]
+    assert "records" not in listed.fields  # type: ignore[attr-defined]
+    assert "\n" not in forged.getMessage()
+    assert forged.getMessage().startswith("GET /x%0AINFO%3A%20forged 404 ")

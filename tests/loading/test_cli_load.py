@@ -75,24 +75,28 @@ def test_a_load_cut_by_ctrl_c_resumes_and_no_record_goes_in_twice(
     # meets 429s and Retry-After on the way.
     env = loadbay_env(tmp_path, database_url)
     env["LOADBAY_RATE_LIMITS"] = "ingest:batch=10/second,read=1000/minute"
-    server = start_server(env, tmp_path / "server.log")
     records = 3_000
     path = tmp_path / "big.ndjson"
     path.write_bytes(b"".join(orjson.dumps(activity(n)) + b"\n" for n in range(records)))
     args = [LOADBAY, "load", str(path), "--into", "activities", "--batch-size", "100", "--json"]
-    cut = subprocess.Popen(args, env=load_env(server), stdout=subprocess.PIPE, text=True)
     state = state_path(path)
-    deadline = time.monotonic() + 60
-    while not (state.exists() and len(orjson.loads(state.read_bytes())["done"]) >= 5):
-        assert time.monotonic() < deadline, "the load acknowledged no batch within 60 s"
-        time.sleep(0.02)
-    cut.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    cut.communicate(timeout=60)
-    done_before_resume = len(orjson.loads(state.read_bytes())["done"])
+    server = start_server(env, tmp_path / "server.log")
+    cut = None
     try:
+        cut = subprocess.Popen(args, env=load_env(server), stdout=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not (state.exists() and len(orjson.loads(state.read_bytes())["done"]) >= 5):
+            assert time.monotonic() < deadline, "the load acknowledged no batch within 60 s"
+            time.sleep(0.02)
+        cut.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        cut.communicate(timeout=60)
+        done_before_resume = len(orjson.loads(state.read_bytes())["done"])
         resumed = run_load(server, *args[2:], "--resume")
         metrics = httpx.get(f"{server.url}/metrics").text
     finally:
+        if cut is not None and cut.poll() is None:
+            cut.kill()
+            cut.wait()
         server.stop()
 
     assert cut.returncode == 130

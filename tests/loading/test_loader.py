@@ -13,7 +13,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from loadbay.client import AsyncLoadbay, LoadbayError
+from loadbay.client import AsyncLoadbay, LoadbayError, _retry_delay
 from loadbay.loading.loader import BatchLoader, errors_path, load_instances
 from loadbay.loading.state import LoadState, load_identity, state_path
 from tests.api.instances.helpers import iid, instance
@@ -259,3 +259,13 @@ async def test_operator_batches_validate_against_the_template_without_writing(
     assert result.answer["data"]["valid"] == 1
     assert (await loadbay._http.get("/operator-data-api/entities/player/p1")).status_code == 404
     assert unknown.status_code == 404
+
+
+def test_a_key_still_in_use_is_retried_other_conflicts_are_not() -> None:
+    in_use = httpx.Response(409, json={"error": {"code": "idempotency_key_in_use"}})
+    in_use_upper = httpx.Response(409, json={"error": {"code": "IDEMPOTENCY_KEY_IN_USE"}})
+    conflict = httpx.Response(409, json={"error": {"code": "version_conflict"}})
+
+    assert _retry_delay(in_use, 0, retries=3) == _retry_delay(in_use_upper, 0, retries=3) == 0.5
+    assert _retry_delay(in_use, 3, retries=3) is None
+    assert _retry_delay(conflict, 0, retries=3) is None
