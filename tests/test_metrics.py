@@ -27,7 +27,7 @@ from loadbay import metrics
 from loadbay.app import create_app
 from loadbay.config import Settings
 from tests.api.instances.helpers import bulk, instance, upload
-from tests.events.brokers import READERS, reachable, unique_names
+from tests.events.brokers import broker_url, unique_names
 from tests.events.test_relay import client_for, wait_until_published
 from tests.factories import BATCHES, activity, batch
 from tests.servers import free_port, loadbay_env, start_server
@@ -231,9 +231,7 @@ def test_a_stopped_worker_leaves_the_live_gauges(
 async def test_the_relay_counts_what_it_published_and_how_late(
     make_settings: Callable[..., Settings],
 ) -> None:
-    url, _ = READERS["redis"]
-    if not reachable(url):
-        pytest.skip(f"Redis not reachable at {url}")
+    url = broker_url("redis")
     app = create_app(make_settings(events_url=url, **unique_names()))
     async with app.router.lifespan_context(app):
         client = await client_for(app)

@@ -14,7 +14,7 @@ from loadbay.api.request_ids import RequestIdFilter, RequestIds
 from loadbay.app import create_app
 from loadbay.config import Settings
 from loadbay.storage import migrate
-from tests.events.brokers import READERS, reachable, unique_names
+from tests.events.brokers import READERS, broker_url, unique_names
 
 
 async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:
@@ -53,9 +53,7 @@ async def ready(settings: Settings) -> httpx.Response:
 async def test_a_node_running_the_relay_is_ready_when_its_broker_is(
     broker: str, make_settings: Callable[..., Settings]
 ) -> None:
-    url, reader = READERS[broker]
-    if not reachable(url):
-        pytest.skip(f"{broker} not reachable at {url}")
+    url, reader = broker_url(broker), READERS[broker][1]
     names = unique_names()
     async with reader(url, names):
         answer = await ready(make_settings(events_url=url, **names))

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import pytest
 
 NATS_URL = "nats://127.0.0.1:4222"
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -23,6 +24,14 @@ def reachable(url: str) -> bool:
     except OSError:
         return False
     return True
+
+
+def broker_url(broker: str) -> str:
+    """The test broker's address; the test is skipped, saying so, when it is not running."""
+    url = READERS[broker][0]
+    if not reachable(url):
+        pytest.skip(f"{broker} not reachable at {url}")
+    return url
 
 
 def unique_names() -> dict[str, str]:

@@ -23,6 +23,7 @@ from loadbay.storage.database import Database
 from tests.api.instances.helpers import bulk, iid, instance, upload
 from tests.events.brokers import (
     READERS,
+    broker_url,
     nats_reader,
     reachable,
     redis_reader,
@@ -56,9 +57,7 @@ async def client_for(app: FastAPI) -> httpx.AsyncClient:
 async def test_every_event_reaches_the_broker_with_its_key(
     broker: str, make_settings: Callable[..., Settings]
 ) -> None:
-    url, reader = READERS[broker]
-    if not reachable(url):
-        pytest.skip(f"{broker} not reachable at {url}")
+    url, reader = broker_url(broker), READERS[broker][1]
     names = unique_names()
     app = create_app(make_settings(events_url=url, **names))
     async with reader(url, names) as read, app.router.lifespan_context(app):
@@ -218,9 +217,7 @@ async def test_a_broker_outage_loses_nothing(
 async def test_two_relays_publish_each_event_exactly_once(
     make_settings: Callable[..., Settings], database_url: str
 ) -> None:
-    url, _ = READERS["redis"]
-    if not reachable(url):
-        pytest.skip(f"Redis not reachable at {url}")
+    url = broker_url("redis")
     names = unique_names()
     settings = make_settings(events_url=url, relay_batch_size=25, **names)
     app = create_app(settings)
@@ -266,9 +263,7 @@ async def test_two_relays_publish_each_event_exactly_once(
 async def test_the_relay_runs_alone_as_a_process(
     make_settings: Callable[..., Settings], database_url: str, tmp_path: Path
 ) -> None:
-    url, _ = READERS["redis"]
-    if not reachable(url):
-        pytest.skip(f"Redis not reachable at {url}")
+    url = broker_url("redis")
     names = unique_names()
     app = create_app(make_settings(events_url=url, relay_in_server=False, **names))
     async with redis_reader(url, names) as read, app.router.lifespan_context(app):
@@ -305,9 +300,7 @@ async def test_the_relay_runs_alone_as_a_process(
 async def test_published_events_are_pruned_after_the_retention(
     make_settings: Callable[..., Settings], database_url: str
 ) -> None:
-    url, _ = READERS["redis"]
-    if not reachable(url):
-        pytest.skip(f"Redis not reachable at {url}")
+    url = broker_url("redis")
     names = unique_names()
     settings = make_settings(
         events_url=url, relay_in_server=False, events_retention_hours=0.0002, **names
@@ -339,9 +332,7 @@ async def test_instance_events_use_folio_topic_naming(
 ) -> None:
     from redis.asyncio import Redis
 
-    url, _ = READERS["redis"]
-    if not reachable(url):
-        pytest.skip(f"Redis not reachable at {url}")
+    url = broker_url("redis")
     names = unique_names()
     app = create_app(make_settings(events_url=url, **names))
     redis = Redis.from_url(url)

@@ -83,7 +83,15 @@ def test_a_load_cut_by_ctrl_c_resumes_and_no_record_goes_in_twice(
     server = start_server(env, tmp_path / "server.log")
     cut = None
     try:
-        cut = subprocess.Popen(args, env=load_env(server), stdout=subprocess.PIPE, text=True)
+        cut = subprocess.Popen(
+            args,
+            env=load_env(server),
+            stdout=subprocess.PIPE,
+            text=True,
+            # A suite started in the background inherits SIGINT ignored; a terminal's
+            # loader does not.
+            preexec_fn=_sigint_as_on_a_terminal,
+        )
         deadline = time.monotonic() + 60
         while not (state.exists() and len(orjson.loads(state.read_bytes())["done"]) >= 5):
             assert time.monotonic() < deadline, "the load acknowledged no batch within 60 s"
@@ -110,6 +118,10 @@ def test_a_load_cut_by_ctrl_c_resumes_and_no_record_goes_in_twice(
         for outcome in ("created", "updated", "failed")
     }
     assert counted == {"created": records, "updated": 0, "failed": 0}
+
+
+def _sigint_as_on_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _sample(metrics: str, name: str, outcome: str) -> float:
