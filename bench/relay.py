@@ -12,7 +12,6 @@ Results go to `bench/results/<date>-relay.json`. Brokers not reachable are skipp
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
 import json
 import os
@@ -29,6 +28,7 @@ from bench import pg
 from loadbay.config import Settings
 from loadbay.events.brokers import Message, publisher_for
 from loadbay.events.relay import Relay
+from loadbay.runtime import run_loop
 from loadbay.storage import migrate
 from loadbay.storage.database import Database
 
@@ -128,9 +128,9 @@ async def _clean_up(publisher: Any, settings: Settings) -> None:
         finally:
             await client.aclose()
     elif url.startswith("amqp"):
-        import aio_pika
+        import aiormq
 
-        connection = await aio_pika.connect(url)
+        connection = await aiormq.connect(url)
         try:
             channel = await connection.channel()
             await channel.exchange_delete(settings.events_amqp_exchange)
@@ -178,7 +178,7 @@ def main() -> None:
     pg.create(pg.ADMIN_URL, name)
     try:
         database_url = pg.database_url(pg.ADMIN_URL, name, "postgresql+asyncpg")
-        lines = asyncio.run(run(database_url, args.events, brokers))
+        lines = run_loop(run(database_url, args.events, brokers))
     finally:
         pg.drop(pg.ADMIN_URL, name)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from loadbay.events.relay import Relay
 from loadbay.files.cli import files_app
 from loadbay.loading.cli import load as load_command
 from loadbay.logs import JsonFormatter
+from loadbay.runtime import run_loop
 from loadbay.storage import migrate as migrations
 from loadbay.storage.database import Database
 from loadbay.storage.types import utcnow
@@ -172,7 +173,7 @@ def relay(
         finally:
             await db.dispose()
 
-    asyncio.run(run())
+    run_loop(run())
 
 
 def _redacted_url(url: str) -> str:

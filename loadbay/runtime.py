@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # A bulk request allocates hundreds of thousands of short-lived objects; at the default
 # first-generation threshold (700) the collector runs thousands of times per batch and every
@@ -23,3 +28,14 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(_GEN0_THRESHOLD, _GEN1_THRESHOLD, _GEN2_THRESHOLD)
+
+
+def run_loop(main: Coroutine[Any, Any, T]) -> T:
+    """Run a long-lived async command on uvloop when installed (it comes with
+    uvicorn[standard] where it builds): the loop uvicorn runs the server on, so that a relay
+    run alone behaves, and is measured, as it does inside the server."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
