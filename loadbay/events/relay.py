@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from loadbay import metrics
 from loadbay.background import sleep_unless_stopped
@@ -32,15 +34,47 @@ class Relay:
         self._leadership = RelayLeadership(db)
         self._broker = broker_name(settings.events_url or "")
 
-    async def publish_pending(self) -> int:
-        """Publish one batch of unpublished events; how many went out.
+    async def publish_pending(self, keep_going: Callable[[], Awaitable[bool]] | None = None) -> int:
+        """Publish unpublished events, batch after batch, until a batch comes back short (or
+        `keep_going` says no before the next); how many went out.
 
-        What the broker acknowledged is marked published even when a later event of the
-        batch fails; that failure is raised afterwards.
+        Two batches overlap: while one is published, the next is claimed (SKIP LOCKED passes
+        over the first's rows), and while the next is published, the first is marked and
+        committed. A batch is published only once the one before it was acknowledged whole,
+        and commits after it, so events keep their order. What the broker acknowledged is
+        marked published even when a later event fails; that failure is raised afterwards.
         """
+        published = 0
+        in_flight: list[_Round] = []
+        try:
+            while True:
+                current = _Round(in_flight[-1] if in_flight else None)
+                current.task = asyncio.create_task(self._publish_round(current))
+                in_flight.append(current)
+                claimed = await current.claimed_or_failed()
+                if len(in_flight) == 2:
+                    published += await in_flight.pop(0).task
+                short = claimed < self._settings.relay_batch_size
+                if short or (keep_going is not None and not await keep_going()):
+                    published += await in_flight.pop(0).task
+                    return published
+        finally:
+            # After a failure only: the round still running finishes; if it is the later one,
+            # it sees the failure, publishes nothing and lets its claim go.
+            await asyncio.gather(*(r.task for r in in_flight), return_exceptions=True)
+
+    async def _publish_round(self, this: _Round) -> int:
         failure: BaseException | None = None
         async with self._db.write() as unit:
             events = await unit.bulk.claim_events(self._settings.relay_batch_size)
+            this.claimed.set_result(len(events))
+            before, this.previous = this.previous, None
+            if not events:
+                this.acknowledged.set_result(True)
+                return 0
+            if before is not None and not await before.acknowledged:
+                this.acknowledged.set_result(False)
+                return 0
             started = time.perf_counter()
             try:
                 await self._publisher.publish_all(self._messages(events))
@@ -48,11 +82,16 @@ class Relay:
             except PartialPublish as partial:
                 # The next round resends from the first unacknowledged event, in order.
                 acknowledged, failure = partial.acknowledged, partial.cause
+            except BaseException:
+                this.acknowledged.set_result(False)
+                raise
+            this.acknowledged.set_result(failure is None)
             now = utcnow()
-            if events:
-                self._count(events[:acknowledged], time.perf_counter() - started, now)
+            self._count(events[:acknowledged], time.perf_counter() - started, now)
             published = [event.id for event in events[:acknowledged]]
             await unit.bulk.mark_published(published, now)
+            if before is not None:
+                await before.task  # commit in the order of the batches
         if failure is not None:
             raise failure
         return len(published)
@@ -77,7 +116,7 @@ class Relay:
                     continue
                 try:
                     await self._publisher.connect()
-                    published = await self.publish_pending()
+                    published = await self.publish_pending(partial(self._leading, stop))
                 except Exception as error:
                     metrics.RELAY_ERRORS.labels(self._broker).inc()
                     log.warning("event relay: %s; retrying in %.1f s", error, backoff)
@@ -94,6 +133,10 @@ class Relay:
         finally:
             await self._publisher.close()
             await self._leadership.release()
+
+    async def _leading(self, stop: asyncio.Event) -> bool:
+        """Whether to go on publishing: not stopping, and still the one relay that leads."""
+        return not stop.is_set() and await self._leadership.hold()
 
     async def prune(self) -> int:
         keep = timedelta(hours=self._settings.events_retention_hours)
@@ -112,3 +155,21 @@ class Relay:
                 Message(subject, event.record_key, event.payload.encode(), event.event_id)
             )
         return messages
+
+
+class _Round:
+    """One batch of the relay's pipeline: its task, and what the next batch waits for."""
+
+    def __init__(self, previous: _Round | None) -> None:
+        loop = asyncio.get_running_loop()
+        self.previous = previous
+        self.claimed: asyncio.Future[int] = loop.create_future()
+        self.acknowledged: asyncio.Future[bool] = loop.create_future()
+        self.task: asyncio.Task[int]
+
+    async def claimed_or_failed(self) -> int:
+        """How many events this round claimed; its error if it failed before claiming."""
+        await asyncio.wait({self.claimed, self.task}, return_when=asyncio.FIRST_COMPLETED)
+        if self.claimed.done():
+            return self.claimed.result()
+        return await self.task

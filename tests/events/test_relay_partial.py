@@ -14,14 +14,17 @@ from fastapi import FastAPI
 
 from loadbay.events.brokers import Message, PartialPublish
 from loadbay.events.relay import Relay
+from tests.events.test_outbox_feed import feed
 from tests.factories import BATCHES, activity, batch
 
 
 class FailsOnce:
-    """Acknowledges messages until the `fail_at`-th of its first batch, then everything."""
+    """Acknowledges messages until the `fail_at`-th of its `batch`-th batch (the first
+    unless said), then everything."""
 
-    def __init__(self, fail_at: int) -> None:
+    def __init__(self, fail_at: int, batch: int = 1) -> None:
         self.fail_at = fail_at
+        self.failing_batch = batch
         self.received: list[list[str]] = []
 
     async def connect(self) -> None:
@@ -29,7 +32,7 @@ class FailsOnce:
 
     async def publish_all(self, messages: Sequence[Message]) -> None:
         self.received.append([m.event_id for m in messages])
-        if len(self.received) == 1:
+        if len(self.received) == self.failing_batch:
             raise PartialPublish(self.fail_at, ConnectionError("ack lost"))
 
     async def close(self) -> None:
@@ -51,4 +54,24 @@ async def test_the_unacknowledged_tail_is_resent_in_order(
     assert len(first) == 5
     assert second == first[3:]
     assert resent == 2
+    assert await relay.publish_pending() == 0
+
+
+async def test_the_batch_claimed_behind_a_failed_one_waits_for_the_resend(
+    client: httpx.AsyncClient, started: FastAPI
+) -> None:
+    await client.post(BATCHES, json=batch(*(activity(n) for n in range(7))))
+    ids = [event["eventId"] for event in await feed(client)]
+    settings = started.state.settings.model_copy(update={"relay_batch_size": 2})
+    broker = FailsOnce(fail_at=1, batch=2)
+    relay = Relay(started.state.db, broker, settings)
+
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    resent = await relay.publish_pending()
+
+    # Batches of two; the second is acknowledged for its first event only. The third,
+    # claimed meanwhile, is not sent: the next round starts from the unacknowledged event.
+    assert broker.received == [ids[0:2], ids[2:4], ids[3:5], ids[5:7]]
+    assert resent == 4
     assert await relay.publish_pending() == 0
