@@ -22,7 +22,8 @@ from loadbay.storage.types import utcnow
 log = logging.getLogger("loadbay.relay")
 
 IDLE_SECONDS = 0.5
-BACKOFF_SECONDS = (0.5, 30.0)
+# Capped low: once the broker is back, the backlog should start draining within seconds.
+BACKOFF_SECONDS = (0.5, 5.0)
 PRUNE_EVERY_SECONDS = 600.0
 
 
