@@ -52,7 +52,13 @@ class Server:
             self.process.kill()
         else:
             self.process.terminate()
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            # Fail the test that stopped it, not a later one with a leaked process.
+            self.process.kill()
+            self.process.wait()
+            raise
 
 
 def start_server(env: dict[str, str], log: Path, timeout: float = 30, workers: int = 1) -> Server:

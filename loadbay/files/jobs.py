@@ -202,8 +202,10 @@ class FileJobs:
                 await writing
         finally:
             if writing is not None and not writing.done():
-                # Its transaction rolls back; the job resumes from the last checkpoint.
-                writing.cancel()
+                # Stopping or failing: the chunk being written is whole, so let it commit
+                # (a second or less) rather than cancel it mid-statement. A SIGTERM on SQLite
+                # once had the release that follows wait out the 30 s busy timeout, the
+                # cancelled chunk's connection apparently still holding the write lock.
                 await asyncio.gather(writing, return_exceptions=True)
 
     async def _parse(self, job: dict[str, Any], chunk: _Chunk) -> _ParsedChunk:
