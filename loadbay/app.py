@@ -175,7 +175,7 @@ async def _relay(db: Database, config: Settings) -> AsyncIterator[None]:
 async def _file_worker(app: FastAPI, config: Settings) -> AsyncIterator[None]:
     """Runs asynchronous file jobs, and resumes those whose node died mid-file."""
     worker = FileJobWorker(app.state.file_jobs, timedelta(seconds=config.job_stale_seconds))
-    # A job cut short rolls back its current chunk and resumes from its checkpoint.
+    # A stopped job commits the chunk in flight and is handed back at its checkpoint.
     async with running(worker.run, cancel=True):
         yield
 
