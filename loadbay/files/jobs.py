@@ -196,17 +196,19 @@ class FileJobs:
             async for chunk in chunks:
                 parsed = await self._parse(job, chunk)
                 if writing is not None:
-                    await writing
+                    await asyncio.shield(writing)  # a stop must not cut it mid-statement
                 writing = asyncio.create_task(self._commit(job, parsed))
             if writing is not None:
-                await writing
+                await asyncio.shield(writing)
         finally:
             if writing is not None and not writing.done():
                 # Stopping or failing: the chunk being written is whole, so let it commit
                 # (a second or less) rather than cancel it mid-statement. A SIGTERM on SQLite
                 # once had the release that follows wait out the 30 s busy timeout, the
                 # cancelled chunk's connection apparently still holding the write lock.
-                await asyncio.gather(writing, return_exceptions=True)
+                await asyncio.wait([writing])  # unlike gather, a second cancel spares it
+                if not writing.cancelled():
+                    writing.exception()  # seen: the error already on its way out says more
 
     async def _parse(self, job: dict[str, Any], chunk: _Chunk) -> _ParsedChunk:
         records, failed = [], {}
