@@ -151,17 +151,21 @@ async def measure(
         deadline = started + seconds
         sampling = asyncio.create_task(_sample(http, started, run))
         outage_task = asyncio.create_task(_outage(broker, started, seconds, outage, run))
-        await asyncio.gather(*(_client(http, bodies, deadline, run) for _ in range(CLIENTS)))
-        load_ended = time.monotonic() - started
-        while run.drained_after_load_seconds is None and time.monotonic() - started < 600:
-            await asyncio.sleep(SAMPLE_SECONDS)
-            t, pending, _ = run.samples[-1]
-            if pending == 0 and t > load_ended:
-                run.drained_after_load_seconds = round(t - load_ended, 2)
-        await outage_task
-        sampling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampling
+        try:
+            await asyncio.gather(*(_client(http, bodies, deadline, run) for _ in range(CLIENTS)))
+            load_ended = time.monotonic() - started
+            while run.drained_after_load_seconds is None and time.monotonic() - started < 600:
+                await asyncio.sleep(SAMPLE_SECONDS)
+                if sampling.done():
+                    await sampling  # its error, rather than stale samples
+                t, pending, _ = run.samples[-1]
+                if pending == 0 and t > load_ended:
+                    run.drained_after_load_seconds = round(t - load_ended, 2)
+            await outage_task
+        finally:
+            for helper in (sampling, outage_task):
+                helper.cancel()
+            await asyncio.gather(sampling, outage_task, return_exceptions=True)
     return run
 
 
@@ -190,9 +194,10 @@ async def _outage(
     if outage <= 0:
         return
     await asyncio.sleep(max((seconds - outage) / 2, 0))
-    broker.interrupt()
+    # In a thread: stopping and starting a broker blocks, and the clients must go on.
+    await asyncio.to_thread(broker.interrupt)
     await asyncio.sleep(outage)
-    broker.resume()
+    await asyncio.to_thread(broker.resume)
     returned = time.monotonic() - started
     while time.monotonic() - started < returned + 300:
         await asyncio.sleep(SAMPLE_SECONDS)
@@ -254,10 +259,14 @@ def run_broker(kind: str, seconds: float, outage: float, folder: Path) -> dict[s
         run.broker_events = asyncio.run(broker.events_held(env_name, stream))
         return run.summary()
     finally:
-        if server is not None:
-            server.stop()
-        broker.stop()
-        pg.drop(pg.ADMIN_URL, name)
+        try:
+            if server is not None:
+                server.stop()
+        finally:
+            try:
+                broker.stop()
+            finally:
+                pg.drop(pg.ADMIN_URL, name)
 
 
 async def _outbox_count(url: str) -> int:

@@ -65,8 +65,8 @@ async def list_events(
 
 def _check_scraper(request: Request, token: str) -> None:
     sent = bearer_secret(request) or ""
-    # As bytes: compare_digest refuses str with non-ASCII characters (a header may have them).
-    if not hmac.compare_digest(sent.encode("utf-8", "surrogateescape"), token.encode()):
+    # As bytes (compare_digest refuses non-ASCII str); headers arrive decoded as latin-1.
+    if not hmac.compare_digest(sent.encode("latin-1"), token.encode()):
         raise Unauthorized(
             "/metrics needs Authorization: Bearer <LOADBAY_METRICS_TOKEN>",
             headers={"WWW-Authenticate": "Bearer"},

@@ -54,15 +54,25 @@ class Relay:
                 in_flight.append(current)
                 claimed = await current.claimed_or_failed()
                 if len(in_flight) == 2:
-                    published += await in_flight.pop(0).task
+                    published += await _finished(in_flight, in_flight[0])
                 short = claimed < self._settings.relay_batch_size
-                if short or (keep_going is not None and not await keep_going()):
-                    published += await in_flight.pop(0).task
-                    return published
+                if not short and keep_going is not None and not await keep_going():
+                    # Stopping, or no longer the one relay that leads: the batch claimed
+                    # last is let go unpublished.
+                    current.abandoned = short = True
+                if short:
+                    return published + await _finished(in_flight, current)
         finally:
-            # After a failure only: the round still running finishes; if it is the later one,
-            # it sees the failure, publishes nothing and lets its claim go.
-            await asyncio.gather(*(r.task for r in in_flight), return_exceptions=True)
+            # Rounds are left here only after a failure or a cancel: none publishes any more;
+            # each lets its claim go, or commits what the broker already acknowledged.
+            for round_ in in_flight:
+                round_.abandoned = True
+            ends = await asyncio.gather(
+                *(asyncio.shield(r.task) for r in in_flight), return_exceptions=True
+            )
+            for end in ends:
+                if isinstance(end, Exception):
+                    log.warning("event relay: a batch in flight failed too: %s", end)
 
     async def _publish_round(self, this: _Round) -> int:
         failure: BaseException | None = None
@@ -70,11 +80,14 @@ class Relay:
             events = await unit.bulk.claim_events(self._settings.relay_batch_size)
             this.claimed.set_result(len(events))
             before, this.previous = this.previous, None
-            if not events:
-                this.acknowledged.set_result(True)
+            if not events or this.abandoned:
+                _settle(this.acknowledged, not events)
                 return 0
-            if before is not None and not await before.acknowledged:
-                this.acknowledged.set_result(False)
+            if before is not None and not await asyncio.shield(before.acknowledged):
+                _settle(this.acknowledged, False)
+                return 0
+            if this.abandoned:
+                _settle(this.acknowledged, False)
                 return 0
             started = time.perf_counter()
             try:
@@ -84,15 +97,15 @@ class Relay:
                 # The next round resends from the first unacknowledged event, in order.
                 acknowledged, failure = partial.acknowledged, partial.cause
             except BaseException:
-                this.acknowledged.set_result(False)
+                _settle(this.acknowledged, False)
                 raise
-            this.acknowledged.set_result(failure is None)
+            _settle(this.acknowledged, failure is None)
             now = utcnow()
             self._count(events[:acknowledged], time.perf_counter() - started, now)
             published = [event.id for event in events[:acknowledged]]
             await unit.bulk.mark_published(published, now)
             if before is not None:
-                await before.task  # commit in the order of the batches
+                await asyncio.shield(before.task)  # commit in the order of the batches
         if failure is not None:
             raise failure
         return len(published)
@@ -117,7 +130,8 @@ class Relay:
                     continue
                 try:
                     await self._publisher.connect()
-                    published = await self.publish_pending(partial(self._leading, stop))
+                    keep_going = partial(self._keep_going, stop, next_prune)
+                    published = await self.publish_pending(keep_going)
                 except Exception as error:
                     metrics.RELAY_ERRORS.labels(self._broker).inc()
                     log.warning("event relay: %s; retrying in %.1f s", error, backoff)
@@ -135,9 +149,12 @@ class Relay:
             await self._publisher.close()
             await self._leadership.release()
 
-    async def _leading(self, stop: asyncio.Event) -> bool:
-        """Whether to go on publishing: not stopping, and still the one relay that leads."""
-        return not stop.is_set() and await self._leadership.hold()
+    async def _keep_going(self, stop: asyncio.Event, prune_at: float) -> bool:
+        """Whether to publish another batch now: not stopping, no prune due (a long backlog
+        must not put it off), and still the one relay that leads."""
+        if stop.is_set() or asyncio.get_running_loop().time() >= prune_at:
+            return False
+        return await self._leadership.hold()
 
     async def prune(self) -> int:
         keep = timedelta(hours=self._settings.events_retention_hours)
@@ -164,6 +181,8 @@ class _Round:
     def __init__(self, previous: _Round | None) -> None:
         loop = asyncio.get_running_loop()
         self.previous = previous
+        # Set when the pipeline ends early: the round publishes nothing it has not yet begun.
+        self.abandoned = False
         self.claimed: asyncio.Future[int] = loop.create_future()
         self.acknowledged: asyncio.Future[bool] = loop.create_future()
         self.task: asyncio.Task[int]
@@ -174,3 +193,18 @@ class _Round:
         if self.claimed.done():
             return self.claimed.result()
         return await self.task
+
+
+async def _finished(in_flight: list[_Round], round_: _Round) -> int:
+    """Wait for a round, shielded (a cancel here must not cut it mid-publish); it leaves
+    `in_flight` once done, and its error is raised."""
+    try:
+        return await asyncio.shield(round_.task)
+    finally:
+        if round_.task.done():
+            in_flight.remove(round_)
+
+
+def _settle(future: asyncio.Future[bool], value: bool) -> None:
+    if not future.done():
+        future.set_result(value)

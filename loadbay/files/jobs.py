@@ -42,6 +42,8 @@ KIND = "instances_bulk"
 ANALYZE_AFTER_LINES = 10_000
 # Lines parsed between two chances for the chunk being written to send its next statement.
 _YIELD_EVERY = 250
+# How long a stop waits for the chunk being written to commit before cutting it.
+STOP_GRACE_SECONDS = 20.0
 INVALID_JSON = "INVALID_JSON"
 
 
@@ -206,9 +208,13 @@ class FileJobs:
                 # (a second or less) rather than cancel it mid-statement. A SIGTERM on SQLite
                 # once had the release that follows wait out the 30 s busy timeout, the
                 # cancelled chunk's connection apparently still holding the write lock.
-                await asyncio.wait([writing])  # unlike gather, a second cancel spares it
-                if not writing.cancelled():
-                    writing.exception()  # seen: the error already on its way out says more
+                # Unlike gather, wait spares it a second cancel; past the grace, it is cut.
+                await asyncio.wait([writing], timeout=STOP_GRACE_SECONDS)
+                if not writing.done():
+                    writing.cancel()
+                    await asyncio.wait([writing])
+                if not writing.cancelled() and isinstance(writing.exception(), LostClaim):
+                    raise LostClaim  # another node owns the job now: do not fail it
 
     async def _parse(self, job: dict[str, Any], chunk: _Chunk) -> _ParsedChunk:
         records, failed = [], {}

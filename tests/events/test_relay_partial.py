@@ -6,6 +6,7 @@ made to drop one acknowledgement on demand; tests/events/test_relay.py covers re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import httpx
@@ -75,3 +76,46 @@ async def test_the_batch_claimed_behind_a_failed_one_waits_for_the_resend(
     assert broker.received == [ids[0:2], ids[2:4], ids[3:5], ids[5:7]]
     assert resent == 4
     assert await relay.publish_pending() == 0
+
+
+class Slow:
+    """Acknowledges every message, a little later."""
+
+    def __init__(self) -> None:
+        self.received: list[list[str]] = []
+        self.publishing = asyncio.Event()
+
+    async def connect(self) -> None:
+        return None
+
+    async def publish_all(self, messages: Sequence[Message]) -> None:
+        self.received.append([m.event_id for m in messages])
+        self.publishing.set()
+        await asyncio.sleep(0.3)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_stopped_relay_finishes_the_batch_it_is_sending_and_no_other(
+    client: httpx.AsyncClient, started: FastAPI
+) -> None:
+    await client.post(BATCHES, json=batch(*(activity(n) for n in range(6))))
+    ids = [event["eventId"] for event in await feed(client)]
+    settings = started.state.settings.model_copy(update={"relay_batch_size": 2})
+    broker = Slow()
+    relay = Relay(started.state.db, broker, settings)
+
+    draining = asyncio.create_task(relay.publish_pending())
+    await broker.publishing.wait()
+    draining.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await draining
+    sent_before_the_stop = list(broker.received)
+    resent = await relay.publish_pending()
+
+    # The batch on its way out was acknowledged and marked; the one claimed behind it was
+    # let go unsent, and goes out with the rest next time, once.
+    assert sent_before_the_stop == [ids[0:2]]
+    assert broker.received == [ids[0:2], ids[2:4], ids[4:6]]
+    assert resent == 4
