@@ -19,13 +19,10 @@ from tests.events.test_outbox_feed import feed
 from tests.factories import BATCHES, activity, batch
 
 
-class FailsOnce:
-    """Acknowledges messages until the `fail_at`-th of its `batch`-th batch (the first
-    unless said), then everything."""
+class StandInBroker:
+    """Records the event ids of every batch it is given; always connected."""
 
-    def __init__(self, fail_at: int, batch: int = 1) -> None:
-        self.fail_at = fail_at
-        self.failing_batch = batch
+    def __init__(self) -> None:
         self.received: list[list[str]] = []
 
     async def connect(self) -> None:
@@ -33,11 +30,24 @@ class FailsOnce:
 
     async def publish_all(self, messages: Sequence[Message]) -> None:
         self.received.append([m.event_id for m in messages])
-        if len(self.received) == self.failing_batch:
-            raise PartialPublish(self.fail_at, ConnectionError("ack lost"))
 
     async def close(self) -> None:
         return None
+
+
+class FailsOnce(StandInBroker):
+    """Acknowledges messages until the `fail_at`-th of its `batch`-th batch (the first
+    unless said), then everything."""
+
+    def __init__(self, fail_at: int, batch: int = 1) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+        self.failing_batch = batch
+
+    async def publish_all(self, messages: Sequence[Message]) -> None:
+        await super().publish_all(messages)
+        if len(self.received) == self.failing_batch:
+            raise PartialPublish(self.fail_at, ConnectionError("ack lost"))
 
 
 async def test_the_unacknowledged_tail_is_resent_in_order(
@@ -78,23 +88,17 @@ async def test_the_batch_claimed_behind_a_failed_one_waits_for_the_resend(
     assert await relay.publish_pending() == 0
 
 
-class Slow:
+class Slow(StandInBroker):
     """Acknowledges every message, a little later."""
 
     def __init__(self) -> None:
-        self.received: list[list[str]] = []
+        super().__init__()
         self.publishing = asyncio.Event()
 
-    async def connect(self) -> None:
-        return None
-
     async def publish_all(self, messages: Sequence[Message]) -> None:
-        self.received.append([m.event_id for m in messages])
+        await super().publish_all(messages)
         self.publishing.set()
         await asyncio.sleep(0.3)
-
-    async def close(self) -> None:
-        return None
 
 
 async def test_a_stopped_relay_finishes_the_batch_it_is_sending_and_no_other(
