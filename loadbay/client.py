@@ -4,9 +4,10 @@
         result = lb.batch("entities", [{"entityType": "player", "externalId": "p1", "data": {}}])
         print(result.succeeded, result.failures)
 
-Every call is retried on 429, 503 and dropped connections, with backoff that honours
-`Retry-After`; batch writes carry an `Idempotency-Key` (one per call unless given), so a
-retried batch is never applied twice. Any other error answer raises `LoadbayError`.
+Every call is retried on 429, 502-504, a 409 idempotency_key_in_use and dropped
+connections, with backoff that honours `Retry-After`; batch writes carry an
+`Idempotency-Key` (one per call unless given), so a retried batch is never applied twice.
+Any other error answer raises `LoadbayError`.
 """
 
 from __future__ import annotations
