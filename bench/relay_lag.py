@@ -222,7 +222,9 @@ def _wait_for_port(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
-def run_broker(kind: str, seconds: float, outage: float, folder: Path) -> dict[str, Any]:
+def run_broker(
+    kind: str, seconds: float, outage: float, folder: Path, relay_process: bool
+) -> dict[str, Any]:
     broker = Broker(kind, folder / kind)
     (folder / kind).mkdir()
     name = pg.fresh_name(f"lag_{kind}")
@@ -230,6 +232,7 @@ def run_broker(kind: str, seconds: float, outage: float, folder: Path) -> dict[s
     tag = uuid.uuid4().hex[:8]
     env_name, stream = f"lag{tag}", f"LAG{tag}"
     server: Server | None = None
+    relay: Server | None = None
     try:
         broker.start()
         env = {
@@ -242,12 +245,16 @@ def run_broker(kind: str, seconds: float, outage: float, folder: Path) -> dict[s
             "LOADBAY_EVENTS_NATS_STREAM": stream,
             # Ready whatever the broker does: the load goes on through the outage.
             "LOADBAY_READY_NEEDS_BROKER": "false",
+            "LOADBAY_RELAY_IN_SERVER": "false" if relay_process else "true",
         }
         port = free_port()
         argv = [str(VENV_BIN / "loadbay"), "serve", "--host", "127.0.0.1", "--port", str(port)]
         server = Server("loadbay", argv, port, folder / kind / "loadbay.log", env)
         server.wait_ready("/healthz", timeout=120)
         key = server.find_in_log(KEY_IN_LOG)
+        if relay_process:
+            argv = [str(VENV_BIN / "loadbay"), "relay"]
+            relay = Server("relay", argv, free_port(), folder / kind / "relay.log", env)
         httpx.put(
             f"{server.url}/operator-data-api/settings",
             headers={"Authorization": f"Bearer {key}"},
@@ -260,8 +267,9 @@ def run_broker(kind: str, seconds: float, outage: float, folder: Path) -> dict[s
         return run.summary()
     finally:
         try:
-            if server is not None:
-                server.stop()
+            for process in (relay, server):
+                if process is not None:
+                    process.stop()
         finally:
             try:
                 broker.stop()
@@ -284,6 +292,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--outage", type=float, default=0.0)
     parser.add_argument("--brokers", default="nats,redis")
+    parser.add_argument(
+        "--relay-process",
+        action="store_true",
+        help="run the relay as `loadbay relay` beside the server instead of inside it",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     brokers = [b for b in args.brokers.split(",") if b]
@@ -292,7 +305,8 @@ def main() -> None:
     lines = []
     with tempfile.TemporaryDirectory(prefix="loadbay-lag-") as folder:
         for kind in brokers:
-            line = run_broker(kind, args.seconds, args.outage, Path(folder))
+            line = run_broker(kind, args.seconds, args.outage, Path(folder), args.relay_process)
+            line["relay"] = "process" if args.relay_process else "in-server"
             lines.append(line)
             print(
                 f"{kind:5} ingested {line['records_per_second']:8,}/s  "
@@ -308,6 +322,7 @@ def main() -> None:
             )
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = f"-outage{args.outage:g}" if args.outage else ""
+    suffix += "-relay-process" if args.relay_process else ""
     out = args.out / f"{dt.date.today().isoformat()}-relay-lag{suffix}.json"
     machine = {"nproc": os.cpu_count(), "seconds": args.seconds, "clients": CLIENTS}
     out.write_text(json.dumps({"machine": machine, "results": lines}, indent=1) + "\n")
