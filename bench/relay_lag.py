@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import itertools
 import json
@@ -28,7 +27,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -41,6 +39,7 @@ import asyncpg
 import httpx
 
 from bench import data, pg
+from bench.relay import reachable
 from bench.scenarios import KEY_IN_LOG, RATE_LIMITS
 from bench.server import VENV_BIN, Server, free_port
 
@@ -72,7 +71,7 @@ class Broker:
             argv = [shutil.which("redis-server") or "redis-server", "--port", str(self.port)]
             argv += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self._process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_for_port(self.port)
+        _wait_until_reachable(self.url)
 
     def interrupt(self) -> None:
         assert self._process is not None
@@ -212,14 +211,12 @@ def _gauge(text: str, name: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def _wait_for_port(port: int, timeout: float = 30) -> None:
+def _wait_until_reachable(url: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
+    while not reachable(url):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"nothing answers at {url} after {timeout}s")
         time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
 def run_broker(

@@ -18,7 +18,6 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
@@ -30,21 +29,8 @@ from tests.api.instances.helpers import bulk, instance, upload
 from tests.events.brokers import broker_url, unique_names
 from tests.events.test_relay import client_for, wait_until_published
 from tests.factories import BATCHES, activity, batch
+from tests.prometheus_samples import Samples, parse, value
 from tests.servers import free_port, loadbay_env, start_server
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def parse(text: str) -> Samples:
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 async def scrape(client: httpx.AsyncClient) -> Samples:

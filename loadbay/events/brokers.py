@@ -63,15 +63,13 @@ async def _acknowledged_in_order(acks: Sequence[Awaitable[Any]]) -> None:
     _, late = await asyncio.wait(futures, timeout=TIMEOUT_SECONDS)
     for future in late:
         future.cancel()
-    for future in futures:
-        # Retrieved, each: a reset connection fails every message of the batch, and asyncio
-        # would log each error never looked at (thousands of tracebacks).
-        if not future.cancelled():
-            future.exception()
-    for count, future in enumerate(futures):
-        if future in late:
-            raise PartialPublish(count, TimeoutError("no acknowledgement from the broker"))
-        error = future.exception()
+    # Every outcome looked at: a reset connection fails every message of the batch, and
+    # asyncio would log each error never retrieved (thousands of tracebacks).
+    errors = [
+        TimeoutError("no acknowledgement from the broker") if future in late else future.exception()
+        for future in futures
+    ]
+    for count, error in enumerate(errors):
         if error is not None:
             raise PartialPublish(count, error)
 
@@ -343,28 +341,27 @@ class AmqpPublisher:
     async def publish_all(self, messages: Sequence[Message]) -> None:
         from aiormq import spec
 
-        channel, exchange = self._channel, self._exchange
+        channel = self._channel
         assert channel is not None
-
-        async def confirmed(m: Message) -> None:
-            properties = spec.Basic.Properties(
-                message_id=m.event_id,
-                content_type="application/json",
-                delivery_mode=2,  # persistent
-                headers={"key": m.key},
-            )
-            # A nack raises (aiormq's DeliveryError). Not mandatory: with no queue bound, an
-            # event is confirmed and dropped by RabbitMQ rather than retried for ever.
-            await channel.basic_publish(
+        # Publisher confirms: every message in flight at once, confirms taken as they come. A
+        # nack raises (aiormq's DeliveryError). Not mandatory: with no queue bound, an event
+        # is confirmed and dropped by RabbitMQ rather than retried for ever.
+        acks = [
+            channel.basic_publish(
                 m.value,
-                exchange=exchange,
+                exchange=self._exchange,
                 routing_key=m.subject,
-                properties=properties,
+                properties=spec.Basic.Properties(
+                    message_id=m.event_id,
+                    content_type="application/json",
+                    delivery_mode=2,  # persistent
+                    headers={"key": m.key},
+                ),
                 timeout=TIMEOUT_SECONDS,
             )
-
-        # Publisher confirms: every message in flight at once, confirms taken as they come.
-        await _acknowledged_in_order([asyncio.ensure_future(confirmed(m)) for m in messages])
+            for m in messages
+        ]
+        await _acknowledged_in_order(acks)
 
     async def close(self) -> None:
         if self._connection is not None and not self._connection.is_closed:

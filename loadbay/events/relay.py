@@ -80,13 +80,11 @@ class Relay:
             events = await unit.bulk.claim_events(self._settings.relay_batch_size)
             this.claimed.set_result(len(events))
             before, this.previous = this.previous, None
-            if not events or this.abandoned:
-                _settle(this.acknowledged, not events)
+            if not events:
+                _settle(this.acknowledged, True)
                 return 0
-            if before is not None and not await asyncio.shield(before.acknowledged):
-                _settle(this.acknowledged, False)
-                return 0
-            if this.abandoned:
+            in_order = before is None or await asyncio.shield(before.acknowledged)
+            if this.abandoned or not in_order:
                 _settle(this.acknowledged, False)
                 return 0
             started = time.perf_counter()

@@ -35,9 +35,10 @@ class Database:
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         self.url = url
-        self.engine: AsyncEngine = _create_engine(url, self.dialect, pool_size)
         # PostgreSQL may open as many again as overflow under a burst; SQLite has no overflow.
-        self.pool_capacity = pool_size * 2 if self.dialect == "postgresql" else pool_size
+        overflow = pool_size if self.dialect == "postgresql" else 0
+        self.engine: AsyncEngine = _create_engine(url, self.dialect, pool_size, overflow)
+        self.pool_capacity = pool_size + overflow
         # SQLite has one writer at a time; queueing here is cheaper than busy-waiting.
         self._writer_lock = WriterLock(_database_file(url)) if self.dialect == "sqlite" else None
 
@@ -92,15 +93,15 @@ def _database_file(url: str) -> Path | None:
     return None if not database or database == ":memory:" else Path(database)
 
 
-def _create_engine(url: str, dialect: str, pool_size: int) -> AsyncEngine:
+def _create_engine(url: str, dialect: str, pool_size: int, overflow: int) -> AsyncEngine:
     if dialect == "postgresql":
         # No pre-ping: it cost a round trip per checkout (9 of 24 statements per batch). A
         # connection found broken invalidates the pool, and that request answers 503.
-        return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        return create_async_engine(url, pool_size=pool_size, max_overflow=overflow)
     database = _database_file(url)
     if database is not None:
         database.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+    engine = create_async_engine(url, pool_size=pool_size, max_overflow=overflow)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import time
@@ -17,6 +16,7 @@ import pytest
 from loadbay.client import Loadbay, LoadbayError
 from loadbay.loading.state import state_path
 from tests.factories import activity
+from tests.prometheus_samples import parse, value
 from tests.servers import LOADBAY, Server, loadbay_env, start_server
 
 pytestmark = pytest.mark.slow
@@ -113,8 +113,10 @@ def test_a_load_cut_by_ctrl_c_resumes_and_no_record_goes_in_twice(
     summary = json.loads(resumed.stdout)
     assert (summary["records"], summary["failed"]) == (records, 0)
     assert summary["doneBefore"] == done_before_resume * 100
+    samples = parse(metrics)
+    labels = {"collection": "activities", "tenant": "default"}
     counted = {
-        outcome: _sample(metrics, "loadbay_records_total", outcome)
+        outcome: value(samples, "loadbay_records_total", **labels, outcome=outcome)
         for outcome in ("created", "updated", "failed")
     }
     assert counted == {"created": records, "updated": 0, "failed": 0}
@@ -122,11 +124,6 @@ def test_a_load_cut_by_ctrl_c_resumes_and_no_record_goes_in_twice(
 
 def _sigint_as_on_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _sample(metrics: str, name: str, outcome: str) -> float:
-    found = re.search(rf'^{name}{{[^}}]*outcome="{outcome}"[^}}]*}} (\S+)$', metrics, re.M)
-    return float(found.group(1)) if found else 0.0
 
 
 def test_a_load_the_server_refuses_exits_2(server: Server, tmp_path: Path) -> None:
