@@ -35,7 +35,15 @@ async def live() -> Response:
 @router.get(
     "/readyz",
     summary="Readiness: the database answers, its schema is the one this server needs, and the "
-    "event broker (when one is configured) takes a connection",
+    "event broker takes a connection (on a node that runs the relay)",
+    responses={
+        503: {
+            "description": "Not ready; the error envelope's code says why: "
+            "`database_unavailable`, `schema_outdated` (run `loadbay migrate`) or "
+            "`broker_unavailable` (unless LOADBAY_READY_NEEDS_BROKER=false; the details are "
+            "in the server's log)."
+        }
+    },
 )
 async def ready(
     request: Request,
