@@ -236,25 +236,62 @@ def _sqlite_event_id(captured: CapturedTable, change: str) -> str:
     return f"c.event_id_prefix || printf('%x%011x', {_event_code(captured, change)}, NEW.id)"
 
 
-def _sqlite_value(captured: CapturedTable, column: Column[object], alias: str) -> str:
+# SQLite builds each event with one printf(): its literal text in the format, the values as
+# arguments. json_object() over json() re-parsed every stored document, and a chain of `||`
+# copies the growing text once per link; each cost more than the printf.
+_Format = tuple[str, list[str]]
+
+
+def _sqlite_json(captured: CapturedTable, column: Column[object], alias: str) -> _Format:
+    """The column's value as JSON: a printf format and its arguments."""
     ref = f'{alias}."{column.name}"'
     if column.name == "id":
-        return f"'{captured.id_prefix}' || printf('%0{captured.id_width}d', {ref})"
+        return f'"{captured.id_prefix}%0{captured.id_width}d"', [ref]
     if isinstance(column.type, JsonText):
-        return f"json({ref})"
+        # Compact JSON text already (written by orjson).
+        return "%s", [ref if not column.nullable else f"coalesce({ref}, 'null')"]
     if isinstance(column.type, UtcDateTime):
         # Stored naive UTC as `YYYY-MM-DD HH:MM:SS[.ffffff]`.
-        return f"replace({ref}, ' ', 'T') || '+00:00'"
-    return ref
+        iso = f"replace({ref}, ' ', 'T')"
+        if not column.nullable:
+            return '"%s+00:00"', [iso]
+        return "%s", [f"""coalesce('"' || {iso} || '+00:00"', 'null')"""]
+    return "%s", [f"json_quote({ref})"]  # a string quoted and escaped, a number, or null
 
 
-def _sqlite_view(captured: CapturedTable, alias: str) -> str:
+def _sqlite_view(captured: CapturedTable, alias: str) -> _Format:
     if captured.document_view:
-        return f"json_set({alias}.document, '$._version', {alias}.version)"
-    pairs = ", ".join(
-        f"'{c.name}', {_sqlite_value(captured, c, alias)}" for c in captured.view_columns()
+        doc, version = f"{alias}.document", f"{alias}.version"
+        # The document is compact JSON text written by orjson: close it with `_version`.
+        opened = f"substr({doc}, 1, length({doc}) - 1) || ','"
+        return '%s"_version":%d}', [
+            f"CASE WHEN {doc} = '{{}}' THEN '{{' ELSE {opened} END",
+            version,
+        ]
+    members, arguments = [], []
+    for column in captured.view_columns():
+        value, values = _sqlite_json(captured, column, alias)
+        members.append(f'"{column.name}":{value}')
+        arguments += values
+    return "{" + ",".join(members) + "}", arguments
+
+
+def _sqlite_payload(captured: CapturedTable, change: str, key: str) -> str:
+    event_type = "CREATE" if change == "insert" else "UPDATE"
+    new, arguments = _sqlite_view(captured, "NEW")
+    old = ""
+    if change == "update":
+        old, old_arguments = _sqlite_view(captured, "OLD")
+        old = f'"old":{old},'
+        arguments = old_arguments + arguments
+    text = (
+        f'{{"eventId":"%s%x%011x","eventTs":%d,"type":"{event_type}","tenant":%s,'
+        f'"collection":"{captured.collection}","key":%s,"jobId":%s,{old}"new":{new}}}'
     )
-    return f"json_object({pairs})"
+    code = _event_code(captured, change)
+    heading = ["c.event_id_prefix", str(code), "NEW.id", "c.event_ts"]
+    heading += ["json_quote(NEW.tenant_id)", f"json_quote({key})", "json_quote(c.job_ref)"]
+    return f"printf('{text}', {', '.join(heading + arguments)})"
 
 
 def sqlite_ddl() -> Iterator[str]:
@@ -263,19 +300,13 @@ def sqlite_ddl() -> Iterator[str]:
         key = " || ':' || ".join(f'NEW."{name}"' for name in captured.key)
         for change in ("insert", "update"):
             event_type = "CREATE" if change == "insert" else "UPDATE"
-            old_pair = f"'old', {_sqlite_view(captured, 'OLD')}, " if change == "update" else ""
-            event_id = _sqlite_event_id(captured, change)
             yield f"""
 CREATE TRIGGER {_trigger(captured, change)} AFTER {change.upper()} ON "{captured.table.name}"
 WHEN EXISTS (SELECT 1 FROM capture_context)
 BEGIN
   INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
-  SELECT NEW.tenant_id, '{captured.collection}', {key}, {event_id}, '{event_type}',
-         json_object(
-           'eventId', {event_id}, 'eventTs', c.event_ts, 'type', '{event_type}',
-           'tenant', NEW.tenant_id, 'collection', '{captured.collection}', 'key', {key},
-           'jobId', c.job_ref, {old_pair}'new', {_sqlite_view(captured, "NEW")}),
-         c.created_at
+  SELECT NEW.tenant_id, '{captured.collection}', {key}, {_sqlite_event_id(captured, change)},
+         '{event_type}', {_sqlite_payload(captured, change, key)}, c.created_at
   FROM capture_context c;
 END
 """
