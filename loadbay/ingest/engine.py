@@ -230,7 +230,7 @@ def _report(
     collection: Collection,
     mode: ConflictMode,
     record: _Pending,
-    returned: Any,
+    returned: Sequence[Any] | None,
     results: dict[int, RecordResult],
 ) -> None:
     if returned is None and mode is ConflictMode.IGNORE:
@@ -239,8 +239,10 @@ def _report(
         _fail_key(record, collection.conflict_code, collection.conflict_message, results)
         return
     else:
-        outcome = Outcome.CREATED if returned.get("version", 1) == 1 else Outcome.UPDATED
-        record_id = collection.ids.format(returned["id"])
+        # `returned` is the target's `returning`: the id, then the version where there is one.
+        created = collection.target.version_column is None or returned[1] == 1
+        outcome = Outcome.CREATED if created else Outcome.UPDATED
+        record_id = collection.ids.format(returned[0])
     for index in (*record.followers, record.index):
         results[index] = RecordResult(index, outcome, record_id)
 

@@ -19,9 +19,14 @@ def names(columns: Iterable[str]) -> str:
     return ", ".join(f'"{c}"' for c in columns)
 
 
-def returned_columns(target: BulkTarget) -> tuple[str, ...]:
-    """RETURNING lists the conflict key too: that is how rows are matched back to input."""
-    return (*target.returning, *target.conflict_columns)
+def matched_columns(target: BulkTarget, shared: Row) -> tuple[str, ...]:
+    """The conflict columns that differ from row to row: they match returned rows to input."""
+    return tuple(c for c in target.conflict_columns if c not in shared)
+
+
+def returned_columns(target: BulkTarget, shared: Row) -> tuple[str, ...]:
+    """RETURNING lists the matched key too: that is how rows are matched back to input."""
+    return (*target.returning, *matched_columns(target, shared))
 
 
 def conflict_clause(target: BulkTarget, on_conflict: OnConflict) -> str:
@@ -63,23 +68,24 @@ def encode_rows(
     return encoded
 
 
-def written_keys(
-    target: BulkTarget, columns: Sequence[str], params: Sequence[tuple[Any, ...]], shared: Row
-) -> list[tuple[Any, ...]]:
-    """Each written row's conflict key from its encoded values: as the database returns it."""
-    positions = {c: i for i, c in enumerate(columns)}
-    parts = [(positions.get(c), shared.get(c)) for c in target.conflict_columns]
-    return [tuple(v if i is None else row[i] for i, v in parts) for row in params]
-
-
 def align(
-    target: BulkTarget, keys: Sequence[tuple[Any, ...]], returned: Iterable[Sequence[Any]]
-) -> list[Row | None]:
-    """Match RETURNING rows back to the written rows' conflict keys."""
+    target: BulkTarget,
+    columns: Sequence[str],
+    params: Sequence[tuple[Any, ...]],
+    shared: Row,
+    returned: Iterable[Sequence[Any]],
+) -> list[Sequence[Any] | None]:
+    """Match RETURNING rows (`returned_columns`) back to the written rows (`params`, encoded
+    in `columns` order) by their matched key, as the database returns it."""
     width = len(target.returning)
-    labels = target.returning
-    found = {tuple(r[width:]): dict(zip(labels, r, strict=False)) for r in returned}
-    return [found.get(key) for key in keys]
+    positions = [columns.index(c) for c in matched_columns(target, shared)]
+    if len(positions) == 1:
+        # The common case, a key of one column: no tuple per row to build.
+        (position,) = positions
+        found = {r[width]: r for r in returned}
+        return [found.get(row[position]) for row in params]
+    found = {tuple(r[width:]): r for r in returned}
+    return [found.get(tuple(row[i] for i in positions)) for row in params]
 
 
 def _encoder_for(

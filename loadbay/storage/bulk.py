@@ -83,13 +83,14 @@ class BulkTarget:
 class BulkWriter(Protocol):
     async def write(
         self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict, shared: Row
-    ) -> list[Row | None]:
+    ) -> list[Sequence[Any] | None]:
         """Write rows (unique on the conflict columns) in bulk.
 
         `shared` holds the columns that have one value for every row (tenant, timestamps):
         they are sent once per statement, not once per row. Returns, aligned with `rows`,
-        the `returning` columns of each row written, or None for a row that met a conflict
-        under `OnConflict.NOTHING`.
+        the `returning` columns of each row written (in that order, perhaps followed by
+        others), or None for a row that was not written: a conflict under
+        `OnConflict.NOTHING`, or an update its `update_guard` refused.
         """
         ...
 

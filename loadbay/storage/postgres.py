@@ -15,9 +15,9 @@ from loadbay.storage._sql import (
     align,
     conflict_clause,
     encode_rows,
+    matched_columns,
     names,
     returned_columns,
-    written_keys,
 )
 from loadbay.storage.bulk import BulkTarget, OnConflict, PendingEvent, Row
 from loadbay.storage.event_capture import PG_AT_SETTING, PG_JOB_SETTING, PG_TS_SETTING
@@ -42,7 +42,7 @@ class PostgresBulkWriter:
 
     async def write(
         self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict, shared: Row
-    ) -> list[Row | None]:
+    ) -> list[Sequence[Any] | None]:
         table = target.table
         columns = target.row_columns(shared)
         records = encode_rows(table, columns, rows, _ENCODERS)
@@ -53,16 +53,16 @@ class PostgresBulkWriter:
             for n, c in enumerate(shared, start=1)
         ]
         # Rows go in key order, so that concurrent batches lock keys in one order: no deadlock.
-        order = names(c for c in target.conflict_columns if c not in shared)
+        order = names(matched_columns(target, shared))
         returned = await self._conn.fetch(
             f'INSERT INTO "{table.name}" ({names([*columns, *shared])}) '
             f'SELECT {", ".join([names(columns), *constants])} FROM "{stage}" '
             f"ORDER BY {order} {conflict_clause(target, on_conflict)} "
-            f"RETURNING {names(returned_columns(target))}",
+            f"RETURNING {names(returned_columns(target, shared))}",
             *shared.values(),
         )
         await self._conn.execute(f'TRUNCATE "{stage}"')
-        return align(target, written_keys(target, columns, records, shared), returned)
+        return align(target, columns, records, shared, returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         records = encode_rows(table, columns, rows, _ENCODERS)

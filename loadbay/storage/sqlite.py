@@ -15,7 +15,6 @@ from loadbay.storage._sql import (
     encode_rows,
     names,
     returned_columns,
-    written_keys,
 )
 from loadbay.storage.bulk import BulkTarget, OnConflict, PendingEvent, Row
 from loadbay.storage.event_capture import sqlite_event_id_prefix
@@ -46,7 +45,7 @@ class SqliteBulkWriter:
 
     async def write(
         self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict, shared: Row
-    ) -> list[Row | None]:
+    ) -> list[Sequence[Any] | None]:
         columns = target.row_columns(shared)
         params = encode_rows(target.table, columns, rows, _ENCODERS)
         constants = encode_rows(target.table, list(shared), [shared], _ENCODERS)[0]
@@ -55,13 +54,12 @@ class SqliteBulkWriter:
         for start in range(0, len(params), step):
             batch = params[start : start + step]
             cursor = await self._conn.execute(
-                _upsert_sql(target, columns, list(shared), len(batch), on_conflict),
+                _upsert_sql(target, columns, shared, len(batch), on_conflict),
                 [*constants, *(v for p in batch for v in p)],
             )
             returned.extend(await cursor.fetchall())
             await cursor.close()
-        keys = written_keys(target, columns, params, dict(zip(shared, constants, strict=True)))
-        return align(target, keys, returned)
+        return align(target, columns, params, shared, returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         placeholders = ", ".join("?" for _ in columns)
@@ -108,7 +106,7 @@ _MARK_PUBLISHED = "UPDATE outbox SET published_at = ? WHERE id IN (SELECT value 
 def _upsert_sql(
     target: BulkTarget,
     columns: Sequence[str],
-    shared: Sequence[str],
+    shared: Row,
     row_count: int,
     on_conflict: OnConflict,
 ) -> str:
@@ -117,9 +115,10 @@ def _upsert_sql(
     values = ", ".join(row for _ in range(row_count))
     picked = [f"column{n}" for n in range(1, len(columns) + 1)]
     picked += [f"?{n}" for n in range(1, len(shared) + 1)]
+    returning = names(returned_columns(target, shared))
     # `WHERE true` keeps SQLite from reading ON CONFLICT as a join constraint.
     return (
         f'INSERT INTO "{target.table.name}" ({names([*columns, *shared])}) '
         f"SELECT {', '.join(picked)} FROM (VALUES {values}) WHERE true "
-        f"{conflict_clause(target, on_conflict)} RETURNING {names(returned_columns(target))}"
+        f"{conflict_clause(target, on_conflict)} RETURNING {returning}"
     )
