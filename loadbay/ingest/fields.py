@@ -44,7 +44,7 @@ def text(max_length: int = 255) -> Parser:
     def parse(value: Any) -> str:
         if not isinstance(value, str):
             raise ValueError("must be a string")
-        if not value.strip():
+        if not value or value.isspace():  # not `strip()`: no copy of every value
             raise ValueError("must not be blank")
         if len(value) > max_length:
             raise ValueError(f"must be at most {max_length} characters")

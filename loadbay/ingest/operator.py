@@ -93,9 +93,36 @@ def _collections(template_json: str) -> OperatorCollections:
     )
 
 
+class _Envelope:
+    """The fields a record of one kind must have and may have."""
+
+    def __init__(self, what: str, required: tuple[str, ...], optional: tuple[str, ...] = ()):
+        self.what = what
+        self.required = required
+        self._required = frozenset(required)
+        self._allowed = frozenset((*required, *optional))
+
+    def fields(self, record: Any) -> Mapping[str, Any]:
+        # A decoded JSON body holds dicts: skip the slower ABC check for them.
+        if type(record) is not dict and not isinstance(record, Mapping):
+            raise RecordInvalid(f"{self.what} must be a JSON object", VALIDATION_FAILED)
+        keys = record.keys()
+        # Two set comparisons for a good record; the messages only for a bad one.
+        if keys >= self._required and keys <= self._allowed:
+            return record
+        problems = [f"Missing required field: {quoted(f)}" for f in self.required if f not in keys]
+        problems += [f"Unknown field: {quoted(f)}" for f in record if f not in self._allowed]
+        raise RecordInvalid("; ".join(problems), VALIDATION_FAILED)
+
+
+_ENTITY = _Envelope("entity", ("entityType", "externalId", "data"))
+_EVENT = _Envelope("event", ("externalId", "eventType", "data"), ("eventId",))
+_STATE = _Envelope("state", ("externalId", "stateKey", "value"))
+
+
 def _entity_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, Any]]:
     def validate(record: Any) -> dict[str, Any]:
-        fields = _envelope(record, "entity", ("entityType", "externalId", "data"), ())
+        fields = _ENTITY.fields(record)
         entity_type = _name(fields, "entityType")
         schema = _known(template.entity_types, entity_type, UNKNOWN_ENTITY_TYPE, "entity type")
         external_id = _identifier_of(fields, "externalId")
@@ -107,7 +134,7 @@ def _entity_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, A
 
 def _event_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, Any]]:
     def validate(record: Any) -> dict[str, Any]:
-        fields = _envelope(record, "event", ("externalId", "eventType", "data"), ("eventId",))
+        fields = _EVENT.fields(record)
         event_type = _name(fields, "eventType")
         schema = _known(template.event_types, event_type, UNKNOWN_EVENT_TYPE, "event type")
         external_id = _identifier_of(fields, "externalId")
@@ -125,7 +152,7 @@ def _event_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, An
 
 def _state_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, Any]]:
     def validate(record: Any) -> dict[str, Any]:
-        fields = _envelope(record, "state", ("externalId", "stateKey", "value"), ())
+        fields = _STATE.fields(record)
         state_key = _name(fields, "stateKey")
         schema = _known(template.state_keys, state_key, UNKNOWN_STATE_KEY, "state key")
         external_id = _identifier_of(fields, "externalId")
@@ -133,19 +160,6 @@ def _state_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, An
         return {"external_id": external_id, "state_key": state_key, "value": fields["value"]}
 
     return validate
-
-
-def _envelope(
-    record: Any, what: str, required: tuple[str, ...], optional: tuple[str, ...]
-) -> Mapping[str, Any]:
-    if not isinstance(record, Mapping):
-        raise RecordInvalid(f"{what} must be a JSON object", VALIDATION_FAILED)
-    problems = [f"Missing required field: {quoted(f)}" for f in required if f not in record]
-    allowed = {*required, *optional}
-    problems += [f"Unknown field: {quoted(f)}" for f in record if f not in allowed]
-    if problems:
-        raise RecordInvalid("; ".join(problems), VALIDATION_FAILED)
-    return record
 
 
 def _text_field(fields: Mapping[str, Any], name: str, parse: Callable[[Any], str]) -> str:

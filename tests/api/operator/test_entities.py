@@ -89,6 +89,13 @@ async def test_last_duplicate_in_a_batch_wins(operator: httpx.AsyncClient) -> No
         ({**player(1), "data": []}, "VALIDATION_FAILED", "must be a JSON object"),
         ({"entityType": "player", "data": {}}, "VALIDATION_FAILED", '"externalId"'),
         ({**player(1), "extra": 1}, "VALIDATION_FAILED", 'Unknown field: "extra"'),
+        (
+            {"entityType": "player", "data": {}, "extra": 1},
+            "VALIDATION_FAILED",
+            'Missing required field: "externalId"; Unknown field: "extra"',
+        ),
+        ({**player(1), "externalId": " \t\n"}, "VALIDATION_FAILED", "must not be blank"),
+        ({**player(1), "entityType": "\u3000"}, "VALIDATION_FAILED", "must not be blank"),
         ("player_001", "VALIDATION_FAILED", "must be a JSON object"),
     ],
 )
