@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.collection import ConflictMode
@@ -152,11 +152,51 @@ async def test_a_thousand_entities_then_events_are_a_handful_of_statements(
         table: [q for q in statements if f'"{table}"' in q or f"_stage_{table}" in q]
         for table in ("entities", "events")
     }
-    # PostgreSQL: CREATE TEMP, INSERT…SELECT from the COPY's rows, TRUNCATE (COPY itself is
-    # not reported); SQLite: two 500-row INSERTs.
-    assert len(writes["entities"]) == (3 if backend == "postgres" else 2)
-    assert len(writes["events"]) == (3 if backend == "postgres" else 2)
+    # PostgreSQL: CREATE TEMP, INSERT…SELECT from the COPY's rows (COPY itself is not
+    # reported; the commit empties the staging table); SQLite: two 500-row INSERTs.
+    assert len(writes["entities"]) == 2
+    assert len(writes["events"]) == 2
     # One SELECT resolves all 1,000 externalIds to entity ids.
     assert len(lookups) == 1
     assert "entities" in lookups[0]
     assert len(statements) <= len(writes["entities"]) + len(writes["events"]) + 2  # + COMMIT
+
+
+async def test_chunks_of_one_transaction_each_write_only_their_own_rows(
+    database_url: str,
+) -> None:
+    """The staging table is emptied between a transaction's chunks, not only at its commit."""
+    db = Database(database_url)
+    first = [(n, activity(n)) for n in range(2500)]
+    again = [(n, activity(n, duration_minutes=45)) for n in range(1200)]
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+            created = await write_records(
+                unit, ACTIVITIES, "t1", first, mode=ConflictMode.FAIL, chunk_size=1000, now=utcnow()
+            )
+            updated = await write_records(
+                unit,
+                ACTIVITIES,
+                "t1",
+                again,
+                mode=ConflictMode.UPDATE,
+                chunk_size=500,
+                now=utcnow(),
+            )
+        async with db.read() as conn:
+            durations = (
+                await conn.execute(
+                    select(activities.c.duration_minutes, func.count()).group_by(
+                        activities.c.duration_minutes
+                    )
+                )
+            ).all()
+    finally:
+        await db.dispose()
+
+    assert [r.outcome.value for r in created] == ["created"] * 2500
+    assert [r.outcome.value for r in updated] == ["updated"] * 1200
+    assert len({r.record_id for r in created}) == 2500
+    assert [r.record_id for r in updated] == [r.record_id for r in created[:1200]]
+    assert dict(durations) == {45: 1200, 120: 1300}
