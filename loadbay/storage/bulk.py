@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -114,11 +114,15 @@ class BulkWriter(Protocol):
         ...
 
 
-def bulk_writer_for(dialect: str, driver_connection: Any) -> BulkWriter:
+def bulk_writer_for(
+    dialect: str, driver_connection: Any, begin: Callable[[], Awaitable[object]]
+) -> BulkWriter:
+    """The fast path on a unit's driver connection; `begin` opens the unit's transaction
+    where SQLAlchemy has not yet (on PostgreSQL it does so at its first statement)."""
     if dialect == "postgresql":
         from loadbay.storage.postgres import PostgresBulkWriter
 
-        return PostgresBulkWriter(driver_connection)
+        return PostgresBulkWriter(driver_connection, begin)
     from loadbay.storage.sqlite import SqliteBulkWriter
 
     return SqliteBulkWriter(driver_connection)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from loadbay.storage._writer_lock import WriterLock
 from loadbay.storage.bulk import BulkWriter, bulk_writer_for
+
+# A statement that only makes SQLAlchemy open its transaction (asyncpg's opens lazily).
+_OPEN = text("SELECT 1")
 
 
 @dataclass
@@ -61,12 +65,8 @@ class Database:
         async with self.engine.connect() as conn:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
-                if self.dialect == "postgresql":
-                    # asyncpg opens the transaction lazily on the first Core statement; the
-                    # bulk path runs on the raw connection, so open it now.
-                    await conn.execute(text("SELECT 1"))
                 driver = (await conn.get_raw_connection()).driver_connection
-                bulk = bulk_writer_for(self.dialect, driver)
+                bulk = bulk_writer_for(self.dialect, driver, partial(conn.execute, _OPEN))
                 yield WriteUnit(conn=conn, bulk=bulk, driver=driver)
 
     async def analyze(self, table: str) -> None:

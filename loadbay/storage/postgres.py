@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,8 +37,11 @@ _MARK_PUBLISHED = "UPDATE outbox SET published_at = $1 WHERE id = ANY($2::bigint
 
 
 class PostgresBulkWriter:
-    def __init__(self, connection: Any) -> None:
-        self._conn = connection
+    def __init__(self, connection: Any, begin: Callable[[], Awaitable[object]]) -> None:
+        self._driver = connection
+        # Opens the unit's transaction through SQLAlchemy, which otherwise opens it lazily, at
+        # its first statement: most units begin with one (the job row), sparing a round trip.
+        self._begin = begin
         # The staging tables this transaction filled: its commit empties them (ON COMMIT
         # DELETE ROWS), a second write into one within the transaction empties it first.
         self._filled_stages: set[str] = set()
@@ -49,15 +52,16 @@ class PostgresBulkWriter:
         table = target.table
         columns = target.row_columns(shared)
         records = encode_rows(table, columns, rows, _ENCODERS)
-        stage = await self._stage(table, columns)
-        await self._conn.copy_records_to_table(stage, records=records, columns=list(columns))
+        conn = await self._in_transaction()
+        stage = await self._stage(conn, table, columns)
+        await conn.copy_records_to_table(stage, records=records, columns=list(columns))
         constants = [
             f"${n}::{table.columns[c].type.compile(dialect=_DIALECT)}"
             for n, c in enumerate(shared, start=1)
         ]
         # Rows go in key order, so that concurrent batches lock keys in one order: no deadlock.
         order = names(matched_columns(target, shared))
-        returned = await self._conn.fetch(
+        returned = await conn.fetch(
             f'INSERT INTO "{table.name}" ({names([*columns, *shared])}) '
             f'SELECT {", ".join([names(columns), *constants])} FROM "{stage}" '
             f"ORDER BY {order} {conflict_clause(target, on_conflict)} "
@@ -68,10 +72,12 @@ class PostgresBulkWriter:
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         records = encode_rows(table, columns, rows, _ENCODERS)
-        await self._conn.copy_records_to_table(table.name, records=records, columns=list(columns))
+        conn = await self._in_transaction()
+        await conn.copy_records_to_table(table.name, records=records, columns=list(columns))
 
     async def capture_events(self, job_ref: str | None, at: datetime) -> None:
-        await self._conn.execute(
+        conn = await self._in_transaction()
+        await conn.execute(
             "SELECT set_config($1, $2, true), set_config($3, $4, true), set_config($5, $6, true)",
             PG_TS_SETTING,
             str(int(at.timestamp() * 1000)),
@@ -82,26 +88,35 @@ class PostgresBulkWriter:
         )
 
     async def stop_capturing(self) -> None:
-        await self._conn.execute("SELECT set_config($1, '', true)", PG_TS_SETTING)
+        conn = await self._in_transaction()
+        await conn.execute("SELECT set_config($1, '', true)", PG_TS_SETTING)
 
     async def claim_events(self, limit: int) -> list[PendingEvent]:
-        rows = await self._conn.fetch(_CLAIM_EVENTS, limit)
+        conn = await self._in_transaction()
+        rows = await conn.fetch(_CLAIM_EVENTS, limit)
         return [PendingEvent(*row) for row in rows]
 
     async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
         if ids:
-            await self._conn.execute(_MARK_PUBLISHED, at, ids)
+            conn = await self._in_transaction()
+            await conn.execute(_MARK_PUBLISHED, at, ids)
 
-    async def _stage(self, table: Table, columns: Sequence[str]) -> str:
+    async def _in_transaction(self) -> Any:
+        """The driver's connection, inside the unit's transaction."""
+        if not self._driver.is_in_transaction():
+            await self._begin()
+        return self._driver
+
+    async def _stage(self, conn: Any, table: Table, columns: Sequence[str]) -> str:
         """A session-local temporary table shaped like the target's written columns."""
         name = f"_stage_{table.name}"
         if name in self._filled_stages:
             # Only for a transaction of several chunks: a TRUNCATE after every chunk cost
             # 1-5 ms of a 1,000-row batch (a new file for the table each time).
-            await self._conn.execute(f'TRUNCATE "{name}"')
+            await conn.execute(f'TRUNCATE "{name}"')
             return name
         ddl = ", ".join(f'"{c}" {table.columns[c].type.compile(dialect=_DIALECT)}' for c in columns)
-        await self._conn.execute(
+        await conn.execute(
             f'CREATE TEMP TABLE IF NOT EXISTS "{name}" ({ddl}) ON COMMIT DELETE ROWS'
         )
         self._filled_stages.add(name)
