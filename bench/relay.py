@@ -75,7 +75,9 @@ def settings_for(database_url: str, broker: str) -> Settings:
 
 async def relay_rate(db: Database, settings: Settings) -> float:
     async with db.engine.begin() as conn:
-        await conn.execute(text("UPDATE outbox SET published_at = NULL"))
+        # Every event pending again: each broker is sent the same backlog.
+        await conn.execute(text("DELETE FROM outbox_pending"))
+        await conn.execute(text("INSERT INTO outbox_pending (id) SELECT id FROM outbox"))
     publisher = publisher_for(settings)
     relay = Relay(db, publisher, settings)
     await publisher.connect()

@@ -95,7 +95,9 @@ class Settings(BaseSettings):
     events_nats_stream: str = Field("LOADBAY", description="JetStream stream for the events.")
     events_amqp_exchange: str = Field("loadbay", description="RabbitMQ topic exchange.")
     events_retention_hours: float = Field(
-        72, gt=0, description="Published events are pruned from the outbox after this."
+        72,
+        gt=0,
+        description="Published events older than this (since written) leave the outbox.",
     )
     relay_in_server: bool = Field(True, description="Run the event relay inside `serve`.")
     ready_needs_broker: bool = Field(

@@ -39,5 +39,4 @@ def deletion_row(
         "event_type": "DELETE",
         "payload": value,
         "created_at": now,
-        "published_at": None,
     }

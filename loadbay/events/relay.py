@@ -101,7 +101,7 @@ class Relay:
             now = utcnow()
             self._count(events[:acknowledged], time.perf_counter() - started, now)
             published = [event.id for event in events[:acknowledged]]
-            await unit.bulk.mark_published(published, now)
+            await unit.bulk.mark_published(published)
             if before is not None:
                 await asyncio.shield(before.task)  # commit in the order of the batches
         if failure is not None:

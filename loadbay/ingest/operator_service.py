@@ -137,7 +137,7 @@ class OperatorData:
             deletion = deletion_row(
                 collection="entities", tenant_id=tenant_id, key=external_id, old=identity, now=now
             )
-            await outbox.add_events(unit, [deletion])
+            await outbox.add_events(unit.conn, [deletion])
         return erased
 
     async def _find(

@@ -109,8 +109,8 @@ class BulkWriter(Protocol):
         transaction holds are skipped, not waited for."""
         ...
 
-    async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
-        """Mark outbox events published, in one statement."""
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        """Take outbox events off the pending list, in one statement."""
         ...
 
 

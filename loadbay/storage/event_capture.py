@@ -2,9 +2,10 @@
 
 Python builds no event: a trigger on each collection table turns the rows a bulk statement
 inserted or updated into outbox rows, set-wise, in the same transaction, with the exact old
-row of an update. Triggers act only while a write has switched capture on (`publishEvents`),
-and carry that write's job id and time. PostgreSQL uses statement-level triggers over
-transition tables and transaction-local settings; SQLite row triggers and a context row.
+row of an update, and lists their ids in `outbox_pending` for the relay. Triggers act only
+while a write has switched capture on (`publishEvents`), and carry that write's job id and
+time. PostgreSQL uses statement-level triggers over transition tables and transaction-local
+settings; SQLite row triggers and a context row.
 
 The event value: {eventId, eventTs, type, tenant, collection, key, jobId, old?, new}, where
 `new` and `old` are the record's view — every column but the tenant, with its public id — or,
@@ -136,13 +137,36 @@ def _pg_key(captured: CapturedTable, alias: str) -> str:
     return " || ':' || ".join(parts)
 
 
-def _pg_function(captured: CapturedTable, change: str) -> str:
+def _pg_write_events(captured: CapturedTable, change: str, pending_list: bool) -> str:
+    """The trigger's statement: the outbox rows of the changed rows, listed as pending."""
     event_type = "CREATE" if change == "insert" else "UPDATE"
     old_select, old_member, old_join = "", "", ""
     if change == "update":
-        old_select = f",\n           {_pg_view(captured, 'o')} AS old"
+        old_select = f",\n             {_pg_view(captured, 'o')} AS old"
         old_member = """',"old":' || e.old || """
         old_join = " JOIN old_rows o ON o.id = n.id"
+    events = f"""
+    INSERT INTO outbox
+      (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
+    SELECT e.tenant_id, '{captured.collection}', e.record_key, e.event_id, '{event_type}',
+           '{{"eventId":"' || e.event_id || after_id || to_json(e.tenant_id)::text || after_tenant
+             || to_json(e.record_key)::text || after_key || {old_member}',"new":' || e.new || '}}',
+           to_timestamp(ts / 1000.0)
+    FROM (
+      SELECT n.id, n.tenant_id, {_pg_key(captured, "n")} AS record_key,
+             id_prefix || lpad(to_hex(n.id), 11, '0') AS event_id,
+             {_pg_view(captured, "n")} AS new{old_select}
+      FROM new_rows n{old_join}
+    ) e
+    ORDER BY e.id"""
+    if not pending_list:  # the schema before migration 0010
+        return f"{events};"
+    listed = "INSERT INTO outbox_pending (id) SELECT id FROM written;"
+    return f"  WITH written AS ({events}\n    RETURNING id\n  )\n  {listed}"
+
+
+def _pg_function(captured: CapturedTable, change: str, pending_list: bool) -> str:
+    event_type = "CREATE" if change == "insert" else "UPDATE"
     # Transition tables have no statistics: a cached generic plan estimates one row each and
     # joins old to new with a nested loop, 4M comparisons (380 ms) for 2,000 rows.
     settings = "\nSET enable_nestloop = off" if change == "update" else ""
@@ -164,35 +188,27 @@ BEGIN
   IF ts IS NULL THEN
     RETURN NULL;
   END IF;
-  INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
-  SELECT e.tenant_id, '{captured.collection}', e.record_key, e.event_id, '{event_type}',
-         '{{"eventId":"' || e.event_id || after_id || to_json(e.tenant_id)::text || after_tenant
-           || to_json(e.record_key)::text || after_key || {old_member}',"new":' || e.new || '}}',
-         to_timestamp(ts / 1000.0)
-  FROM (
-    SELECT n.id, n.tenant_id, {_pg_key(captured, "n")} AS record_key,
-           id_prefix || lpad(to_hex(n.id), 11, '0') AS event_id,
-           {_pg_view(captured, "n")} AS new{old_select}
-    FROM new_rows n{old_join}
-  ) e
-  ORDER BY e.id;
+{_pg_write_events(captured, change, pending_list)}
   RETURN NULL;
 END
 $$
 """
 
 
-def postgres_functions() -> Iterator[str]:
-    """The trigger functions, as `CREATE OR REPLACE`: a migration may run them again."""
+def postgres_functions(*, pending_list: bool = True) -> Iterator[str]:
+    """The trigger functions, as `CREATE OR REPLACE`: a migration may run them again.
+
+    Without `pending_list`, as before migration 0010: events not listed in `outbox_pending`.
+    """
     yield _PG_FUNCTIONS
     for captured in CAPTURED:
         for change in ("insert", "update"):
-            yield _pg_function(captured, change)
+            yield _pg_function(captured, change, pending_list)
 
 
-def postgres_ddl() -> Iterator[str]:
+def postgres_ddl(*, pending_list: bool = True) -> Iterator[str]:
     """Functions and statement-level triggers for every captured table."""
-    yield from postgres_functions()
+    yield from postgres_functions(pending_list=pending_list)
     for captured in CAPTURED:
         name = captured.table.name
         for change in ("insert", "update"):
@@ -294,8 +310,13 @@ def _sqlite_payload(captured: CapturedTable, change: str, key: str) -> str:
     return f"printf('{text}', {', '.join(heading + arguments)})"
 
 
-def sqlite_ddl() -> Iterator[str]:
-    """Row triggers for every captured table; they act while `capture_context` has its row."""
+def sqlite_ddl(*, pending_list: bool = True) -> Iterator[str]:
+    """Row triggers for every captured table; they act while `capture_context` has its row.
+
+    Without `pending_list`, as before migration 0010: events not listed in `outbox_pending`.
+    """
+    # Inside a trigger, last_insert_rowid() is the trigger's own last insert: the event.
+    listed = "\n  INSERT INTO outbox_pending (id) VALUES (last_insert_rowid());" * pending_list
     for captured in CAPTURED:
         key = " || ':' || ".join(f'NEW."{name}"' for name in captured.key)
         for change in ("insert", "update"):
@@ -307,7 +328,7 @@ BEGIN
   INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
   SELECT NEW.tenant_id, '{captured.collection}', {key}, {_sqlite_event_id(captured, change)},
          '{event_type}', {_sqlite_payload(captured, change, key)}, c.created_at
-  FROM capture_context c;
+  FROM capture_context c;{listed}
 END
 """
 

@@ -6,31 +6,25 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loadbay.storage.database import WriteUnit
-from loadbay.storage.tables import outbox
-
-COLUMNS = (
-    "tenant_id",
-    "collection",
-    "record_key",
-    "event_id",
-    "event_type",
-    "payload",
-    "created_at",
-    "published_at",
-)
+from loadbay.storage.tables import outbox, outbox_pending
 
 
-async def add_events(unit: WriteUnit, rows: Sequence[Mapping[str, Any]]) -> None:
+async def add_events(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Events written from Python (a few: deletions), pending like the captured ones."""
     if rows:
-        await unit.bulk.insert(outbox, COLUMNS, rows)
+        ids = (await conn.execute(insert(outbox).returning(outbox.c.id), list(rows))).scalars()
+        await conn.execute(insert(outbox_pending), [{"id": i} for i in ids])
 
 
-async def prune_published(conn: AsyncConnection, published_before: datetime) -> int:
-    pruned = await conn.execute(delete(outbox).where(outbox.c.published_at < published_before))
+async def prune_published(conn: AsyncConnection, created_before: datetime) -> int:
+    """Delete the published events written before a time; pending ones stay, however old."""
+    pending = exists().where(outbox_pending.c.id == outbox.c.id)
+    pruned = await conn.execute(
+        delete(outbox).where(outbox.c.created_at < created_before, ~pending)
+    )
     return pruned.rowcount
 
 
@@ -46,9 +40,10 @@ async def feed(
 
 
 async def lag(conn: AsyncConnection) -> tuple[int, datetime | None]:
-    """How many events wait to be published, and when the oldest of them was written."""
-    query = select(func.count(), func.min(outbox.c.created_at)).where(
-        outbox.c.published_at.is_(None)
-    )
-    count, oldest = (await conn.execute(query)).one()
+    """How many events wait to be published, and when the first of them (by id) was written."""
+    count = (await conn.execute(select(func.count()).select_from(outbox_pending))).scalar_one()
+    first = select(func.min(outbox_pending.c.id)).scalar_subquery()
+    oldest = (
+        await conn.execute(select(outbox.c.created_at).where(outbox.c.id == first))
+    ).scalar_one_or_none()
     return int(count), oldest

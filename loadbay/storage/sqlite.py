@@ -88,19 +88,17 @@ class SqliteBulkWriter:
             for row in rows
         ]
 
-    async def mark_published(self, ids: Sequence[int], at: datetime) -> None:
+    async def mark_published(self, ids: Sequence[int]) -> None:
         if ids:
-            await self._conn.execute(
-                _MARK_PUBLISHED, (_encode_datetime(at), orjson.dumps(list(ids)).decode())
-            )
+            await self._conn.execute(_MARK_PUBLISHED, (orjson.dumps(list(ids)).decode(),))
 
 
 _CLAIM_EVENTS = (
     "SELECT id, tenant_id, collection, record_key, event_id, payload, created_at FROM outbox "
-    "WHERE published_at IS NULL ORDER BY id LIMIT ?"
+    "WHERE id IN (SELECT id FROM outbox_pending ORDER BY id LIMIT ?) ORDER BY id"
 )
 # The ids as one JSON array parameter: SQLite caps the number of parameters.
-_MARK_PUBLISHED = "UPDATE outbox SET published_at = ? WHERE id IN (SELECT value FROM json_each(?))"
+_MARK_PUBLISHED = "DELETE FROM outbox_pending WHERE id IN (SELECT value FROM json_each(?))"
 
 
 def _upsert_sql(

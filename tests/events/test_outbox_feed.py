@@ -165,6 +165,8 @@ async def test_erasure_yields_a_delete_event_without_the_data(make_client: Clien
     await client.delete(f"{API}/entities/player/player_001")
 
     deletion = (await feed(client))[-1]
+    # Waiting for the relay like the captured events: the CREATE and the DELETE.
+    assert "loadbay_outbox_pending_events 2" in (await client.get("/metrics")).text
     assert deletion["type"] == "DELETE"
     assert deletion["old"] == {"externalId": "player_001", "entityType": "player", "erased": True}
     assert "new" not in deletion

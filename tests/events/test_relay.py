@@ -310,6 +310,7 @@ async def test_published_events_are_pruned_after_the_retention(
         client = await client_for(app)
         await client.post(BATCHES, json=batch(activity(1), activity(2)))
         relay = Relay(app.state.db, publisher_for(settings), settings)
+        await asyncio.sleep(1)  # older than the retention, but not published
         await relay.prune()
         unpublished_kept = len(await feed(client))
         publisher = publisher_for(settings)

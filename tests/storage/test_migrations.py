@@ -121,3 +121,39 @@ async def test_titles_kept_inside_instance_documents_become_links(database_url: 
         (me, other, me, "T1", None),
         (me, me, None, "Later", '[{"value": "9"}]'),
     ]
+
+
+async def test_events_unpublished_before_0010_stay_pending_after_it(database_url: str) -> None:
+    """0010: the pending list is made of the events that had no `published_at`."""
+    db = Database(database_url)
+    try:
+        await migrate.downgrade(db, "0009")
+        async with db.engine.begin() as conn:
+            for n, published in ((1, "CURRENT_TIMESTAMP"), (2, "NULL"), (3, "NULL")):
+                await conn.exec_driver_sql(
+                    "INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type,"
+                    f" payload, created_at, published_at) VALUES ('t', 'entities', 'p{n}',"
+                    f" 'e{n}', 'CREATE', '{{}}', CURRENT_TIMESTAMP, {published})"
+                )
+
+        await migrate.upgrade(db)
+        async with db.engine.connect() as conn:
+            pending = (
+                await conn.exec_driver_sql(
+                    "SELECT o.event_id FROM outbox_pending p JOIN outbox o ON o.id = p.id"
+                    " ORDER BY o.id"
+                )
+            ).all()
+        await migrate.downgrade(db, "0009")
+        async with db.engine.connect() as conn:
+            unpublished = (
+                await conn.exec_driver_sql(
+                    "SELECT event_id FROM outbox WHERE published_at IS NULL ORDER BY id"
+                )
+            ).all()
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+    assert pending == [("e2",), ("e3",)]
+    assert unpublished == [("e2",), ("e3",)]

@@ -52,9 +52,9 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in UPSERTED_TABLES:
             op.execute(f'ALTER TABLE "{table}" SET (fillfactor = 50)')
-        statements = event_capture.postgres_ddl()
+        statements = event_capture.postgres_ddl(pending_list=False)
     else:
-        statements = event_capture.sqlite_ddl()
+        statements = event_capture.sqlite_ddl(pending_list=False)
     _run(statements)
 
 

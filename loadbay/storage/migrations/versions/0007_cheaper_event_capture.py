@@ -20,7 +20,7 @@ depends_on = None
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for statement in event_capture.postgres_functions():
+        for statement in event_capture.postgres_functions(pending_list=False):
             op.execute(statement)
 
 
