@@ -157,6 +157,9 @@ class Relay:
     async def prune(self) -> int:
         keep = timedelta(hours=self._settings.events_retention_hours)
         async with self._db.write() as unit:
+            unlisted = await store.drop_unlisted_ids(unit.conn)
+            if unlisted:
+                log.warning("event relay: %d pending ids named no event; dropped", unlisted)
             return await store.prune_published(unit.conn, utcnow() - keep)
 
     def _messages(self, events: list[PendingEvent]) -> list[Message]:

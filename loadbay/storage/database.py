@@ -26,7 +26,8 @@ class WriteUnit:
 
     conn: AsyncConnection
     bulk: BulkWriter
-    # The driver's own connection (aiosqlite or asyncpg) under both.
+    # The driver's own connection (aiosqlite or asyncpg) under both. Write through `bulk`:
+    # on PostgreSQL a statement sent here first would run outside the unit's transaction.
     driver: Any
 
 

@@ -14,12 +14,14 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import insert
 
 from loadbay.app import create_app
 from loadbay.config import Settings
 from loadbay.events.brokers import publisher_for, subject_for
 from loadbay.events.relay import Relay
 from loadbay.storage.database import Database
+from loadbay.storage.tables import outbox_pending
 from tests.api.instances.helpers import bulk, iid, instance, upload
 from tests.events.brokers import (
     READERS,
@@ -326,6 +328,35 @@ async def test_published_events_are_pruned_after_the_retention(
     assert unpublished_kept == 2
     assert pruned == 2
     assert left == []
+
+
+async def test_pending_ids_naming_no_event_are_dropped_at_the_prune(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """Ids whose events went another way (by hand) must not hold the relay still for ever."""
+    url = broker_url("redis")
+    names = unique_names()
+    settings = make_settings(events_url=url, relay_in_server=False, relay_batch_size=2, **names)
+    app = create_app(settings)
+    async with redis_reader(url, names) as read, app.router.lifespan_context(app):
+        client = await client_for(app)
+        async with app.state.db.write() as unit:
+            await unit.conn.execute(insert(outbox_pending), [{"id": -3}, {"id": -2}, {"id": -1}])
+        await client.post(BATCHES, json=batch(activity(1), activity(2)))
+        publisher = publisher_for(settings)
+        await publisher.connect()
+        relay = Relay(app.state.db, publisher, settings)
+        held = await relay.publish_pending()
+        await relay.prune()
+        published = await relay.publish_pending()
+        await publisher.close()
+        stored = await feed(client)
+        await client.aclose()
+        received = await read(2)
+
+    assert held == 0  # the first two ids of the list name nothing
+    assert published == 2
+    assert [value for _, value in received] == stored
 
 
 async def test_instance_events_use_folio_topic_naming(

@@ -157,3 +157,37 @@ async def test_events_unpublished_before_0010_stay_pending_after_it(database_url
 
     assert pending == [("e2",), ("e3",)]
     assert unpublished == [("e2",), ("e3",)]
+
+
+async def test_0010_hands_out_no_outbox_id_twice(database_url: str) -> None:
+    """SQLite rebuilds the outbox in 0010: its AUTOINCREMENT counter must survive, also past
+    events already pruned (the feed's cursors are ids)."""
+    insert_event = (
+        "INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type, payload,"
+        " created_at) VALUES ('t', 'entities', 'k', 'e', 'CREATE', '{}', CURRENT_TIMESTAMP)"
+    )
+    db = Database(database_url)
+    try:
+        await migrate.downgrade(db, "0009")
+        async with db.engine.begin() as conn:
+            for _ in range(3):
+                await conn.exec_driver_sql(insert_event)
+            highest = (await conn.exec_driver_sql("SELECT max(id) FROM outbox")).scalar_one()
+            await conn.exec_driver_sql("DELETE FROM outbox WHERE id > 1")
+        await migrate.upgrade(db)
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(insert_event)
+            after_upgrade = (await conn.exec_driver_sql("SELECT max(id) FROM outbox")).scalar_one()
+            await conn.exec_driver_sql("DELETE FROM outbox WHERE id > 1")
+        await migrate.downgrade(db, "0009")
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(insert_event)
+            after_downgrade = (
+                await conn.exec_driver_sql("SELECT max(id) FROM outbox")
+            ).scalar_one()
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+    assert after_upgrade == highest + 1
+    assert after_downgrade == highest + 2

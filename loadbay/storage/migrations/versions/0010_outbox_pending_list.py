@@ -11,6 +11,8 @@ Events written before keep their state: those without `published_at` are listed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,6 +79,19 @@ def _capture(*, pending_list: bool) -> None:
         op.execute(statement)
 
 
-def _altering_outbox() -> Any:
-    # SQLite rebuilds the table; AUTOINCREMENT must survive it (ids are never reused).
-    return op.batch_alter_table("outbox", table_kwargs={"sqlite_autoincrement": True})
+@contextmanager
+def _altering_outbox() -> Iterator[Any]:
+    """SQLite rebuilds the table, which must keep AUTOINCREMENT and its counter: the feed's
+    cursors are ids, and an id handed out again would hide new events behind them."""
+    bind = op.get_bind()
+    counter = "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
+    last = bind.exec_driver_sql(counter).scalar() if bind.dialect.name == "sqlite" else None
+    with op.batch_alter_table("outbox", table_kwargs={"sqlite_autoincrement": True}) as table:
+        yield table
+    if last is not None:
+        bind.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = 'outbox'")
+        bind.exec_driver_sql(
+            "INSERT INTO sqlite_sequence (name, seq) VALUES "
+            "('outbox', max(?, coalesce((SELECT max(id) FROM outbox), 0)))",
+            (last,),
+        )
