@@ -191,3 +191,31 @@ async def test_0010_hands_out_no_outbox_id_twice(database_url: str) -> None:
 
     assert after_upgrade == highest + 1
     assert after_downgrade == highest + 2
+
+
+async def test_0005_hands_out_no_entity_id_twice(database_url: str) -> None:
+    """0005 rebuilds every table written in bulk on SQLite: their counters must survive."""
+    insert_entity = (
+        "INSERT INTO entities (tenant_id, external_id, entity_type, data, version, created_at,"
+        " updated_at) VALUES ('t', 'p{n}', 'player', '{{}}', 1, CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP)"
+    )
+    db = Database(database_url)
+    try:
+        await migrate.downgrade(db, "0004")
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', CURRENT_TIMESTAMP)"
+            )
+            for n in range(3):
+                await conn.exec_driver_sql(insert_entity.format(n=n))
+            highest = (await conn.exec_driver_sql("SELECT max(id) FROM entities")).scalar_one()
+            await conn.exec_driver_sql(f"DELETE FROM entities WHERE id > {highest - 2}")
+        await migrate.upgrade(db)
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(insert_entity.format(n=9))
+            after = (await conn.exec_driver_sql("SELECT max(id) FROM entities")).scalar_one()
+    finally:
+        await db.dispose()
+
+    assert after == highest + 1

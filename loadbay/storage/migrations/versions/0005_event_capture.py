@@ -12,12 +12,12 @@ later migration that changes a captured table or the event value drops and re-cr
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
 from loadbay.storage import event_capture
+from loadbay.storage.table_rebuilds import altering
 
 revision = "0005"
 down_revision = "0004"
@@ -38,7 +38,7 @@ def upgrade() -> None:
     op.create_index("ix_activities_origin_job_id", "activities", ["origin_job_id"])
     # Before the triggers: SQLite drops a constraint by rebuilding the table, triggers and all.
     for table in BULK_TABLES:
-        with _altering(table) as batch:
+        with altering(table) as batch:
             batch.drop_constraint(_tenant_key(table), type_="foreignkey")
     op.create_table(
         "capture_context",
@@ -67,7 +67,7 @@ def downgrade() -> None:
         statements = event_capture.sqlite_drop_ddl()
     _run(statements)
     for table in BULK_TABLES:
-        with _altering(table) as batch:
+        with altering(table) as batch:
             batch.create_foreign_key(_tenant_key(table), "tenants", ["tenant_id"], ["id"])
     op.drop_table("capture_context")
     op.drop_index("ix_activities_origin_job_id", table_name="activities")
@@ -78,11 +78,6 @@ def downgrade() -> None:
 
 def _tenant_key(table: str) -> str:
     return f"fk_{table}_tenant_id_tenants"
-
-
-def _altering(table: str) -> Any:
-    # SQLite rebuilds the table; AUTOINCREMENT must survive it (ids are never reused).
-    return op.batch_alter_table(table, table_kwargs={"sqlite_autoincrement": True})
 
 
 def _run(statements: Iterable[str]) -> None:

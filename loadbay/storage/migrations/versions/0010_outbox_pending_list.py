@@ -11,14 +11,11 @@ Events written before keep their state: those without `published_at` are listed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
 
 from loadbay.storage import event_capture
+from loadbay.storage.table_rebuilds import altering
 
 revision = "0010"
 down_revision = "0009"
@@ -38,14 +35,14 @@ def upgrade() -> None:
     op.execute(f"INSERT INTO outbox_pending (id) SELECT id FROM outbox WHERE {_UNPUBLISHED}")
     op.drop_index("ix_outbox_unpublished", table_name="outbox")
     _drop_sqlite_capture()
-    with _altering_outbox() as table:
+    with altering("outbox") as table:
         table.drop_column("published_at")
     _capture(pending_list=True)
 
 
 def downgrade() -> None:
     _drop_sqlite_capture()
-    with _altering_outbox() as table:
+    with altering("outbox") as table:
         table.add_column(sa.Column("published_at", sa.DateTime(timezone=True), nullable=True))
     # When each was published is not known any more: the time of the downgrade stands for it.
     op.execute(
@@ -77,21 +74,3 @@ def _capture(*, pending_list: bool) -> None:
         statements = list(event_capture.sqlite_ddl(pending_list=pending_list))
     for statement in statements:
         op.execute(statement)
-
-
-@contextmanager
-def _altering_outbox() -> Iterator[Any]:
-    """SQLite rebuilds the table, which must keep AUTOINCREMENT and its counter: the feed's
-    cursors are ids, and an id handed out again would hide new events behind them."""
-    bind = op.get_bind()
-    counter = "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
-    last = bind.exec_driver_sql(counter).scalar() if bind.dialect.name == "sqlite" else None
-    with op.batch_alter_table("outbox", table_kwargs={"sqlite_autoincrement": True}) as table:
-        yield table
-    if last is not None:
-        bind.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = 'outbox'")
-        bind.exec_driver_sql(
-            "INSERT INTO sqlite_sequence (name, seq) VALUES "
-            "('outbox', max(?, coalesce((SELECT max(id) FROM outbox), 0)))",
-            (last,),
-        )
