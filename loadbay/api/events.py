@@ -40,7 +40,7 @@ class EventFeedPage(BaseModel):
     cursor: str | None
 
 
-def event_feed(request: Request) -> EventFeed:
+async def event_feed(request: Request) -> EventFeed:
     return request.app.state.event_feed  # type: ignore[no-any-return]
 
 

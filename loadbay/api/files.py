@@ -30,7 +30,7 @@ class FileList(BaseModel):
     data: list[FileEntry]
 
 
-def file_store(request: Request) -> FileStore:
+async def file_store(request: Request) -> FileStore:
     return request.app.state.files  # type: ignore[no-any-return]
 
 

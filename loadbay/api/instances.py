@@ -57,11 +57,11 @@ class JobView(BaseModel):
     completedAt: str | None
 
 
-def file_jobs(request: Request) -> FileJobs:
+async def file_jobs(request: Request) -> FileJobs:
     return request.app.state.file_jobs  # type: ignore[no-any-return]
 
 
-def instance_reads(request: Request) -> InstanceReads:
+async def instance_reads(request: Request) -> InstanceReads:
     return request.app.state.instance_reads  # type: ignore[no-any-return]
 
 

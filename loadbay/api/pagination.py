@@ -26,7 +26,7 @@ class Pagination(BaseModel):
     total: int
 
 
-def page_request(
+async def page_request(
     page: int = Query(1, ge=1, le=1_000_000, description="1-based page number."),
     limit: int = Query(20, ge=1, le=MAX_LIMIT, description=f"Items per page, 1 to {MAX_LIMIT}."),
 ) -> PageRequest:
