@@ -7,6 +7,7 @@ import json
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage import migrate
 from loadbay.storage.database import Database
@@ -170,21 +171,13 @@ async def test_0010_hands_out_no_outbox_id_twice(database_url: str) -> None:
     try:
         await migrate.downgrade(db, "0009")
         async with db.engine.begin() as conn:
-            for _ in range(3):
-                await conn.exec_driver_sql(insert_event)
-            highest = (await conn.exec_driver_sql("SELECT max(id) FROM outbox")).scalar_one()
-            await conn.exec_driver_sql("DELETE FROM outbox WHERE id > 1")
+            highest = await _insert_then_drop_newest(conn, "outbox", [insert_event] * 3, keep=1)
         await migrate.upgrade(db)
         async with db.engine.begin() as conn:
-            await conn.exec_driver_sql(insert_event)
-            after_upgrade = (await conn.exec_driver_sql("SELECT max(id) FROM outbox")).scalar_one()
-            await conn.exec_driver_sql("DELETE FROM outbox WHERE id > 1")
+            after_upgrade = await _insert_then_drop_newest(conn, "outbox", [insert_event], keep=1)
         await migrate.downgrade(db, "0009")
         async with db.engine.begin() as conn:
-            await conn.exec_driver_sql(insert_event)
-            after_downgrade = (
-                await conn.exec_driver_sql("SELECT max(id) FROM outbox")
-            ).scalar_one()
+            after_downgrade = await _insert_then_drop_newest(conn, "outbox", [insert_event])
         await migrate.upgrade(db)
     finally:
         await db.dispose()
@@ -207,15 +200,26 @@ async def test_0005_hands_out_no_entity_id_twice(database_url: str) -> None:
             await conn.exec_driver_sql(
                 "INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', CURRENT_TIMESTAMP)"
             )
-            for n in range(3):
-                await conn.exec_driver_sql(insert_entity.format(n=n))
-            highest = (await conn.exec_driver_sql("SELECT max(id) FROM entities")).scalar_one()
-            await conn.exec_driver_sql(f"DELETE FROM entities WHERE id > {highest - 2}")
+            inserts = [insert_entity.format(n=n) for n in range(3)]
+            highest = await _insert_then_drop_newest(conn, "entities", inserts, keep=1)
         await migrate.upgrade(db)
         async with db.engine.begin() as conn:
-            await conn.exec_driver_sql(insert_entity.format(n=9))
-            after = (await conn.exec_driver_sql("SELECT max(id) FROM entities")).scalar_one()
+            after = await _insert_then_drop_newest(conn, "entities", [insert_entity.format(n=9)])
     finally:
         await db.dispose()
 
     assert after == highest + 1
+
+
+async def _insert_then_drop_newest(
+    conn: AsyncConnection, table: str, inserts: list[str], *, keep: int | None = None
+) -> int:
+    """Run the inserts and return the highest id; then delete all but the `keep` oldest rows."""
+    for statement in inserts:
+        await conn.exec_driver_sql(statement)
+    highest = int((await conn.exec_driver_sql(f"SELECT max(id) FROM {table}")).scalar_one())
+    if keep is not None:
+        await conn.exec_driver_sql(
+            f"DELETE FROM {table} WHERE id NOT IN (SELECT id FROM {table} ORDER BY id LIMIT {keep})"
+        )
+    return highest
