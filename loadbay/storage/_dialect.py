@@ -12,4 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 def upsert_insert(conn: AsyncConnection, table: Table) -> Any:
     """An INSERT that offers `.on_conflict_do_nothing()` / `.on_conflict_do_update()`."""
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+    return dialect_upsert_insert(conn.dialect.name, table)
+
+
+def dialect_upsert_insert(dialect: str, table: Table) -> Any:
+    """`upsert_insert` for a dialect named, to build a statement once per dialect."""
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)

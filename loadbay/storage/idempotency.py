@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loadbay.storage._dialect import upsert_insert
+from loadbay.storage._dialect import dialect_upsert_insert
 from loadbay.storage.tables import idempotency_keys as keys
+
+# The statements every request with a key runs, built once and executed with parameters:
+# built per call, SQLAlchemy's construction cost more than running them (0.6 ms of 1 ms).
+_THE_KEY = (keys.c.tenant_id == bindparam("of_tenant"), keys.c.key == bindparam("of_key"))
+_ATTACH = update(keys).where(
+    *_THE_KEY, keys.c.created_at == bindparam("claimed_at"), keys.c.job_id.is_(None)
+)
+_UPDATE = update(keys).where(*_THE_KEY)  # the SET columns are those of the parameters
+
+
+@functools.cache
+def _claim(dialect: str) -> Any:
+    claim = dialect_upsert_insert(dialect, keys)
+    return claim.on_conflict_do_nothing(index_elements=["tenant_id", "key"]).returning(keys.c.key)
 
 
 def _this(tenant_id: str, key: str) -> list[Any]:
@@ -21,18 +36,14 @@ async def try_claim(
     conn: AsyncConnection, tenant_id: str, key: str, request_hash: str, now: datetime
 ) -> bool:
     """Insert a fresh claim; False if a row for the key exists already."""
-    inserted = await conn.execute(
-        upsert_insert(conn, keys)
-        .values(
-            tenant_id=tenant_id,
-            key=key,
-            request_hash=request_hash,
-            created_at=now,
-            heartbeat_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
-        .returning(keys.c.key)
-    )
+    claim = {
+        "tenant_id": tenant_id,
+        "key": key,
+        "request_hash": request_hash,
+        "created_at": now,
+        "heartbeat_at": now,
+    }
+    inserted = await conn.execute(_claim(conn.dialect.name), claim)
     return inserted.first() is not None
 
 
@@ -73,9 +84,7 @@ async def attach_job(
     resend took the key over): the caller must not commit.
     """
     attached = await conn.execute(
-        update(keys)
-        .where(*_this(tenant_id, key), keys.c.created_at == claimed_at, keys.c.job_id.is_(None))
-        .values(job_id=job_id)
+        _ATTACH, {"of_tenant": tenant_id, "of_key": key, "claimed_at": claimed_at, "job_id": job_id}
     )
     return attached.rowcount == 1
 
@@ -88,11 +97,8 @@ async def store_response(
     body: str,
     headers: dict[str, str],
 ) -> None:
-    await conn.execute(
-        update(keys)
-        .where(*_this(tenant_id, key))
-        .values(status_code=status_code, response_body=body, response_headers=headers)
-    )
+    response = {"status_code": status_code, "response_body": body, "response_headers": headers}
+    await conn.execute(_UPDATE, {"of_tenant": tenant_id, "of_key": key, **response})
 
 
 async def beat(conn: AsyncConnection, tenant_id: str, key: str, now: datetime) -> None:
