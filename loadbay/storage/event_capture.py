@@ -62,6 +62,10 @@ def _trigger(captured: CapturedTable, change: str) -> str:
     return f"loadbay_capture_{captured.table.name}_{change}"
 
 
+def _event_type(change: str) -> str:
+    return "CREATE" if change == "insert" else "UPDATE"
+
+
 def _event_code(captured: CapturedTable, change: str) -> int:
     """One hex digit of an event id naming the table and the change: ids never collide
     across tables, and a write changes a row once."""
@@ -139,7 +143,7 @@ def _pg_key(captured: CapturedTable, alias: str) -> str:
 
 def _pg_write_events(captured: CapturedTable, change: str, pending_list: bool) -> str:
     """The trigger's statement: the outbox rows of the changed rows, listed as pending."""
-    event_type = "CREATE" if change == "insert" else "UPDATE"
+    event_type = _event_type(change)
     old_select, old_member, old_join = "", "", ""
     if change == "update":
         old_select = f",\n             {_pg_view(captured, 'o')} AS old"
@@ -166,7 +170,7 @@ def _pg_write_events(captured: CapturedTable, change: str, pending_list: bool) -
 
 
 def _pg_function(captured: CapturedTable, change: str, pending_list: bool) -> str:
-    event_type = "CREATE" if change == "insert" else "UPDATE"
+    event_type = _event_type(change)
     # Transition tables have no statistics: a cached generic plan estimates one row each and
     # joins old to new with a nested loop, 4M comparisons (380 ms) for 2,000 rows.
     settings = "\nSET enable_nestloop = off" if change == "update" else ""
@@ -293,7 +297,7 @@ def _sqlite_view(captured: CapturedTable, alias: str) -> _Format:
 
 
 def _sqlite_payload(captured: CapturedTable, change: str, key: str) -> str:
-    event_type = "CREATE" if change == "insert" else "UPDATE"
+    event_type = _event_type(change)
     new, arguments = _sqlite_view(captured, "NEW")
     old = ""
     if change == "update":
@@ -320,7 +324,7 @@ def sqlite_ddl(*, pending_list: bool = True) -> Iterator[str]:
     for captured in CAPTURED:
         key = " || ':' || ".join(f'NEW."{name}"' for name in captured.key)
         for change in ("insert", "update"):
-            event_type = "CREATE" if change == "insert" else "UPDATE"
+            event_type = _event_type(change)
             yield f"""
 CREATE TRIGGER {_trigger(captured, change)} AFTER {change.upper()} ON "{captured.table.name}"
 WHEN EXISTS (SELECT 1 FROM capture_context)
@@ -331,6 +335,16 @@ BEGIN
   FROM capture_context c;{listed}
 END
 """
+
+
+def recreated(dialect: str, *, pending_list: bool = True) -> Iterator[str]:
+    """What a migration runs to replace the capture of earlier revisions: PostgreSQL's
+    functions in place (their triggers stay), SQLite's triggers dropped and made anew."""
+    if dialect == "postgresql":
+        yield from postgres_functions(pending_list=pending_list)
+        return
+    yield from sqlite_drop_ddl()
+    yield from sqlite_ddl(pending_list=pending_list)
 
 
 def sqlite_drop_ddl() -> Iterator[str]:

@@ -20,14 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        statements = list(event_capture.postgres_functions(pending_list=False))
-    else:
-        statements = [
-            *event_capture.sqlite_drop_ddl(),
-            *event_capture.sqlite_ddl(pending_list=False),
-        ]
-    for statement in statements:
+    for statement in event_capture.recreated(op.get_bind().dialect.name, pending_list=False):
         op.execute(statement)
 
 

@@ -68,9 +68,5 @@ def _drop_sqlite_capture() -> None:
 
 
 def _capture(*, pending_list: bool) -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        statements = list(event_capture.postgres_functions(pending_list=pending_list))
-    else:
-        statements = list(event_capture.sqlite_ddl(pending_list=pending_list))
-    for statement in statements:
+    for statement in event_capture.recreated(op.get_bind().dialect.name, pending_list=pending_list):
         op.execute(statement)
