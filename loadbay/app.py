@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await _prepare_schema(db, migrate_now=config.migrate_on_start)
             await _wire(app, db, config)
-            async with _relay(db, config), _file_worker(app, config):
+            async with _wal_checkpoints(db), _relay(db, config), _file_worker(app, config):
                 settle_heap()
                 log.info("loadbay %s ready on %s", __version__, db.dialect)
                 yield
@@ -159,6 +159,16 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
     app.state.file_jobs = FileJobs(db, file_store, config)
     app.state.instance_reads = InstanceReads(db)
     app.state.dashboard = Dashboard(db, keys)
+
+
+@asynccontextmanager
+async def _wal_checkpoints(db: Database) -> AsyncIterator[None]:
+    """On SQLite, the write-ahead log checkpointed beside the writers (storage.wal_checkpoints)."""
+    if db.wal_checkpoints is None:
+        yield
+        return
+    async with running(db.wal_checkpoints.run):
+        yield
 
 
 @asynccontextmanager

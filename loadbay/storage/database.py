@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from loadbay.storage._writer_lock import WriterLock
 from loadbay.storage.bulk import BulkWriter, bulk_writer_for
+from loadbay.storage.wal_checkpoints import BACKSTOP_PAGES, WalCheckpoints
 
 # A statement that only makes SQLAlchemy open its transaction (asyncpg's opens lazily).
 _OPEN = text("SELECT 1")
@@ -45,7 +46,10 @@ class Database:
         self.engine: AsyncEngine = _create_engine(url, self.dialect, pool_size, overflow)
         self.pool_capacity = pool_size + overflow
         # SQLite has one writer at a time; queueing here is cheaper than busy-waiting.
-        self._writer_lock = WriterLock(_database_file(url)) if self.dialect == "sqlite" else None
+        database_file = _database_file(url) if self.dialect == "sqlite" else None
+        self._writer_lock = WriterLock(database_file) if self.dialect == "sqlite" else None
+        # Run by the server beside its writers (see wal_checkpoints); None on PostgreSQL.
+        self.wal_checkpoints = WalCheckpoints(database_file) if database_file else None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -60,6 +64,8 @@ class Database:
             return
         async with self._writer_lock.held(), self._write_transaction() as unit:
             yield unit
+        if self.wal_checkpoints is not None:
+            self.wal_checkpoints.note_write()
 
     @asynccontextmanager
     async def _write_transaction(self) -> AsyncIterator[WriteUnit]:
@@ -116,6 +122,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     cursor.close()
 
 
