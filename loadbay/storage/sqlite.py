@@ -53,12 +53,14 @@ class SqliteBulkWriter:
         returned: list[Sequence[Any]] = []
         for start in range(0, len(params), step):
             batch = params[start : start + step]
-            cursor = await self._conn.execute(
-                _upsert_sql(target, columns, shared, len(batch), on_conflict),
-                [*constants, *(v for p in batch for v in p)],
+            # One trip to aiosqlite's thread, not three (execute, fetch, close): under the
+            # database's only write lock, each trip is a wait for both threads to wake.
+            returned.extend(
+                await self._conn.execute_fetchall(
+                    _upsert_sql(target, columns, shared, len(batch), on_conflict),
+                    [*constants, *(v for p in batch for v in p)],
+                )
             )
-            returned.extend(await cursor.fetchall())
-            await cursor.close()
         return align(target, columns, params, shared, returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
@@ -69,20 +71,18 @@ class SqliteBulkWriter:
         )
 
     async def capture_events(self, job_ref: str | None, at: datetime) -> None:
-        await self._conn.execute(
+        await self._conn.execute_fetchall(
             "INSERT OR REPLACE INTO capture_context "
             "(id, job_ref, event_ts, created_at, event_id_prefix) VALUES (1, ?, ?, ?, ?)",
             (job_ref, int(at.timestamp() * 1000), _encode_datetime(at), sqlite_event_id_prefix()),
         )
 
     async def stop_capturing(self) -> None:
-        await self._conn.execute("DELETE FROM capture_context")
+        await self._conn.execute_fetchall("DELETE FROM capture_context")
 
     async def claim_events(self, limit: int) -> list[PendingEvent]:
         # The write transaction holds SQLite's only write lock: nobody else claims meanwhile.
-        cursor = await self._conn.execute(_CLAIM_EVENTS, (limit,))
-        rows = await cursor.fetchall()
-        await cursor.close()
+        rows = await self._conn.execute_fetchall(_CLAIM_EVENTS, (limit,))
         return [
             PendingEvent(*row[:6], datetime.fromisoformat(row[6]).replace(tzinfo=UTC))
             for row in rows
@@ -90,7 +90,7 @@ class SqliteBulkWriter:
 
     async def mark_published(self, ids: Sequence[int]) -> None:
         if ids:
-            await self._conn.execute(_MARK_PUBLISHED, (orjson.dumps(list(ids)).decode(),))
+            await self._conn.execute_fetchall(_MARK_PUBLISHED, (orjson.dumps(list(ids)).decode(),))
 
 
 _CLAIM_EVENTS = (
