@@ -43,10 +43,12 @@ class Database:
         self.url = url
         # PostgreSQL may open as many again as overflow under a burst; SQLite has no overflow.
         overflow = pool_size if self.dialect == "postgresql" else 0
-        self.engine: AsyncEngine = _create_engine(url, self.dialect, pool_size, overflow)
+        database_file = _database_file(url) if self.dialect == "sqlite" else None
+        self.engine: AsyncEngine = _create_engine(
+            url, self.dialect, database_file, pool_size, overflow
+        )
         self.pool_capacity = pool_size + overflow
         # SQLite has one writer at a time; queueing here is cheaper than busy-waiting.
-        database_file = _database_file(url) if self.dialect == "sqlite" else None
         self._writer_lock = WriterLock(database_file) if self.dialect == "sqlite" else None
         # Run by the server beside its writers (see wal_checkpoints); None on PostgreSQL.
         self.wal_checkpoints = WalCheckpoints(database_file) if database_file else None
@@ -100,14 +102,15 @@ def _database_file(url: str) -> Path | None:
     return None if not database or database == ":memory:" else Path(database)
 
 
-def _create_engine(url: str, dialect: str, pool_size: int, overflow: int) -> AsyncEngine:
+def _create_engine(
+    url: str, dialect: str, database_file: Path | None, pool_size: int, overflow: int
+) -> AsyncEngine:
     if dialect == "postgresql":
         # No pre-ping: it cost a round trip per checkout (9 of 24 statements per batch). A
         # connection found broken invalidates the pool, and that request answers 503.
         return create_async_engine(url, pool_size=pool_size, max_overflow=overflow)
-    database = _database_file(url)
-    if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
+    if database_file is not None:
+        database_file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=overflow)
     event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_on_begin)

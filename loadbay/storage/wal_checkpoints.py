@@ -2,7 +2,7 @@
 
 By default the commit that takes the log past 1,000 pages checkpoints it: copies the pages
 into the database file and syncs it, while that write still holds the database's only write
-lock. A 1,000-entity batch writes about 250 pages, so every fourth batch paid 5-15 ms, 2 ms a
+lock. A 1,000-entity batch writes about 250 pages, so every fourth batch paid 5-19 ms, 2 ms a
 batch on average, and every other writer waited meanwhile. Here a background task checkpoints
 after writes instead; a checkpoint never blocks a writer. The connections' own automatic
 checkpoint stays as a backstop, at `BACKSTOP_PAGES`, for a log this task cannot keep small.
