@@ -95,7 +95,7 @@ class FileJobs:
         now = utcnow()
         async with self._db.write() as unit:
             job = await job_store.create_job(
-                unit.conn,
+                unit,
                 tenant_id=tenant_id,
                 kind=KIND,
                 collection=self._collection.name,

@@ -159,8 +159,7 @@ async def _write_chunk(
     written = await unit.bulk.write(
         collection.target, [record.row for record in chunk], _ON_CONFLICT[mode], shared
     )
-    for record, returned in zip(chunk, written, strict=True):
-        _report(collection, mode, record, returned, results)
+    _report(collection, mode, chunk, written, results)
     if collection.after_write is not None:
         rows = [record.row for record, returned in zip(chunk, written, strict=True) if returned]
         await collection.after_write(unit, tenant_id, rows)
@@ -229,22 +228,27 @@ async def _resolve(
 def _report(
     collection: Collection,
     mode: ConflictMode,
-    record: _Pending,
-    returned: Sequence[Any] | None,
+    chunk: list[_Pending],
+    written: list[Sequence[Any] | None],
     results: dict[int, RecordResult],
 ) -> None:
-    if returned is None and mode is ConflictMode.IGNORE:
-        outcome, record_id = Outcome.UNCHANGED, None
-    elif returned is None:
-        _fail_key(record, collection.conflict_code, collection.conflict_message, results)
-        return
-    else:
-        # `returned` is the target's `returning`: the id, then the version where there is one.
-        created = collection.target.version_column is None or returned[1] == 1
-        outcome = Outcome.CREATED if created else Outcome.UPDATED
-        record_id = collection.ids.format(returned[0])
-    for index in (*record.followers, record.index):
-        results[index] = RecordResult(index, outcome, record_id)
+    """Each written record's result, from what the database returned for it."""
+    # Once per chunk, not per record: this loop runs under SQLite's only write lock.
+    versioned = collection.target.version_column is not None
+    format_id = collection.ids.format
+    for record, returned in zip(chunk, written, strict=True):
+        if returned is None and mode is ConflictMode.IGNORE:
+            outcome, record_id = Outcome.UNCHANGED, None
+        elif returned is None:
+            _fail_key(record, collection.conflict_code, collection.conflict_message, results)
+            continue
+        else:
+            # `returned` is the target's `returning`: the id, then the version where there is one.
+            outcome = Outcome.UPDATED if versioned and returned[1] != 1 else Outcome.CREATED
+            record_id = format_id(returned[0])
+        for index in record.followers:
+            results[index] = RecordResult(index, outcome, record_id)
+        results[record.index] = RecordResult(record.index, outcome, record_id)
 
 
 def _fail_key(record: _Pending, code: str, message: str, results: dict[int, RecordResult]) -> None:

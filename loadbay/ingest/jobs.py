@@ -85,7 +85,7 @@ class BatchJobs:
         )
         async with self._db.write() as unit:
             job = await job_store.create_job(
-                unit.conn,
+                unit,
                 tenant_id=tenant_id,
                 kind=self.kind,
                 collection=collection.name,
@@ -94,11 +94,11 @@ class BatchJobs:
             )
             job.results = await self._write(unit, collection, tenant_id, job.id, prepared)
             await job_store.add_results(unit, job.id, self._kept(job.results))
-            job.succeeded_count = sum(r.succeeded for r in job.results)
-            job.failed_count = job.record_count - job.succeeded_count
+            job.failed_count = sum(r.outcome is Outcome.FAILED for r in job.results)
+            job.succeeded_count = job.record_count - job.failed_count
             job.status = final_status(job.succeeded_count, job.record_count)
             job.completed_at = job.updated_at = utcnow()
-            await job_store.save_job_counts(unit.conn, job)
+            await job_store.save_job_counts(unit, job)
             # Last, so that the key's row is locked only for the commit.
             if idempotent is not None and not await idempotency_store.attach_job(
                 unit.conn, idempotent.tenant_id, idempotent.key, idempotent.claimed_at, job.id
@@ -140,7 +140,7 @@ class BatchJobs:
             job.failed_count -= recovered
             job.status = final_status(job.succeeded_count, job.record_count)
             job.updated_at = utcnow()
-            await job_store.save_job_counts(unit.conn, job)
+            await job_store.save_job_counts(unit, job)
         metrics.count_records(collection.name, tenant_id, (r.outcome.value for r in results))
         return RetryReport(job=job, results=results)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB
 
@@ -98,6 +99,14 @@ class BulkWriter(Protocol):
         """Insert rows that cannot conflict, returning nothing."""
         ...
 
+    async def insert_row(self, table: Table, values: Row) -> int:
+        """Insert one row; return the `id` the database gave it."""
+        ...
+
+    async def update_row(self, table: Table, row_id: int, values: Row) -> None:
+        """Set `values` on the row of this `id`."""
+        ...
+
     async def capture_events(self, job_ref: str | None, at: datetime) -> None:
         """From now until `stop_capturing` (or the transaction's end), changes become events."""
         ...
@@ -114,15 +123,12 @@ class BulkWriter(Protocol):
         ...
 
 
-def bulk_writer_for(
-    dialect: str, driver_connection: Any, begin: Callable[[], Awaitable[object]]
-) -> BulkWriter:
-    """The fast path on a unit's driver connection; `begin` opens the unit's transaction
-    where SQLAlchemy has not yet (on PostgreSQL it does so at its first statement)."""
+def bulk_writer_for(dialect: str, conn: AsyncConnection, driver_connection: Any) -> BulkWriter:
+    """The fast path of a unit whose SQLAlchemy connection is `conn`, on its driver's own."""
     if dialect == "postgresql":
         from loadbay.storage.postgres import PostgresBulkWriter
 
-        return PostgresBulkWriter(driver_connection, begin)
+        return PostgresBulkWriter(conn, driver_connection)
     from loadbay.storage.sqlite import SqliteBulkWriter
 
     return SqliteBulkWriter(driver_connection)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from loadbay.storage._writer_lock import WriterLock
 from loadbay.storage.bulk import BulkWriter, bulk_writer_for
 from loadbay.storage.wal_checkpoints import BACKSTOP_PAGES, WalCheckpoints
-
-# A statement that only makes SQLAlchemy open its transaction (asyncpg's opens lazily).
-_OPEN = text("SELECT 1")
 
 
 @dataclass
@@ -75,7 +71,7 @@ class Database:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 driver = (await conn.get_raw_connection()).driver_connection
-                bulk = bulk_writer_for(self.dialect, driver, partial(conn.execute, _OPEN))
+                bulk = bulk_writer_for(self.dialect, conn, driver)
                 yield WriteUnit(conn=conn, bulk=bulk, driver=driver)
 
     async def analyze(self, table: str) -> None:

@@ -70,6 +70,24 @@ class SqliteBulkWriter:
             encode_rows(table, columns, rows, _ENCODERS),
         )
 
+    async def insert_row(self, table: Table, values: Row) -> int:
+        # On the driver, not through SQLAlchemy: 0.6 ms less under the only write lock.
+        columns = list(values)
+        ((row_id,),) = await self._conn.execute_fetchall(
+            f'INSERT INTO "{table.name}" ({names(columns)}) '
+            f"VALUES ({', '.join('?' for _ in columns)}) RETURNING id",
+            encode_rows(table, columns, [values], _ENCODERS)[0],
+        )
+        return int(row_id)
+
+    async def update_row(self, table: Table, row_id: int, values: Row) -> None:
+        columns = list(values)
+        await self._conn.execute_fetchall(
+            f'UPDATE "{table.name}" SET {", ".join(f"{names([c])} = ?" for c in columns)} '
+            "WHERE id = ?",
+            [*encode_rows(table, columns, [values], _ENCODERS)[0], row_id],
+        )
+
     async def capture_events(self, job_ref: str | None, at: datetime) -> None:
         await self._conn.execute_fetchall(
             "INSERT OR REPLACE INTO capture_context "
