@@ -29,8 +29,11 @@ WARM_UP = range(90_000_000, 90_001_000)
 FILE_TIMEOUT = 1800.0  # the bulk call is synchronous: it answers when the whole file is written
 
 
-def start(run: Run) -> tuple[Server, str]:
-    """A fresh `loadbay serve` on a fresh database; returns it and its admin key."""
+def start(run: Run, python_path: Path | None = None) -> tuple[Server, str]:
+    """A fresh `loadbay serve` on a fresh database; returns it and its admin key.
+
+    With `python_path`, the server imports `loadbay` from that checkout instead (bench.ab).
+    """
     folder = run.tmp / "loadbay-data"
     folder.mkdir()
     if run.postgres:
@@ -45,6 +48,8 @@ def start(run: Run) -> tuple[Server, str]:
         # The re-load sends the same file again, without `_version`: a load that must win.
         "LOADBAY_INSTANCE_OPTIMISTIC_LOCKING": "off",
     }
+    if python_path is not None:
+        env["PYTHONPATH"] = str(python_path)
     port = free_port()
     argv = [str(VENV_BIN / "loadbay"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     server = Server("loadbay", argv, port, run.tmp / "loadbay.log", env)
