@@ -5,7 +5,9 @@ moves ±30% from minute to minute. Here the two versions take turns, round after
 order flips each round), each on a fresh `loadbay serve` and a fresh database, and the
 medians are compared: what the machine does to one round it does to both versions nearby.
 "REV" is checked out into a temporary git worktree; the other version is this working tree,
-uncommitted changes included (or `--after REV`).
+uncommitted changes included (or `--after REV`). Both run with this venv's dependencies and
+`loadbay` script: only the package's own code differs (the server imports it from the
+version's folder, through PYTHONPATH, ahead of the editable install).
 """
 
 from __future__ import annotations
@@ -35,21 +37,42 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("before", help="the git revision measured as 'before'")
     parser.add_argument("--after", help="a git revision (default: this working tree)")
     parser.add_argument("--db", choices=("postgres", "sqlite"), required=True)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--rounds", type=int, default=6, help="even: each version goes first as often"
+    )
     parser.add_argument("--records", type=int, default=100_000, help="entities per line")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--postgres-admin-url", default=ADMIN_URL)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.rounds < 2 or args.rounds % 2:
+        parser.error("--rounds must be even and at least 2")
+    if args.records < 1000:
+        parser.error("--records must be at least 1000")
+    return args
 
 
 def checkout(revision: str, folder: Path) -> Path:
+    """A worktree of `revision`; git's own message, if it fails, goes to the terminal."""
     subprocess.run(
-        ["git", "worktree", "add", "--detach", str(folder), revision],
+        ["git", "worktree", "add", "--quiet", "--detach", str(folder), revision],
         cwd=ROOT,
         check=True,
-        capture_output=True,
     )
     return folder
+
+
+def report(args: argparse.Namespace, rates: dict[tuple[str, str], list[float]]) -> None:
+    print(f"\n{args.db}, {args.clients} clients, {args.records:,} entities per line:")
+    for op, _ in OPS:
+        before, after = rates[("before", op)], rates[("after", op)]
+        # Each round's two runs ran minutes apart at most: their ratio is the paired figure.
+        paired = [a / b for a, b in zip(after, before, strict=True)]
+        print(
+            f"  {op}: median {statistics.median(before):,.0f} → {statistics.median(after):,.0f}"
+            f" records/s; after/before per round {[round(r, 2) for r in paired]}, median"
+            f" {statistics.median(paired):.2f}x"
+        )
+        print(f"    rounds before {[round(r) for r in before]}, after {[round(r) for r in after]}")
 
 
 def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, float]:
@@ -96,12 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     scratch = Path(tempfile.mkdtemp(prefix="loadbay-ab-src-"))
-    worktrees = [checkout(args.before, scratch / "before")]
     try:
+        before = checkout(args.before, scratch / "before")
         after = checkout(args.after, scratch / "after") if args.after else ROOT
-        if args.after:
-            worktrees.append(after)
-        versions = {"before": worktrees[0], "after": after}
+        versions = {"before": before, "after": after}
         rates: dict[tuple[str, str], list[float]] = {}
         for number in range(args.rounds):
             order = list(versions) if number % 2 == 0 else list(reversed(versions))
@@ -109,23 +130,12 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 for op, rate in one_round(args, name, versions[name]).items():
                     rates.setdefault((name, op), []).append(rate)
-        print(f"\n{args.db}, {args.clients} clients, {args.records:,} entities per line, medians:")
-        for op, _ in OPS:
-            before = statistics.median(rates[("before", op)])
-            after_rate = statistics.median(rates[("after", op)])
-            print(
-                f"  {op}: {before:,.0f} → {after_rate:,.0f} records/s "
-                f"({after_rate / before:.2f}x); rounds before "
-                f"{[round(r) for r in rates[('before', op)]]}, after "
-                f"{[round(r) for r in rates[('after', op)]]}"
-            )
+        report(args, rates)
         return 0
     finally:
-        for folder in worktrees:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, check=False
-            )
         shutil.rmtree(scratch, ignore_errors=True)
+        # Forgets the worktrees whose folders are gone, also one interrupted mid-checkout.
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, check=False)
 
 
 if __name__ == "__main__":

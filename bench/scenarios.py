@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ def start(run: Run, python_path: Path | None = None) -> tuple[Server, str]:
         "LOADBAY_INSTANCE_OPTIMISTIC_LOCKING": "off",
     }
     if python_path is not None:
-        env["PYTHONPATH"] = str(python_path)
+        inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+        env["PYTHONPATH"] = os.pathsep.join([str(python_path), *inherited])
     port = free_port()
     argv = [str(VENV_BIN / "loadbay"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     server = Server("loadbay", argv, port, run.tmp / "loadbay.log", env)

@@ -279,14 +279,14 @@ class RedisPublisher:
 
         if self._redis is not None:
             return
-        # A batch's replies are awaited under one timeout (in publish_all), not one per reply:
-        # a timeout context per reply was a tenth of the relay's time. redis-py 8 times every
-        # read and write (5 s) unless told otherwise.
+        # No timer per read: a timeout context per reply was a tenth of the relay's time, and
+        # redis-py 8 sets one (5 s) unless told otherwise. What waits on Redis is timed here
+        # instead: the handshake and this ping, and each batch in publish_all.
         client = Redis.from_url(
             self._url, socket_connect_timeout=TIMEOUT_SECONDS, socket_timeout=None
         )
         try:
-            await client.ping()
+            await asyncio.wait_for(client.ping(), TIMEOUT_SECONDS)
         except Exception:
             await client.aclose()
             raise

@@ -1,4 +1,4 @@
-"""The set-based write interface; `sqlite.py` and `postgres.py` are its two fast paths."""
+"""The write interface on the driver; `sqlite.py` and `postgres.py` are its two fast paths."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from loadbay.storage.wal_checkpoints import BACKSTOP_PAGES, WalCheckpoints
 
 @dataclass
 class WriteUnit:
-    """One write transaction: Core statements on `conn`, set-based writes on `bulk`."""
+    """One write transaction: Core statements on `conn`, bulk writes and job rows on `bulk`."""
 
     conn: AsyncConnection
     bulk: BulkWriter

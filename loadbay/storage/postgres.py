@@ -60,7 +60,8 @@ def _row_update(table: Table) -> Update:
 class PostgresBulkWriter:
     def __init__(self, conn: AsyncConnection, driver_connection: Any) -> None:
         # SQLAlchemy opens the unit's transaction lazily, at its first statement: most units
-        # begin with one of its own (the job row), which spares a round trip for the BEGIN.
+        # begin with one of its own (the job row), which spares the `SELECT 1` that this
+        # writer sends to open it otherwise.
         self._conn = conn
         self._driver = driver_connection
         # The staging tables this transaction filled: its commit empties them (ON COMMIT

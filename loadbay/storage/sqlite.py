@@ -82,9 +82,9 @@ class SqliteBulkWriter:
 
     async def update_row(self, table: Table, row_id: int, values: Row) -> None:
         columns = list(values)
+        sets = ", ".join(f'"{c}" = ?' for c in columns)
         await self._conn.execute_fetchall(
-            f'UPDATE "{table.name}" SET {", ".join(f"{names([c])} = ?" for c in columns)} '
-            "WHERE id = ?",
+            f'UPDATE "{table.name}" SET {sets} WHERE id = ?',
             [*encode_rows(table, columns, [values], _ENCODERS)[0], row_id],
         )
 

@@ -1,18 +1,19 @@
-"""The pipelined Redis streams publisher against a real Redis: one round trip a batch, in
-order, without a timer per reply."""
+"""The pipelined Redis streams publisher: a batch appended in order, its replies read without
+a timer each, and a Redis that never answers given up on rather than waited for."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
+from loadbay.events import brokers
 from loadbay.events.brokers import Message, RedisPublisher
 from tests.events.brokers import REDIS_URL, reachable, redis_reader, unique_names
 
-pytestmark = pytest.mark.skipif(
-    not reachable(REDIS_URL), reason=f"Redis not reachable at {REDIS_URL}"
-)
 
-
+@pytest.mark.skipif(not reachable(REDIS_URL), reason=f"Redis not reachable at {REDIS_URL}")
 async def test_a_batch_is_appended_in_order_with_replies_read_untimed() -> None:
     names = unique_names()
     subject = f"{names['events_env']}.t.entities"
@@ -31,3 +32,30 @@ async def test_a_batch_is_appended_in_order_with_replies_read_untimed() -> None:
         await publisher.close()
 
     assert received == [(f"k{n}", {"n": n}) for n in range(500)]
+
+
+async def test_a_redis_that_accepts_and_never_answers_fails_the_connect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(brokers, "TIMEOUT_SECONDS", 0.3)
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # keep the connection open, answer nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    publisher = RedisPublisher(f"redis://127.0.0.1:{port}")
+    started = time.monotonic()
+    try:
+        # Without a timeout of its own the connect would wait for ever: cut it at 5 s here.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(publisher.connect(), 5)
+        assert time.monotonic() - started < 2
+        assert publisher._redis is None
+    finally:
+        await publisher.close()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
