@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import partial
 
 from loadbay import metrics
@@ -98,8 +98,7 @@ class Relay:
                 _settle(this.acknowledged, False)
                 raise
             _settle(this.acknowledged, failure is None)
-            now = utcnow()
-            self._count(events[:acknowledged], time.perf_counter() - started, now)
+            self._count(events[:acknowledged], time.perf_counter() - started, time.time())
             published = [event.id for event in events[:acknowledged]]
             await unit.bulk.mark_published(published)
             if before is not None:
@@ -108,13 +107,14 @@ class Relay:
             raise failure
         return len(published)
 
-    def _count(self, acknowledged: list[PendingEvent], seconds: float, now: datetime) -> None:
+    def _count(self, acknowledged: list[PendingEvent], seconds: float, now: float) -> None:
+        """`now` in seconds since the epoch, as the events' `written_at`."""
         broker = self._broker
         metrics.RELAY_PUBLISH_SECONDS.labels(broker).observe(seconds)
         metrics.RELAY_PUBLISHED.labels(broker).inc(len(acknowledged))
         delay = metrics.RELAY_DELAY_SECONDS.labels(broker)
         for event in acknowledged:
-            delay.observe(max((now - event.created_at).total_seconds(), 0.0))
+            delay.observe(max(now - event.written_at, 0.0))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; back off and retry, never drop, when the broker fails."""
@@ -170,9 +170,7 @@ class Relay:
             subject = subjects.get(place)
             if subject is None:
                 subject = subjects[place] = subject_for(self._settings, *place)
-            messages.append(
-                Message(subject, event.record_key, event.payload.encode(), event.event_id)
-            )
+            messages.append(Message(subject, event.record_key, event.payload, event.event_id))
         return messages
 
 

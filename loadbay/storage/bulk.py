@@ -20,15 +20,16 @@ Row = Mapping[str, Any]
 
 
 class PendingEvent(NamedTuple):
-    """An outbox event claimed for publishing; `payload` is the stored JSON text, as sent."""
+    """An outbox event claimed for publishing: `payload` is the stored JSON text's UTF-8
+    bytes, as sent; `written_at` when it was written, in seconds since the epoch."""
 
     id: int
     tenant_id: str
     collection: str
     record_key: str
     event_id: str
-    payload: str
-    created_at: datetime
+    payload: bytes
+    written_at: float
 
 
 class OnConflict(Enum):

@@ -101,18 +101,17 @@ class SqliteBulkWriter:
     async def claim_events(self, limit: int) -> list[PendingEvent]:
         # The write transaction holds SQLite's only write lock: nobody else claims meanwhile.
         rows = await self._conn.execute_fetchall(_CLAIM_EVENTS, (limit,))
-        return [
-            PendingEvent(*row[:6], datetime.fromisoformat(row[6]).replace(tzinfo=UTC))
-            for row in rows
-        ]
+        return [PendingEvent(*row) for row in rows]
 
     async def mark_published(self, ids: Sequence[int]) -> None:
         if ids:
             await self._conn.execute_fetchall(_MARK_PUBLISHED, (orjson.dumps(list(ids)).decode(),))
 
 
+# The payload as the bytes sent, the time as seconds since the epoch (stored as UTC text).
 _CLAIM_EVENTS = (
-    "SELECT id, tenant_id, collection, record_key, event_id, payload, created_at FROM outbox "
+    "SELECT id, tenant_id, collection, record_key, event_id, CAST(payload AS BLOB), "
+    "(julianday(created_at) - 2440587.5) * 86400.0 FROM outbox "
     "WHERE id IN (SELECT id FROM outbox_pending ORDER BY id LIMIT ?) ORDER BY id"
 )
 # The ids as one JSON array parameter: SQLite caps the number of parameters.
