@@ -20,9 +20,11 @@ from loadbay.storage.bulk import BulkTarget, OnConflict, PendingEvent, Row
 from loadbay.storage.event_capture import sqlite_event_id_prefix
 from loadbay.storage.types import UtcDateTime
 
-# SQLite's bound-parameter ceiling is 32,766; 500-row statements measured fastest.
+# SQLite's bound-parameter ceiling is 32,766. 500-row statements measured fastest alone; in
+# the server, 1,000 (one trip to aiosqlite's thread per 1,000-record batch, not two) did a
+# little better under the write lock.
 MAX_PARAMS = 32_000
-MAX_ROWS_PER_STATEMENT = 500
+MAX_ROWS_PER_STATEMENT = 1_000
 
 
 def _encode_datetime(value: datetime | None) -> str | None:

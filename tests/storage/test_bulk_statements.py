@@ -74,8 +74,8 @@ async def test_a_thousand_records_take_a_bounded_number_of_statements(
 
     assert all(r.succeeded for r in results)
     inserts = inserts_into_activities(statements)
-    # PostgreSQL: COPY to staging + one INSERT … SELECT; SQLite: 500-row multi-VALUES.
-    assert len(inserts) == (1 if backend == "postgres" else 2)
+    # PostgreSQL: COPY to staging + one INSERT … SELECT; SQLite: one 1,000-row multi-VALUES.
+    assert len(inserts) == 1
     assert all(expected in s for s in inserts)
     assert len(statements) <= 6
 
@@ -153,9 +153,10 @@ async def test_a_thousand_entities_then_events_are_a_handful_of_statements(
         for table in ("entities", "events")
     }
     # PostgreSQL: CREATE TEMP, INSERT…SELECT from the COPY's rows (COPY itself is not
-    # reported; the commit empties the staging table); SQLite: two 500-row INSERTs.
-    assert len(writes["entities"]) == 2
-    assert len(writes["events"]) == 2
+    # reported; the commit empties the staging table); SQLite: one 1,000-row INSERT.
+    expected = 2 if backend == "postgres" else 1
+    assert len(writes["entities"]) == expected
+    assert len(writes["events"]) == expected
     # One SELECT resolves all 1,000 externalIds to entity ids.
     assert len(lookups) == 1
     assert "entities" in lookups[0]
