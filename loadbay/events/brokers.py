@@ -232,9 +232,9 @@ def _jetstream_error(msg: Any) -> Exception | None:
     if (msg.headers or {}).get("Status") == "503":
         return RuntimeError("JetStream: no stream takes this subject (no responders)")
     try:
-        answer = orjson.loads(msg.data)
+        answer = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return RuntimeError(f"JetStream: unexpected answer {msg.data[:200]!r}")
+        return RuntimeError(f"JetStream: unexpected answer {data[:200]!r}")
     if "error" in answer:
         return RuntimeError(f"JetStream: {answer['error'].get('description', answer['error'])}")
     return None

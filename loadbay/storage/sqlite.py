@@ -50,7 +50,7 @@ class SqliteBulkWriter:
     ) -> list[Sequence[Any] | None]:
         columns = target.row_columns(shared)
         params = encode_rows(target.table, columns, rows, _ENCODERS)
-        constants = encode_rows(target.table, list(shared), [shared], _ENCODERS)[0]
+        constants = _encoded(target.table, shared)
         step = max(1, min(MAX_ROWS_PER_STATEMENT, MAX_PARAMS // len(columns)))
         returned: list[Sequence[Any]] = []
         for start in range(0, len(params), step):
@@ -66,28 +66,21 @@ class SqliteBulkWriter:
         return align(target, columns, params, shared, returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
-        placeholders = ", ".join("?" for _ in columns)
         await self._conn.executemany(
-            f'INSERT INTO "{table.name}" ({names(columns)}) VALUES ({placeholders})',
-            encode_rows(table, columns, rows, _ENCODERS),
+            _insert_sql(table, columns), encode_rows(table, columns, rows, _ENCODERS)
         )
 
     async def insert_row(self, table: Table, values: Row) -> int:
         # On the driver, not through SQLAlchemy: 0.6 ms less under the only write lock.
-        columns = list(values)
         ((row_id,),) = await self._conn.execute_fetchall(
-            f'INSERT INTO "{table.name}" ({names(columns)}) '
-            f"VALUES ({', '.join('?' for _ in columns)}) RETURNING id",
-            encode_rows(table, columns, [values], _ENCODERS)[0],
+            f"{_insert_sql(table, list(values))} RETURNING id", _encoded(table, values)
         )
         return int(row_id)
 
     async def update_row(self, table: Table, row_id: int, values: Row) -> None:
-        columns = list(values)
-        sets = ", ".join(f'"{c}" = ?' for c in columns)
+        sets = ", ".join(f'"{c}" = ?' for c in values)
         await self._conn.execute_fetchall(
-            f'UPDATE "{table.name}" SET {sets} WHERE id = ?',
-            [*encode_rows(table, columns, [values], _ENCODERS)[0], row_id],
+            f'UPDATE "{table.name}" SET {sets} WHERE id = ?', [*_encoded(table, values), row_id]
         )
 
     async def capture_events(self, job_ref: str | None, at: datetime) -> None:
@@ -118,6 +111,16 @@ _CLAIM_EVENTS = (
 )
 # The ids as one JSON array parameter: SQLite caps the number of parameters.
 _MARK_PUBLISHED = "DELETE FROM outbox_pending WHERE id IN (SELECT value FROM json_each(?))"
+
+
+def _encoded(table: Table, row: Row) -> tuple[Any, ...]:
+    """One row's values, in its own key order, each encoded for its column type."""
+    return encode_rows(table, list(row), [row], _ENCODERS)[0]
+
+
+def _insert_sql(table: Table, columns: Sequence[str]) -> str:
+    placeholders = ", ".join("?" for _ in columns)
+    return f'INSERT INTO "{table.name}" ({names(columns)}) VALUES ({placeholders})'
 
 
 def _upsert_sql(
