@@ -24,10 +24,10 @@ from pathlib import Path
 import httpx
 
 from bench import data, scenarios
-from bench.client import measure, warm_up
+from bench.client import Measurement, measure, warm_up
 from bench.pg import ADMIN_URL
 from bench.plan import Plan, Run
-from bench.server import ROOT
+from bench.server import ROOT, Server
 
 OPS = (("insert", False), ("update", True))
 
@@ -40,7 +40,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rounds", type=int, default=6, help="even: each version goes first as often"
     )
-    parser.add_argument("--records", type=int, default=100_000, help="entities per line")
+    parser.add_argument(
+        "--scenario",
+        choices=("entities", "files"),
+        default="entities",
+        help="entity batches over HTTP, or an instance file's first load and re-load",
+    )
+    parser.add_argument(
+        "--records", type=int, default=100_000, help="entities, or the file's lines, per round"
+    )
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--postgres-admin-url", default=ADMIN_URL)
     args = parser.parse_args(argv)
@@ -62,7 +70,10 @@ def checkout(revision: str, folder: Path) -> Path:
 
 
 def report(args: argparse.Namespace, rates: dict[tuple[str, str], list[float]]) -> None:
-    print(f"\n{args.db}, {args.clients} clients, {args.records:,} entities per line:")
+    if args.scenario == "files":
+        print(f"\n{args.db}, an instance file of {args.records:,} lines:")
+    else:
+        print(f"\n{args.db}, {args.clients} clients, {args.records:,} entities per line:")
     for op, _ in OPS:
         before, after = rates[("before", op)], rates[("after", op)]
         # Each round's two runs ran minutes apart at most: their ratio is the paired figure.
@@ -76,13 +87,15 @@ def report(args: argparse.Namespace, rates: dict[tuple[str, str], list[float]]) 
 
 
 def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, float]:
-    """Entity inserts, then updates of the same keys, on a fresh server: records/s of each."""
+    """Inserts, then updates of the same keys, on a fresh server: records/s of each."""
     tmp = Path(tempfile.mkdtemp(prefix="loadbay-ab-"))
     run = Run(Plan(db=args.db, records=args.records, quick=True), tmp, args.postgres_admin_url)
     try:
         server, key = scenarios.start(run, python_path=source)
         try:
             headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+            if args.scenario == "files":
+                return file_loads(run, server, headers, args.records)
             httpx.put(
                 f"{server.url}/operator-data-api/settings",
                 headers=headers,
@@ -113,6 +126,18 @@ def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, fl
     finally:
         run.drop_databases()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def file_loads(run: Run, server: Server, headers: dict[str, str], lines: int) -> dict[str, float]:
+    """An instance file's first load, then its re-load: lines/s of each."""
+    path = run.tmp / "instances.ndjson"
+    size = data.write_instances(path, range(lines))
+    seen: list[Measurement] = []
+    scenarios.file_loads(server, headers, path, lines, size, seen)
+    failed = [m for m in seen if m.failed]
+    if failed:
+        raise RuntimeError(f"{failed[0].failed} lines failed: {failed[0].first_error}")
+    return {m.op: m.rate for m in seen}
 
 
 def main(argv: list[str] | None = None) -> int:

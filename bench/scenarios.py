@@ -144,12 +144,12 @@ def files(run: Run, server: Server, headers: dict[str, str], out: list[Measureme
         size = data.write_instances(path, range(first, first + lines))
         first += lines  # each file has ids of its own: its first load is all inserts
         try:
-            _file_loads(server, headers, path, lines, size, out)
+            file_loads(server, headers, path, lines, size, out)
         finally:
             path.unlink()
 
 
-def _file_loads(
+def file_loads(
     server: Server,
     headers: dict[str, str],
     path: Path,

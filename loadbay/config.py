@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     file_chunk_lines: int = Field(
         2000, ge=1, le=100_000, description="Lines of a records file written per transaction."
     )
+    file_chunk_writers: int = Field(
+        3,
+        ge=1,
+        le=16,
+        description="Chunks of one records file written at once, each on its own connection; "
+        "chunks sharing a record commit in file order.",
+    )
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -1,14 +1,17 @@
-"""File jobs: a records file upserted chunk by chunk, resumable from its last checkpoint.
+"""File jobs: a records file upserted chunk by chunk, resumable from the chunks it committed.
 
 Each chunk of lines is one transaction: its records, its job counters, its outbox events and
-the checkpoint commit together. Its error lines are written to a per-chunk part object just
-before that commit (overwritten if the chunk is ever redone), and the parts are joined into
-`<file>_errors` and `<file>_failedEntities` at the end: complete, and without duplicate lines.
+its listing as committed go together. Several chunks are written at once, on connections of
+their own; those that share a record commit in file order. A chunk's error lines are written
+to a part object of its own just before its commit (overwritten if the chunk is ever redone),
+and the parts are joined into `<file>_errors` and `<file>_failedEntities` at the end, in line
+order: complete, and without duplicate lines.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -24,6 +27,7 @@ from loadbay.background import sleep_unless_stopped
 from loadbay.config import Settings
 from loadbay.errors import NotFound
 from loadbay.events.outbox import EventContext
+from loadbay.files.chunk_writers import ChunkWriters
 from loadbay.files.lines import is_gzipped, lines
 from loadbay.files.store import FileStore
 from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
@@ -40,9 +44,9 @@ log = logging.getLogger("loadbay.files")
 KIND = "instances_bulk"
 # A file this large changes the table enough to refresh its planner statistics.
 ANALYZE_AFTER_LINES = 10_000
-# Lines parsed between two chances for the chunk being written to send its next statement.
+# Lines parsed between two chances for the chunks being written to send their next statement.
 _YIELD_EVERY = 250
-# How long a stop waits for the chunk being written to commit before cutting it.
+# How long a stop waits for the chunks being written to commit before cutting them.
 STOP_GRACE_SECONDS = 20.0
 INVALID_JSON = "INVALID_JSON"
 
@@ -64,7 +68,6 @@ def error_files(records_file: str) -> ErrorFiles:
 @dataclass
 class _Chunk:
     number: int
-    first_line: int  # lines before it, committed already
     lines: list[tuple[int, bytes]]
 
 
@@ -137,9 +140,9 @@ class FileJobs:
                 job["lines_total"] = await self._count_lines(tenant, name)
                 async with self._db.write() as unit:
                     await store.set_total(unit.conn, job_id, job["lines_total"], utcnow())
-            await self._pipeline(
-                job, self._chunks(tenant, name, job["chunk_lines"], job["lines_done"])
-            )
+            async with self._db.read() as conn:
+                committed = await store.committed_chunks(conn, job_id)
+            await self._pipeline(job, self._chunks(tenant, name, job["chunk_lines"], committed))
             await self._finish(job)
         except LostClaim:
             log.warning("file job %s was taken over by another node", self.ids.format(job_id))
@@ -172,55 +175,47 @@ class FileJobs:
             count += 1
         return count
 
-    async def _chunks(self, tenant: str, name: str, size: int, skip: int) -> AsyncIterator[_Chunk]:
-        number, current = skip // size, _Chunk(skip // size, skip, [])
-        line_no = 0
+    async def _chunks(
+        self, tenant: str, name: str, size: int, committed: set[int]
+    ) -> AsyncIterator[_Chunk]:
+        """The file's chunks of `size` lines, but those committed already."""
+        current: list[tuple[int, bytes]] = []
+        number, line_no = 0, 0
         async for line in lines(await self._files.read(tenant, name), gzipped=is_gzipped(name)):
+            number = line_no // size
             line_no += 1
-            if line_no <= skip:
+            if number in committed:
                 continue
-            current.lines.append((line_no, line))
-            if len(current.lines) == size:
-                yield current
-                number += 1
-                current = _Chunk(number, line_no, [])
-        if current.lines:
-            yield current
+            current.append((line_no, line))
+            if line_no % size == 0:
+                yield _Chunk(number, current)
+                current = []
+        if current:
+            yield _Chunk(number, current)
 
     async def _pipeline(self, job: dict[str, Any], chunks: AsyncIterator[_Chunk]) -> None:
-        """Parse and validate chunk N+1 while chunk N is written and committed.
+        """Parse and validate the next chunk while earlier ones are written and committed.
 
-        The server's work and the database's overlap instead of taking turns; chunks still
-        commit one after the other, in order, each with its checkpoint.
+        Chunks that share nothing commit in any order (ChunkWriters): a record's lines still
+        take effect in file order, and a link may name a record of an earlier chunk.
         """
-        writing: asyncio.Task[None] | None = None
+        writers = ChunkWriters(self._settings.file_chunk_writers, STOP_GRACE_SECONDS)
         try:
             async for chunk in chunks:
                 parsed = await self._parse(job, chunk)
-                if writing is not None:
-                    await asyncio.shield(writing)  # a stop must not cut it mid-statement
-                writing = asyncio.create_task(self._commit(job, parsed))
-            if writing is not None:
-                await asyncio.shield(writing)
+                touched = self._collection.touched(p.row for p in parsed.prepared.ordered)
+                await writers.start(touched, functools.partial(self._commit, job, parsed))
+            await writers.finish()
         finally:
-            if writing is not None and not writing.done():
-                # Stopping or failing: the chunk being written is whole, so let it commit
-                # (a second or less) rather than cancel it mid-statement. A SIGTERM on SQLite
-                # once had the release that follows wait out the 30 s busy timeout, the
-                # cancelled chunk's connection apparently still holding the write lock.
-                # Unlike gather, wait spares it a second cancel; past the grace, it is cut.
-                await asyncio.wait([writing], timeout=STOP_GRACE_SECONDS)
-                if not writing.done():
-                    writing.cancel()
-                    await asyncio.wait([writing])
-                if not writing.cancelled() and isinstance(writing.exception(), LostClaim):
-                    raise LostClaim  # another node owns the job now: do not fail it
+            # Another node owns the job now (it found this one silent): do not fail it.
+            if any(isinstance(failure, LostClaim) for failure in await writers.abandon()):
+                raise LostClaim
 
     async def _parse(self, job: dict[str, Any], chunk: _Chunk) -> _ParsedChunk:
         records, failed = [], {}
         for count, (line_no, raw) in enumerate(chunk.lines, 1):
             if count % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let the chunk being written take its next step
+                await asyncio.sleep(0)  # let the chunks being written take their next step
             if not raw.strip():
                 continue
             try:
@@ -263,13 +258,12 @@ class FileJobs:
                         result.message or "",
                     )
             await self._write_parts(tenant, name, chunk.number, failed, raw_by_line)
-            last_line = chunk.lines[-1][0]
             if not await store.advance(
                 unit.conn,
                 job["id"],
                 self.node,
-                from_line=chunk.first_line,
-                to_line=last_line,
+                chunk=chunk.number,
+                lines=len(chunk.lines),
                 errors=len(failed),
                 now=utcnow(),
             ):

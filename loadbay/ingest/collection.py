@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
@@ -79,6 +79,19 @@ class Collection:
     prepare: ChunkHook | None = None
     # Per chunk, after its rows are written: what else belongs to them (instance title links).
     after_write: WrittenHook | None = None
+    # What a row may share with rows of another chunk besides its natural key: the records it
+    # links (their natural keys, as tuples) and its unique values. Chunks written at once
+    # that share anything commit in order.
+    shares: Callable[[dict[str, Any]], Iterable[Hashable]] | None = None
+
+    def touched(self, rows: Iterable[dict[str, Any]]) -> set[Hashable]:
+        """Everything these rows write or depend on that another chunk's rows could too."""
+        touched: set[Hashable] = set()
+        for row in rows:
+            touched.add(tuple(row[column] for column in self.key))
+            if self.shares is not None:
+                touched.update(self.shares(row))
+        return touched
 
     def __post_init__(self) -> None:
         # Results read back from origin columns know one record per row: no followers.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from enum import StrEnum
 from importlib import resources
 from typing import Any
@@ -200,7 +200,8 @@ async def _assign_hrids(
     ]
     if not blank:
         return
-    numbers = await store.allocate_hrids(unit.conn, tenant_id, len(blank))
+    async with unit.counters() as conn:
+        numbers = await store.allocate_hrids(conn, tenant_id, len(blank))
     for row, number in zip(blank, numbers, strict=True):
         row["hrid"] = f"{prefix}{number:011d}"
 
@@ -228,6 +229,15 @@ async def _check_unique(
                     f"{label} {value!r} is already used by instance {owner}", UNIQUE_VIOLATION
                 )
                 break
+
+
+def _shares(row: dict[str, Any]) -> Iterator[Hashable]:
+    """The instances its titles link (by natural key), its hrid and its matchKey."""
+    yield from ((other,) for other in linked_instances(row[_TITLES] or ()))
+    if row["hrid"]:
+        yield ("hrid", row["hrid"])
+    if row["match_key"]:
+        yield ("match_key", row["match_key"])
 
 
 def instance_document(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -260,4 +270,5 @@ def instances_collection(
         conflict_message="this instance could not be written",
         prepare=prepare,
         after_write=_link_titles,
+        shares=_shares,
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,11 @@ class WriteUnit:
     # The driver's own connection (aiosqlite or asyncpg) under both. Write through `bulk`:
     # on PostgreSQL a statement sent here first would run outside the unit's transaction.
     driver: Any
+    # Where counters are drawn (hrid numbers). On PostgreSQL, a connection of their own whose
+    # every use commits at once: concurrent writers do not queue on a counter's row until the
+    # unit that drew from it commits, and a unit that rolls back leaves a gap, as a sequence
+    # does. On SQLite, which has one writer at a time, the unit's own connection.
+    counters: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
 class Database:
@@ -44,6 +49,13 @@ class Database:
             url, self.dialect, database_file, pool_size, overflow
         )
         self.pool_capacity = pool_size + overflow
+        # One connection for counters: it never waits on a unit, so units never wait on it
+        # for long (see WriteUnit.counters).
+        self._counters = (
+            create_async_engine(url, pool_size=1, max_overflow=0)
+            if self.dialect == "postgresql"
+            else None
+        )
         # SQLite has one writer at a time; queueing here is cheaper than busy-waiting.
         self._writer_lock = WriterLock(database_file) if self.dialect == "sqlite" else None
         # Run by the server beside its writers (see wal_checkpoints); None on PostgreSQL.
@@ -72,7 +84,8 @@ class Database:
             async with conn.begin():
                 driver = (await conn.get_raw_connection()).driver_connection
                 bulk = bulk_writer_for(self.dialect, conn, driver)
-                yield WriteUnit(conn=conn, bulk=bulk, driver=driver)
+                counters = self._counters.begin if self._counters else lambda: nullcontext(conn)
+                yield WriteUnit(conn=conn, bulk=bulk, driver=driver, counters=counters)
 
     async def analyze(self, table: str) -> None:
         """Refresh the planner's statistics of a table after a large load.
@@ -89,6 +102,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._counters is not None:
+            await self._counters.dispose()
         if self._writer_lock is not None:
             self._writer_lock.close()
 

@@ -1,4 +1,4 @@
-"""File-job rows: checkpoints, claims and heartbeats of resumable file jobs."""
+"""File-job rows: committed chunks, claims and heartbeats of resumable file jobs."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loadbay.storage.tables import file_jobs, jobs
+from loadbay.storage.tables import file_job_chunks, file_jobs, jobs
 
 
 async def add_file_job(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
@@ -66,26 +66,33 @@ async def advance(
     job_id: int,
     node: str,
     *,
-    from_line: int,
-    to_line: int,
+    chunk: int,
+    lines: int,
     errors: int,
     now: datetime,
 ) -> bool:
-    """Move the checkpoint; False if this node no longer holds the job (nothing moves)."""
+    """Record a chunk as committed; False if this node no longer holds the job (nothing moves).
+
+    In the chunk's own transaction: the chunk's key makes committing it twice impossible.
+    """
     moved = await conn.execute(
         update(file_jobs)
-        .where(
-            file_jobs.c.job_id == job_id,
-            file_jobs.c.claimed_by == node,
-            file_jobs.c.lines_done == from_line,
-        )
+        .where(file_jobs.c.job_id == job_id, file_jobs.c.claimed_by == node)
         .values(
-            lines_done=to_line,
+            lines_done=file_jobs.c.lines_done + lines,
             errors_count=file_jobs.c.errors_count + errors,
             heartbeat_at=now,
         )
     )
-    return moved.rowcount == 1
+    if moved.rowcount != 1:
+        return False
+    await conn.execute(insert(file_job_chunks).values(job_id=job_id, chunk=chunk))
+    return True
+
+
+async def committed_chunks(conn: AsyncConnection, job_id: int) -> set[int]:
+    query = select(file_job_chunks.c.chunk).where(file_job_chunks.c.job_id == job_id)
+    return set((await conn.execute(query)).scalars())
 
 
 async def set_total(conn: AsyncConnection, job_id: int, total: int, now: datetime) -> None:
@@ -122,6 +129,8 @@ async def finish(
     await conn.execute(
         update(file_jobs).where(file_jobs.c.job_id == job_id).values(claimed_by=None, error=error)
     )
+    # A finished job is never resumed: its list of chunks has served.
+    await conn.execute(delete(file_job_chunks).where(file_job_chunks.c.job_id == job_id))
 
 
 async def count_by_status(conn: AsyncConnection) -> dict[str, int]:

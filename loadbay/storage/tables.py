@@ -299,11 +299,26 @@ file_jobs = Table(
     Column("records_file", String(1024), nullable=False),
     Column("publish_events", Boolean, nullable=False),
     Column("chunk_lines", Integer, nullable=False),
-    # Lines committed so far: a resumed job skips exactly these.
+    # Lines of the chunks committed so far (file_job_chunks lists which).
     Column("lines_done", BigInteger, nullable=False),
     Column("lines_total", BigInteger, nullable=True),
     Column("errors_count", BigInteger, nullable=False),
     Column("claimed_by", String(64), nullable=True),
     Column("heartbeat_at", UtcDateTime(), nullable=True),
     Column("error", Text, nullable=True),
+)
+
+# The chunks of a file job committed so far; chunks written at once may commit out of order,
+# and a resumed job skips exactly these.
+file_job_chunks = Table(
+    "file_job_chunks",
+    metadata,
+    Column(
+        "job_id",
+        BigId,
+        ForeignKey("file_jobs.job_id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("chunk", Integer, primary_key=True, autoincrement=False),
 )

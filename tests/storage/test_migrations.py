@@ -211,6 +211,54 @@ async def test_0005_hands_out_no_entity_id_twice(database_url: str) -> None:
     assert after == highest + 1
 
 
+async def test_0011_lists_the_chunks_an_unfinished_file_job_committed(database_url: str) -> None:
+    """0011: a processing job's checkpoint becomes the chunks it covered; a downgrade goes back
+    to the lines before the first chunk missing."""
+    db = Database(database_url)
+    try:
+        await migrate.downgrade(db, "0010")
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "INSERT INTO tenants (id, name, created_at) VALUES ('m11', 'm', CURRENT_TIMESTAMP)"
+            )
+            for job_id, status, lines_done in ((901, "processing", 3000), (902, "completed", 500)):
+                await conn.exec_driver_sql(
+                    "INSERT INTO jobs (id, tenant_id, kind, collection, status, record_count,"
+                    " succeeded_count, failed_count, created_at, updated_at) VALUES"
+                    f" ({job_id}, 'm11', 'instances_bulk', 'instances', '{status}', 0, 0, 0,"
+                    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+                await conn.exec_driver_sql(
+                    "INSERT INTO file_jobs (job_id, records_file, publish_events, chunk_lines,"
+                    f" lines_done, errors_count) VALUES ({job_id}, 'f', false, 1000,"
+                    f" {lines_done}, 0)"
+                )
+
+        await migrate.upgrade(db)
+        async with db.engine.begin() as conn:
+            listed = (
+                await conn.exec_driver_sql(
+                    "SELECT job_id, chunk FROM file_job_chunks WHERE job_id IN (901, 902)"
+                    " ORDER BY job_id, chunk"
+                )
+            ).all()
+            # Chunk 4 committed ahead of chunk 3, which is still being written.
+            await conn.exec_driver_sql(
+                "INSERT INTO file_job_chunks (job_id, chunk) VALUES (901, 4)"
+            )
+        await migrate.downgrade(db, "0010")
+        async with db.engine.connect() as conn:
+            checkpoint = (
+                await conn.exec_driver_sql("SELECT lines_done FROM file_jobs WHERE job_id = 901")
+            ).scalar_one()
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+    assert listed == [(901, 0), (901, 1), (901, 2)]
+    assert checkpoint == 3000
+
+
 async def _insert_then_drop_newest(
     conn: AsyncConnection, table: str, inserts: list[str], *, keep: int | None = None
 ) -> int:

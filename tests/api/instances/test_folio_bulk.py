@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.instances.helpers import bulk, iid, instance, stored, text_of, upload
 
@@ -259,3 +260,22 @@ async def test_a_link_to_an_instance_failing_in_the_same_chunk_fails_too(
     assert [line.split(",")[0] for line in errors] == [iid(1), iid(2)]
     assert "LINKED_INSTANCE_NOT_FOUND" in errors[1]
     assert (await client.get(f"/instance-storage/instances/{iid(2)}")).status_code == 404
+
+
+@pytest.mark.parametrize("settings_overrides", [{"file_chunk_lines": 1, "file_chunk_writers": 4}])
+async def test_chunks_written_at_once_may_link_to_instances_of_earlier_chunks(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each line is a chunk of its own, four written at once; each names the line before."""
+    chain = [instance(1)] + [
+        instance(n, precedingTitles=[{"precedingInstanceId": iid(n - 1), "title": f"Title {n}"}])
+        for n in range(2, 13)
+    ]
+    await upload(client, "chain.ndjson", *chain)
+
+    response = await bulk(client, "chain.ndjson")
+
+    assert response.json()["errorsNumber"] == 0, await text_of(client, "chain.ndjson_errors")
+    last = await stored(client, 12)
+    assert titles_of(last)[0][:2] == (iid(11), iid(12))
+    assert len({(await stored(client, n))["hrid"] for n in range(1, 13)}) == 12
