@@ -36,7 +36,7 @@ from loadbay.ingest.instances import OptimisticLocking, instances_collection
 from loadbay.ingest.results import JobStatus, final_status
 from loadbay.storage import file_jobs as store
 from loadbay.storage import jobs as job_store
-from loadbay.storage.database import Database
+from loadbay.storage.database import Database, lost_a_race
 from loadbay.storage.types import utcnow
 
 log = logging.getLogger("loadbay.files")
@@ -151,7 +151,10 @@ class FileJobs:
             # instead of waiting for the heartbeat to go stale.
             async with self._db.write() as unit:
                 await store.release(unit.conn, job_id, self.node)
-            log.info("file job %s released at its checkpoint", self.ids.format(job_id))
+            log.info(
+                "file job %s released: it resumes with the chunks not committed",
+                self.ids.format(job_id),
+            )
             raise
         except Exception as error:
             log.exception("file job %s failed", self.ids.format(job_id))
@@ -207,8 +210,11 @@ class FileJobs:
                 await writers.start(touched, functools.partial(self._commit, job, parsed))
             await writers.finish()
         finally:
+            failures = await writers.abandon()
+            for failure in failures:
+                log.warning("file job %s: a chunk failed: %r", self.ids.format(job["id"]), failure)
             # Another node owns the job now (it found this one silent): do not fail it.
-            if any(isinstance(failure, LostClaim) for failure in await writers.abandon()):
+            if any(isinstance(failure, LostClaim) for failure in failures):
                 raise LostClaim
 
     async def _parse(self, job: dict[str, Any], chunk: _Chunk) -> _ParsedChunk:
@@ -232,6 +238,22 @@ class FileJobs:
         return _ParsedChunk(chunk, prepared, failed)
 
     async def _commit(self, job: dict[str, Any], parsed: _ParsedChunk) -> None:
+        """Write a chunk; once more, parsed afresh, if the database rolled it back to break a
+        deadlock (chunks written at once share no record, but may share stored title links)."""
+        try:
+            await self._write_chunk(job, parsed)
+        except Exception as error:
+            if not lost_a_race(error):
+                raise
+            log.warning(
+                "file job %s: chunk %d was rolled back (%s); writing it again",
+                self.ids.format(job["id"]),
+                parsed.chunk.number,
+                error,
+            )
+            await self._write_chunk(job, await self._parse(job, parsed.chunk))
+
+    async def _write_chunk(self, job: dict[str, Any], parsed: _ParsedChunk) -> None:
         tenant, name, chunk, failed = (
             job["tenant_id"],
             job["records_file"],
@@ -246,7 +268,7 @@ class FileJobs:
                 self._collection,
                 tenant,
                 parsed.prepared,
-                # The whole chunk in one statement: its lines are one checkpoint.
+                # The whole chunk in one statement: its lines commit together.
                 chunk_size=len(parsed.prepared.ordered) or 1,
                 events=events,
             )

@@ -51,8 +51,10 @@ class Database:
         self.pool_capacity = pool_size + overflow
         # One connection for counters: it never waits on a unit, so units never wait on it
         # for long (see WriteUnit.counters).
+        # Pre-pinged, unlike the main pool: a draw that finds its connection broken would fail
+        # a whole chunk, and one round trip per draw is cheap.
         self._counters = (
-            create_async_engine(url, pool_size=1, max_overflow=0)
+            create_async_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
             if self.dialect == "postgresql"
             else None
         )
@@ -106,6 +108,19 @@ class Database:
             await self._counters.dispose()
         if self._writer_lock is not None:
             self._writer_lock.close()
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction lost a race and
+# was rolled back whole, so running it again is safe.
+_LOST_A_RACE = {"40P01", "40001"}
+
+
+def lost_a_race(exc: BaseException) -> bool:
+    """Whether the database rolled the transaction back to let a concurrent one through."""
+    return any(
+        getattr(error, "sqlstate", None) in _LOST_A_RACE
+        for error in (exc, getattr(exc, "orig", None))
+    )
 
 
 def _database_file(url: str) -> Path | None:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loadbay.storage._dialect import upsert_insert
 from loadbay.storage.tables import file_job_chunks, file_jobs, jobs
 
 
@@ -71,10 +72,18 @@ async def advance(
     errors: int,
     now: datetime,
 ) -> bool:
-    """Record a chunk as committed; False if this node no longer holds the job (nothing moves).
+    """Record a chunk as committed; False if this node no longer holds the job, or if the chunk
+    was committed already (another run of the job got there first): nothing moves then.
 
-    In the chunk's own transaction: the chunk's key makes committing it twice impossible.
+    In the chunk's own transaction, which the caller rolls back on False.
     """
+    listed = await conn.execute(
+        upsert_insert(conn, file_job_chunks)
+        .values(job_id=job_id, chunk=chunk)
+        .on_conflict_do_nothing()
+    )
+    if listed.rowcount != 1:
+        return False
     moved = await conn.execute(
         update(file_jobs)
         .where(file_jobs.c.job_id == job_id, file_jobs.c.claimed_by == node)
@@ -84,10 +93,7 @@ async def advance(
             heartbeat_at=now,
         )
     )
-    if moved.rowcount != 1:
-        return False
-    await conn.execute(insert(file_job_chunks).values(job_id=job_id, chunk=chunk))
-    return True
+    return moved.rowcount == 1
 
 
 async def committed_chunks(conn: AsyncConnection, job_id: int) -> set[int]:

@@ -212,8 +212,8 @@ async def test_0005_hands_out_no_entity_id_twice(database_url: str) -> None:
 
 
 async def test_0011_lists_the_chunks_an_unfinished_file_job_committed(database_url: str) -> None:
-    """0011: a processing job's checkpoint becomes the chunks it covered; a downgrade goes back
-    to the lines before the first chunk missing."""
+    """0011: a processing job's checkpoint becomes the chunks it covered, a short last one
+    included; a downgrade goes back to the lines before the first chunk missing."""
     db = Database(database_url)
     try:
         await migrate.downgrade(db, "0010")
@@ -221,7 +221,8 @@ async def test_0011_lists_the_chunks_an_unfinished_file_job_committed(database_u
             await conn.exec_driver_sql(
                 "INSERT INTO tenants (id, name, created_at) VALUES ('m11', 'm', CURRENT_TIMESTAMP)"
             )
-            for job_id, status, lines_done in ((901, "processing", 3000), (902, "completed", 500)):
+            jobs = ((901, "processing", 3000), (902, "completed", 500), (903, "processing", 2500))
+            for job_id, status, lines_done in jobs:
                 await conn.exec_driver_sql(
                     "INSERT INTO jobs (id, tenant_id, kind, collection, status, record_count,"
                     " succeeded_count, failed_count, created_at, updated_at) VALUES"
@@ -238,7 +239,7 @@ async def test_0011_lists_the_chunks_an_unfinished_file_job_committed(database_u
         async with db.engine.begin() as conn:
             listed = (
                 await conn.exec_driver_sql(
-                    "SELECT job_id, chunk FROM file_job_chunks WHERE job_id IN (901, 902)"
+                    "SELECT job_id, chunk FROM file_job_chunks WHERE job_id IN (901, 902, 903)"
                     " ORDER BY job_id, chunk"
                 )
             ).all()
@@ -255,7 +256,8 @@ async def test_0011_lists_the_chunks_an_unfinished_file_job_committed(database_u
     finally:
         await db.dispose()
 
-    assert listed == [(901, 0), (901, 1), (901, 2)]
+    # Job 903 committed its file's last chunk, 500 lines long, but had not finished yet.
+    assert listed == [(901, 0), (901, 1), (901, 2), (903, 0), (903, 1), (903, 2)]
     assert checkpoint == 3000
 
 

@@ -6,11 +6,12 @@ import asyncio
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import write_records
-from loadbay.storage.database import Database
+from loadbay.storage.database import Database, lost_a_race
 from loadbay.storage.instances import allocate_hrids
 from loadbay.storage.tables import activities
 from loadbay.storage.tenants import ensure_tenant
@@ -84,3 +85,45 @@ async def test_counters_drawn_in_an_open_unit_do_not_hold_up_other_units(
         await db.dispose()
 
     assert drawn == [range(1, 4), range(4, 6), range(6, 7)]
+
+
+async def test_a_transaction_rolled_back_to_break_a_deadlock_counts_as_a_lost_race(
+    database_url: str, backend: str
+) -> None:
+    """File jobs write such a chunk again; any other database error is not a race."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time: its transactions cannot deadlock")
+    db = Database(database_url)
+    try:
+        async with db.write() as unit:
+            for tenant in ("t-race-a", "t-race-b"):
+                await ensure_tenant(unit.conn, tenant, tenant)
+                await allocate_hrids(unit.conn, tenant, 1)
+        locked = [asyncio.Event(), asyncio.Event()]
+
+        async def take(mine: int) -> None:
+            order = ["t-race-a", "t-race-b"] if mine == 0 else ["t-race-b", "t-race-a"]
+            async with db.write() as unit:
+                await allocate_hrids(unit.conn, order[0], 1)
+                locked[mine].set()
+                await locked[1 - mine].wait()
+                await allocate_hrids(unit.conn, order[1], 1)
+
+        outcomes = await asyncio.gather(take(0), take(1), return_exceptions=True)
+        with pytest.raises(IntegrityError) as duplicate:
+            await _insert_tenant_again(db, "t-race-a")
+    finally:
+        await db.dispose()
+
+    failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    assert len(failed) == 1
+    assert lost_a_race(failed[0])
+    assert not lost_a_race(duplicate.value)
+
+
+async def _insert_tenant_again(db: Database, tenant: str) -> None:
+    async with db.write() as unit:
+        await unit.conn.exec_driver_sql(
+            "INSERT INTO tenants (id, name, created_at)"
+            f" VALUES ('{tenant}', 'x', CURRENT_TIMESTAMP)"
+        )

@@ -39,10 +39,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job_id", "chunk", name="pk_file_job_chunks"),
     )
     unfinished = op.get_bind().execute(sa.text(_UNFINISHED)).all()
+    # A checkpoint sat on a chunk's end: the file's last chunk may be short, so round up.
     done = [
         {"job_id": job_id, "chunk": n}
         for job_id, lines_done, chunk_lines in unfinished
-        for n in range(lines_done // chunk_lines)
+        for n in range(-(-lines_done // chunk_lines))
     ]
     if done:
         op.bulk_insert(chunks, done)
