@@ -113,8 +113,8 @@ async def _prepare(
             continue
         _keep_protected(row["document"], old["document"])
         row["hrid"] = row["hrid"] or old["hrid"]
-    await _assign_hrids(unit, tenant_id, rows, failures, hrid_prefix)
-    await _check_unique(unit, tenant_id, rows, failures)
+    assigned = await _assign_hrids(unit, tenant_id, rows, failures, hrid_prefix)
+    await _check_unique(unit, tenant_id, rows, failures, stored, assigned)
     await _check_links(unit, tenant_id, rows, failures)
     for row in rows:
         row["document"]["hrid"] = row["hrid"]
@@ -194,30 +194,51 @@ async def _assign_hrids(
     rows: list[dict[str, Any]],
     failures: dict[int, Any],
     prefix: str,
-) -> None:
+) -> list[str]:
+    """Blank hrids get the tenant's next numbers; the hrids assigned, in ascending order."""
     blank = [
         row for position, row in enumerate(rows) if position not in failures and not row["hrid"]
     ]
     if not blank:
-        return
+        return []
     async with unit.counters() as conn:
         numbers = await store.allocate_hrids(conn, tenant_id, len(blank))
     for row, number in zip(blank, numbers, strict=True):
         row["hrid"] = f"{prefix}{number:011d}"
+    return [row["hrid"] for row in blank]
 
 
 async def _check_unique(
-    unit: WriteUnit, tenant_id: str, rows: list[dict[str, Any]], failures: dict[int, RecordInvalid]
+    unit: WriteUnit,
+    tenant_id: str,
+    rows: list[dict[str, Any]],
+    failures: dict[int, RecordInvalid],
+    stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    assigned: list[str],
 ) -> None:
-    """hrid and matchKey belong to one instance, in the chunk and in the database."""
+    """hrid and matchKey belong to one instance, in the chunk and in the database.
+
+    The database is asked only about the values an instance takes anew, not those it keeps;
+    and about the hrids just assigned, consecutive numbers of one width, in one range scan
+    (only an hrid some instance chose for itself can be there).
+    """
     live = [(p, row) for p, row in enumerate(rows) if p not in failures]
-    hrids = {row["hrid"] for _, row in live}
-    match_keys = {row["match_key"] for _, row in live if row["match_key"]}
+    taken_anew: dict[str, set[str]] = {"hrid": set(), "match_key": set()}
+    just_assigned = set(assigned)
+    for _, row in live:
+        old = stored.get((tenant_id, row["instance_id"]))
+        for column, values in taken_anew.items():
+            value = row[column]
+            if value and (old is None or old[column] != value) and value not in just_assigned:
+                values.add(value)
+    held = await store.holders(unit.conn, tenant_id, taken_anew["hrid"], taken_anew["match_key"])
+    if assigned:
+        held += await store.hrid_holders_between(unit.conn, tenant_id, assigned[0], assigned[-1])
     owners: dict[tuple[str, str], str] = {}
-    for held in await store.holders(unit.conn, tenant_id, hrids, match_keys):
-        owners[("hrid", held["hrid"])] = held["instance_id"]
-        if held["match_key"]:
-            owners[("match_key", held["match_key"])] = held["instance_id"]
+    for holder in held:
+        owners[("hrid", holder["hrid"])] = holder["instance_id"]
+        if holder["match_key"]:
+            owners[("match_key", holder["match_key"])] = holder["instance_id"]
     for position, row in live:
         for column, label in (("hrid", "hrid"), ("match_key", "matchKey")):
             value = row[column]

@@ -43,6 +43,16 @@ async def holders(
     return found
 
 
+async def hrid_holders_between(
+    conn: AsyncConnection, tenant_id: str, lowest: str, highest: str
+) -> list[Mapping[str, Any]]:
+    """Stored instances whose hrid sorts between these two: one range scan of its index."""
+    query = select(instances.c.instance_id, instances.c.hrid, instances.c.match_key).where(
+        instances.c.tenant_id == tenant_id, instances.c.hrid.between(lowest, highest)
+    )
+    return list((await conn.execute(query)).mappings())
+
+
 async def find_instance(
     conn: AsyncConnection, tenant_id: str, instance_id: str
 ) -> Mapping[str, Any] | None:

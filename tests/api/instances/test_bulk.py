@@ -192,6 +192,48 @@ async def test_hrids_are_assigned_kept_and_unique(client: httpx.AsyncClient) -> 
     assert "hrid 'in00000000001' is already used" in await text_of(client, "b.ndjson_errors")
 
 
+async def test_an_assigned_hrid_an_instance_chose_for_itself_fails_the_record_not_the_file(
+    client: httpx.AsyncClient,
+) -> None:
+    await upload(client, "chosen.ndjson", instance(1, hrid="in00000000002"))
+    await bulk(client, "chosen.ndjson")
+    await upload(client, "blank.ndjson", instance(2), instance(3), instance(4))
+
+    response = await bulk(client, "blank.ndjson")
+
+    assert response.json()["errorsNumber"] == 1
+    errors = await text_of(client, "blank.ndjson_errors")
+    assert errors.startswith(f"{iid(3)}, UNIQUE_VIOLATION: hrid 'in00000000002' is already used")
+    assert [(await stored(client, n))["hrid"] for n in (1, 2, 4)] == [
+        "in00000000002",
+        "in00000000001",
+        "in00000000003",
+    ]
+
+
+async def test_an_update_keeping_its_hrid_and_match_key_passes_and_a_taker_fails(
+    client: httpx.AsyncClient,
+) -> None:
+    await upload(client, "a.ndjson", instance(1, hrid="h-1", matchKey="mk-1"), instance(2))
+    await bulk(client, "a.ndjson")
+    await upload(
+        client,
+        "b.ndjson",
+        instance(1, title="Kept", hrid="h-1", matchKey="mk-1", _version=1),
+        instance(2, title="Taker", matchKey="mk-1", _version=1),
+        instance(3, hrid="h-1"),
+    )
+
+    response = await bulk(client, "b.ndjson")
+
+    errors = (await text_of(client, "b.ndjson_errors")).splitlines()
+    assert response.json()["errorsNumber"] == 2
+    assert [line.split(", ")[0] for line in errors] == [iid(2), iid(3)]
+    assert "matchKey 'mk-1' is already used by instance" in errors[0]
+    assert "hrid 'h-1' is already used by instance" in errors[1]
+    assert (await stored(client, 1))["title"] == "Kept"
+
+
 @pytest.mark.parametrize(
     "settings_overrides", [{"file_chunk_lines": 2, "instance_optimistic_locking": "off"}]
 )
