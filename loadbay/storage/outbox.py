@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loadbay.storage.feed_horizon import committed_up_to
 from loadbay.storage.tables import outbox, outbox_pending
 
 
@@ -44,9 +45,14 @@ async def drop_unlisted_ids(conn: AsyncConnection) -> int:
 async def feed(
     conn: AsyncConnection, tenant_id: str, *, collection: str | None, after: int, limit: int
 ) -> list[Mapping[str, Any]]:
+    """The tenant's events after an id, oldest first: only those no event still to commit
+    precedes, so that a cursor never passes one (see feed_horizon)."""
+    horizon = await committed_up_to(conn)
     query = select(outbox.c.id, outbox.c.payload).where(
         outbox.c.tenant_id == tenant_id, outbox.c.id > after
     )
+    if horizon is not None:
+        query = query.where(outbox.c.id <= horizon)
     if collection is not None:
         query = query.where(outbox.c.collection == collection)
     return list((await conn.execute(query.order_by(outbox.c.id).limit(limit))).mappings())

@@ -8,7 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from loadbay.storage import outbox
+from loadbay.storage.types import utcnow
 from tests.api.operator.conftest import API, deposit, player, use_template
 from tests.conftest import ClientFactory
 from tests.factories import ACTIVITIES, BATCHES, activity, batch
@@ -213,3 +216,32 @@ async def test_metrics_show_the_outbox_lag(client: httpx.AsyncClient) -> None:
     samples = dict(line.split() for line in text.splitlines() if not line.startswith("#"))
     age = float(samples["loadbay_outbox_oldest_pending_seconds"])
     assert 0 < age < 60  # the first pending event's age: 0 would mean none was found
+
+
+async def test_the_feed_never_passes_an_event_still_to_commit(
+    client: httpx.AsyncClient, started: FastAPI, backend: str
+) -> None:
+    """PostgreSQL: an event whose id is taken first but that commits last holds back the
+    feed's later ids until it commits; a cursor would otherwise pass over it for good."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has one writer at a time: its ids are in commit order")
+    late = {
+        "tenant_id": "default",
+        "collection": "activities",
+        "record_key": "late",
+        "event_id": str(uuid.uuid4()),
+        "event_type": "CREATE",
+        "payload": {"key": "late"},
+        "created_at": utcnow(),
+    }
+    async with started.state.db.write() as unit:
+        await outbox.add_events(unit.conn, [late])
+        assert (await client.post(BATCHES, json=batch(activity(1)))).status_code == 201
+        while_open = await feed(client)
+    after_commit = await feed(client)
+
+    assert while_open == []
+    assert [e["key"] for e in after_commit] == [
+        "late",
+        f"{activity(1)['mentor_id']}:group_workshop:2026-03-28",
+    ]
