@@ -134,7 +134,11 @@ def _create_engine(
     if dialect == "postgresql":
         # No pre-ping: it cost a round trip per checkout (9 of 24 statements per batch). A
         # connection found broken invalidates the pool, and that request answers 503.
-        return create_async_engine(url, pool_size=pool_size, max_overflow=overflow)
+        # READ COMMITTED whatever the server's default: the feed's horizon (feed_horizon) and
+        # the file jobs' concurrent chunks count on each statement seeing the latest commits.
+        return create_async_engine(
+            url, pool_size=pool_size, max_overflow=overflow, isolation_level="READ COMMITTED"
+        )
     if database_file is not None:
         database_file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=overflow)

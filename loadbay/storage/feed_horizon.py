@@ -12,6 +12,12 @@ every id up to min(S, m - 1) is committed (and visible to its next statement) or
 be. A writer not yet locked when the locks were read takes ids above S; one locked before
 holds m at most. Readers wait for nobody and writers for nobody.
 
+It counts on two things, which Loadbay sets: the sequence hands out its ids one at a time
+(CACHE 1: a session's cached ids would sit below the last value), and the feed reads in READ
+COMMITTED (a snapshot taken before the locks were read would miss what committed between).
+A transaction that has written events and stays open (idle in transaction, say) holds back
+every tenant's feed until it ends: Loadbay's own are short.
+
 SQLite has one writer at a time: its ids are in commit order, and this does not apply.
 """
 
@@ -41,6 +47,7 @@ BEGIN
 END
 $$
 """
+    yield f"ALTER SEQUENCE {sequence} CACHE 1"
     yield "DROP TRIGGER IF EXISTS loadbay_outbox_writing ON outbox"
     yield (
         "CREATE TRIGGER loadbay_outbox_writing BEFORE INSERT ON outbox FOR EACH STATEMENT "

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
+import asyncpg
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 from sqlalchemy.exc import IntegrityError
 
 from loadbay.ingest.activities import ACTIVITIES
@@ -16,6 +18,7 @@ from loadbay.storage.instances import allocate_hrids
 from loadbay.storage.tables import activities
 from loadbay.storage.tenants import ensure_tenant
 from loadbay.storage.types import utcnow
+from tests.databases import POSTGRES_URL, asyncpg_dsn
 from tests.factories import activity
 
 
@@ -127,3 +130,31 @@ async def _insert_tenant_again(db: Database, tenant: str) -> None:
             "INSERT INTO tenants (id, name, created_at)"
             f" VALUES ('{tenant}', 'x', CURRENT_TIMESTAMP)"
         )
+
+
+async def test_units_read_committed_whatever_the_servers_default(backend: str) -> None:
+    """The feed's horizon and concurrent file chunks count on each statement seeing the latest
+    commits: a database defaulting to REPEATABLE READ must not change that."""
+    if backend == "sqlite":
+        pytest.skip("SQLite has no isolation levels to choose from")
+    name = f"loadbay_isolation_{os.getpid()}"
+    admin = await asyncpg.connect(asyncpg_dsn(POSTGRES_URL))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        await admin.execute(f"CREATE DATABASE {name}")
+        await admin.execute(
+            f"ALTER DATABASE {name} SET default_transaction_isolation = 'repeatable read'"
+        )
+        db = Database(make_url(POSTGRES_URL).set(database=name).render_as_string(False))
+        try:
+            async with db.read() as conn:
+                read = (await conn.exec_driver_sql("SHOW transaction_isolation")).scalar()
+            async with db.write() as unit:
+                write = (await unit.conn.exec_driver_sql("SHOW transaction_isolation")).scalar()
+        finally:
+            await db.dispose()
+    finally:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        await admin.close()
+
+    assert (read, write) == ("read committed", "read committed")
