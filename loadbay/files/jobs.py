@@ -142,7 +142,8 @@ class FileJobs:
                     await store.set_total(unit.conn, job_id, job["lines_total"], utcnow())
             async with self._db.read() as conn:
                 committed = await store.committed_chunks(conn, job_id)
-            await self._pipeline(job, self._chunks(tenant, name, job["chunk_lines"], committed))
+            chunks = self._chunks(tenant, name, job["chunk_lines"], committed)
+            await self._pipeline(job, chunks, await self._error_parts(tenant, name))
             await self._finish(job)
         except LostClaim:
             log.warning("file job %s was taken over by another node", self.ids.format(job_id))
@@ -196,7 +197,19 @@ class FileJobs:
         if current:
             yield _Chunk(number, current)
 
-    async def _pipeline(self, job: dict[str, Any], chunks: AsyncIterator[_Chunk]) -> None:
+    async def _error_parts(self, tenant: str, name: str) -> set[str]:
+        """The error parts stored already: those of chunks an earlier run wrote but may not
+        have committed."""
+        files = error_files(name)
+        return {
+            part.name
+            for base in (files.errors, files.records)
+            for part in await self._files.list(tenant, f"{base}.parts/")
+        }
+
+    async def _pipeline(
+        self, job: dict[str, Any], chunks: AsyncIterator[_Chunk], parts: set[str]
+    ) -> None:
         """Parse and validate the next chunk while earlier ones are written and committed.
 
         Chunks that share nothing commit in any order (ChunkWriters): a record's lines still
@@ -207,7 +220,7 @@ class FileJobs:
             async for chunk in chunks:
                 parsed = await self._parse(job, chunk)
                 touched = self._collection.touched(p.row for p in parsed.prepared.ordered)
-                await writers.start(touched, functools.partial(self._commit, job, parsed))
+                await writers.start(touched, functools.partial(self._commit, job, parsed, parts))
             await writers.finish()
         finally:
             failures = await writers.abandon()
@@ -237,11 +250,11 @@ class FileJobs:
         )
         return _ParsedChunk(chunk, prepared, failed)
 
-    async def _commit(self, job: dict[str, Any], parsed: _ParsedChunk) -> None:
+    async def _commit(self, job: dict[str, Any], parsed: _ParsedChunk, parts: set[str]) -> None:
         """Write a chunk; once more, parsed afresh, if the database rolled it back to break a
         deadlock (chunks written at once share no record, but may share stored title links)."""
         try:
-            await self._write_chunk(job, parsed)
+            await self._write_chunk(job, parsed, parts)
         except Exception as error:
             if not lost_a_race(error):
                 raise
@@ -251,9 +264,11 @@ class FileJobs:
                 parsed.chunk.number,
                 error,
             )
-            await self._write_chunk(job, await self._parse(job, parsed.chunk))
+            await self._write_chunk(job, await self._parse(job, parsed.chunk), parts)
 
-    async def _write_chunk(self, job: dict[str, Any], parsed: _ParsedChunk) -> None:
+    async def _write_chunk(
+        self, job: dict[str, Any], parsed: _ParsedChunk, parts: set[str]
+    ) -> None:
         tenant, name, chunk, failed = (
             job["tenant_id"],
             job["records_file"],
@@ -279,7 +294,7 @@ class FileJobs:
                         result.error or "",
                         result.message or "",
                     )
-            await self._write_parts(tenant, name, chunk.number, failed, raw_by_line)
+            await self._write_parts(tenant, name, chunk.number, failed, raw_by_line, parts)
             if not await store.advance(
                 unit.conn,
                 job["id"],
@@ -304,20 +319,27 @@ class FileJobs:
         number: int,
         failed: dict[int, tuple[str, str, str]],
         raw_by_line: dict[int, bytes],
+        parts: set[str],
     ) -> None:
+        """The chunk's error parts; `parts`, those stored, is kept up to date."""
         files = error_files(name)
+        names = [_part(base, number) for base in (files.errors, files.records)]
         if not failed:
-            # A redone chunk may have failed records the first time and none now.
-            for base in (files.errors, files.records):
-                await self._files.delete(tenant, _part(base, number))
+            # A redone chunk may have failed records the first time and none now. Only then:
+            # two deletes a chunk were two requests inside its transaction on S3.
+            for part in names:
+                if part in parts:
+                    await self._files.delete(tenant, part)
+                    parts.discard(part)
             return
         ordered = sorted(failed)
         errors = "".join(
             f"{failed[n][0]}, {failed[n][1]}: {_one_line(failed[n][2])}\n" for n in ordered
         )
         records = b"".join(raw_by_line[n] + b"\n" for n in ordered)
-        await self._files.put_bytes(tenant, _part(files.errors, number), errors.encode())
-        await self._files.put_bytes(tenant, _part(files.records, number), records)
+        await self._files.put_bytes(tenant, names[0], errors.encode())
+        await self._files.put_bytes(tenant, names[1], records)
+        parts.update(names)
 
     async def _finish(self, job: dict[str, Any]) -> None:
         tenant, name = job["tenant_id"], job["records_file"]

@@ -258,6 +258,22 @@ async def test_the_last_duplicate_id_in_a_file_wins_across_chunks(
     assert (await client.get(INSTANCES)).json()["totalRecords"] == 3
 
 
+async def test_error_parts_left_by_an_earlier_run_do_not_reach_the_error_files(
+    client: httpx.AsyncClient,
+) -> None:
+    """A run that wrote a chunk's error parts and died before its commit leaves them; the
+    chunk, redone without failures, takes them away."""
+    await upload(client, "a.ndjson", instance(1), instance(2))
+    for stale in ("a.ndjson_errors.parts/0000000000", "a.ndjson_failedEntities.parts/0000000000"):
+        assert (await client.put(f"/files/{stale}", content=b"stale\n")).status_code == 201
+
+    response = await bulk(client, "a.ndjson")
+
+    assert response.json()["errorsNumber"] == 0
+    assert await text_of(client, "a.ndjson_errors") == ""
+    assert await text_of(client, "a.ndjson_failedEntities") == ""
+
+
 async def test_gzipped_files_are_read(client: httpx.AsyncClient) -> None:
     await upload(client, "a.ndjson.gz", instance(1), b"oops", instance(2), gz=True)
 
