@@ -98,8 +98,12 @@ class FileStore:
 
     async def list(self, tenant_id: str, prefix: str = "") -> list[FileInfo]:
         root = f"tenants/{tenant_id}/"
+        # The store matches prefixes by whole path segments: it is asked for the folder the
+        # prefix ends in (a job's error parts, not every file of the tenant), the rest of the
+        # prefix is matched here.
+        folder = prefix[: prefix.rfind("/") + 1]
         found = []
-        async for batch in obstore.list(self._store, prefix=root):
+        async for batch in obstore.list(self._store, prefix=root + folder):
             for meta in batch:
                 name = meta["path"].removeprefix(root)
                 if name.startswith(prefix):

@@ -82,6 +82,31 @@ async def test_put_get_list_delete(client: httpx.AsyncClient) -> None:
     assert (await client.get("/files/exports/2026/blob.bin")).status_code == 404
 
 
+async def test_a_prefix_matches_names_not_only_whole_folders(client: httpx.AsyncClient) -> None:
+    for name in ("in/a.ndjson", "in/a.ndjson_errors", "in/ab/c.ndjson", "in/b.ndjson", "out/a"):
+        assert (await client.put(f"/files/{name}", content=b"x")).status_code == 201
+
+    async def names(prefix: str) -> list[str]:
+        listed = (await client.get("/files", params={"prefix": prefix})).json()["data"]
+        return [f["name"] for f in listed]
+
+    assert await names("in/a") == ["in/a.ndjson", "in/a.ndjson_errors", "in/ab/c.ndjson"]
+    assert await names("in/ab/") == ["in/ab/c.ndjson"]
+    assert await names("i") == [
+        "in/a.ndjson",
+        "in/a.ndjson_errors",
+        "in/ab/c.ndjson",
+        "in/b.ndjson",
+    ]
+    assert await names("") == [
+        "in/a.ndjson",
+        "in/a.ndjson_errors",
+        "in/ab/c.ndjson",
+        "in/b.ndjson",
+        "out/a",
+    ]
+
+
 async def test_a_streamed_upload_is_stored_whole(client: httpx.AsyncClient) -> None:
     async def chunks():  # type: ignore[no-untyped-def]
         for n in range(40):
