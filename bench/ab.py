@@ -30,6 +30,7 @@ from bench.plan import Plan, Run
 from bench.server import ROOT, Server
 
 OPS = (("insert", False), ("update", True))
+WARM_UP_LINES = range(90_000_000, 90_004_000)  # ids no measured file has
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -95,7 +96,7 @@ def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, fl
         try:
             headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
             if args.scenario == "files":
-                return file_loads(run, server, headers, args.records)
+                return file_rates(run, server, headers, args.records)
             httpx.put(
                 f"{server.url}/operator-data-api/settings",
                 headers=headers,
@@ -128,8 +129,12 @@ def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, fl
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def file_loads(run: Run, server: Server, headers: dict[str, str], lines: int) -> dict[str, float]:
-    """An instance file's first load, then its re-load: lines/s of each."""
+def file_rates(run: Run, server: Server, headers: dict[str, str], lines: int) -> dict[str, float]:
+    """An instance file's first load, then its re-load, after a small file of other ids has
+    warmed the server up: lines/s of each."""
+    warm = run.tmp / "warm-up.ndjson"
+    size = data.write_instances(warm, range(WARM_UP_LINES.start, WARM_UP_LINES.stop))
+    scenarios.file_loads(server, headers, warm, len(WARM_UP_LINES), size, [])
     path = run.tmp / "instances.ndjson"
     size = data.write_instances(path, range(lines))
     seen: list[Measurement] = []

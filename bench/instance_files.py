@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/instance_files.py [--lines 50000] [--postgres URL]
 
-  file job     loadbay.files.jobs: streamed, 2,000-line chunks, hooks, error files, checkpoints
+  file job     loadbay.files.jobs: streamed, 2,000-line chunks, hooks, error files, committed chunks
   per line     the same file, one Core INSERT … ON CONFLICT DO UPDATE per line (a tenth of it)
 Prints lines/s and the ratio of each to the file job, on SQLite and (if reachable) PostgreSQL.
 """

@@ -185,7 +185,7 @@ async def _relay(db: Database, config: Settings) -> AsyncIterator[None]:
 async def _file_worker(app: FastAPI, config: Settings) -> AsyncIterator[None]:
     """Runs asynchronous file jobs, and resumes those whose node died mid-file."""
     worker = FileJobWorker(app.state.file_jobs, timedelta(seconds=config.job_stale_seconds))
-    # A stopped job commits the chunk in flight and is handed back at its checkpoint.
+    # A stopped job commits the chunks in flight and is handed back; it resumes with the rest.
     async with running(worker.run, cancel=True):
         yield
 

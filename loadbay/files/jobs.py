@@ -130,7 +130,7 @@ class FileJobs:
         return dict(row)
 
     async def run(self, job_id: int) -> None:
-        """Process the job from its checkpoint to the end. The caller holds the claim."""
+        """Process the job's chunks not committed yet, to the end. The caller holds the claim."""
         job = await self.view(job_id)
         if job["status"] != JobStatus.PROCESSING.value:
             return
@@ -222,13 +222,19 @@ class FileJobs:
                 touched = self._collection.touched(p.row for p in parsed.prepared.ordered)
                 await writers.start(touched, functools.partial(self._commit, job, parsed, parts))
             await writers.finish()
-        finally:
+        except BaseException as error:
             failures = await writers.abandon()
             for failure in failures:
-                log.warning("file job %s: a chunk failed: %r", self.ids.format(job["id"]), failure)
-            # Another node owns the job now (it found this one silent): do not fail it.
-            if any(isinstance(failure, LostClaim) for failure in failures):
-                raise LostClaim
+                if failure is not error:  # that one, `run` reports
+                    log.warning(
+                        "file job %s: a chunk failed: %r", self.ids.format(job["id"]), failure
+                    )
+            # Another node owns the job now (it found this one silent): do not fail it. A stop
+            # stays a stop, so that `run` hands the job back.
+            lost = any(isinstance(failure, LostClaim) for failure in failures)
+            if lost and not isinstance(error, asyncio.CancelledError):
+                raise LostClaim from error
+            raise
 
     async def _parse(self, job: dict[str, Any], chunk: _Chunk) -> _ParsedChunk:
         records, failed = [], {}
@@ -294,7 +300,8 @@ class FileJobs:
                         result.error or "",
                         result.message or "",
                     )
-            await self._write_parts(tenant, name, chunk.number, failed, raw_by_line, parts)
+            # Listed and claimed before its error parts are written: a run that has lost the
+            # job, or whose chunk another run committed, stops here without touching them.
             if not await store.advance(
                 unit.conn,
                 job["id"],
@@ -305,6 +312,7 @@ class FileJobs:
                 now=utcnow(),
             ):
                 raise LostClaim
+            await self._write_parts(tenant, name, chunk.number, failed, raw_by_line, parts)
             await store.add_counts(
                 unit.conn, job["id"], sum(r.succeeded for r in results), len(failed), utcnow()
             )

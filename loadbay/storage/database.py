@@ -110,9 +110,11 @@ class Database:
             self._writer_lock.close()
 
 
-# PostgreSQL's deadlock_detected and serialization_failure: the transaction lost a race and
-# was rolled back whole, so running it again is safe.
-_LOST_A_RACE = {"40P01", "40001"}
+# PostgreSQL's deadlock_detected and serialization_failure, and unique_violation: a
+# concurrent transaction committed a unique value (an hrid) this one took meanwhile, which
+# its checks, run before, could not see. The transaction was rolled back whole: running it
+# again is safe, and its checks then see the other's value.
+_LOST_A_RACE = {"40P01", "40001", "23505"}
 
 
 def lost_a_race(exc: BaseException) -> bool:

@@ -8,9 +8,10 @@ the ids it is about to take (a BEFORE INSERT trigger on the outbox, for captured
 events alike); the lock goes with its transaction, committed or rolled back.
 
 The feed reads the sequence's last value S, then the smallest key m among those locks held:
-every id up to min(S, m - 1) is committed (and visible to its next statement) or never will
-be. A writer not yet locked when the locks were read takes ids above S; one locked before
-holds m at most. Readers wait for nobody and writers for nobody.
+every id up to min(S, m) is committed (and visible to its next statement) or never will be
+(a writer's ids are above its key, the last value before them). A writer not yet locked
+when the locks were read takes ids above S; one locked before holds m at most. Readers wait
+for nobody and writers for nobody.
 
 It counts on two things, which Loadbay sets: the sequence hands out its ids one at a time
 (CACHE 1: a session's cached ids would sit below the last value), and the feed reads in READ
@@ -80,4 +81,4 @@ async def committed_up_to(conn: AsyncConnection) -> int | None:
         return None
     sequence_last = int((await conn.execute(_SEQUENCE_LAST)).scalar_one())
     writing = (await conn.execute(_LOWEST_WRITING)).scalar_one()
-    return sequence_last if writing is None else min(sequence_last, int(writing) - 1)
+    return sequence_last if writing is None else min(sequence_last, int(writing))

@@ -1,15 +1,20 @@
-"""A file job's list of committed chunks: each chunk is listed once, whoever commits it."""
+"""A file job's list of committed chunks: each chunk is listed once, whoever commits it, and a
+resumed job writes the others; a chunk rolled back by a lost race is written again."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
+from asyncpg.exceptions import DeadlockDetectedError
 from fastapi import FastAPI
 
 from loadbay.auth.tenants import DEFAULT_TENANT_ID
 from loadbay.files.jobs import FileJobs
 from loadbay.storage import file_jobs as store
 from loadbay.storage.types import utcnow
-from tests.api.instances.helpers import instance, upload
+from tests.api.instances.helpers import INSTANCES, bulk, iid, instance, stored, upload
 
 
 class _Lost(Exception):
@@ -47,3 +52,47 @@ async def test_a_second_run_committing_a_listed_chunk_loses_its_claim(
     assert (await jobs.view(job_id))["lines_done"] == 4
     async with started.state.db.read() as conn:
         assert await store.committed_chunks(conn, job_id) == {0, 1}
+
+
+@pytest.mark.parametrize("settings_overrides", [{"file_chunk_lines": 2}])
+async def test_a_resumed_job_skips_exactly_the_chunks_listed_even_past_a_gap(
+    client: httpx.AsyncClient, started: FastAPI
+) -> None:
+    """Chunk 1 of 0-2 committed ahead of chunk 0 before the job stopped: the next run writes
+    chunks 0 and 2 only."""
+    await upload(client, "gap.ndjson", *(instance(n) for n in range(1, 6)))
+    jobs: FileJobs = started.state.file_jobs
+    job_id = await jobs.create(DEFAULT_TENANT_ID, "gap.ndjson", False, run_here=True)
+    assert await advance(started, job_id, jobs.node, chunk=1)
+
+    await jobs.run(job_id)
+
+    job = await jobs.view(job_id)
+    found = [(await client.get(f"{INSTANCES}/{iid(n)}")).status_code for n in range(1, 6)]
+    assert found == [200, 200, 404, 404, 200]
+    assert (job["status"], job["lines_done"], job["succeeded_count"]) == ("completed", 5, 3)
+
+
+async def test_a_chunk_the_database_rolled_back_to_break_a_deadlock_is_written_once_more(
+    client: httpx.AsyncClient, started: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs: FileJobs = started.state.file_jobs
+    write_chunk = jobs._write_chunk
+    attempts: list[int] = []
+
+    async def deadlocked_once(*args: Any) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise DeadlockDetectedError("deadlock detected")
+        await write_chunk(*args)
+
+    monkeypatch.setattr(jobs, "_write_chunk", deadlocked_once)
+    await upload(client, "a.ndjson", instance(1), instance(2))
+
+    response = await bulk(client, "a.ndjson")
+
+    assert response.json()["errorsNumber"] == 0
+    assert len(attempts) == 2
+    assert (await stored(client, 2))["_version"] == 1
+    listed = (await client.get("/instance-storage/instances")).json()
+    assert listed["totalRecords"] == 2

@@ -93,7 +93,8 @@ async def test_counters_drawn_in_an_open_unit_do_not_hold_up_other_units(
 async def test_a_transaction_rolled_back_to_break_a_deadlock_counts_as_a_lost_race(
     database_url: str, backend: str
 ) -> None:
-    """File jobs write such a chunk again; any other database error is not a race."""
+    """File jobs write such a chunk again, as one that met a unique value another transaction
+    committed meanwhile; any other database error is not a race."""
     if backend == "sqlite":
         pytest.skip("SQLite has one writer at a time: its transactions cannot deadlock")
     db = Database(database_url)
@@ -114,21 +115,24 @@ async def test_a_transaction_rolled_back_to_break_a_deadlock_counts_as_a_lost_ra
 
         outcomes = await asyncio.gather(take(0), take(1), return_exceptions=True)
         with pytest.raises(IntegrityError) as duplicate:
-            await _insert_tenant_again(db, "t-race-a")
+            await _insert_tenant(db, "'t-race-a'")
+        with pytest.raises(IntegrityError) as no_id:
+            await _insert_tenant(db, "NULL")
     finally:
         await db.dispose()
 
     failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     assert len(failed) == 1
     assert lost_a_race(failed[0])
-    assert not lost_a_race(duplicate.value)
+    assert lost_a_race(duplicate.value)
+    assert not lost_a_race(no_id.value)
 
 
-async def _insert_tenant_again(db: Database, tenant: str) -> None:
+async def _insert_tenant(db: Database, id_literal: str) -> None:
     async with db.write() as unit:
         await unit.conn.exec_driver_sql(
             "INSERT INTO tenants (id, name, created_at)"
-            f" VALUES ('{tenant}', 'x', CURRENT_TIMESTAMP)"
+            f" VALUES ({id_literal}, 'x', CURRENT_TIMESTAMP)"
         )
 
 
