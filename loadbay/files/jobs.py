@@ -198,8 +198,8 @@ class FileJobs:
             yield _Chunk(number, current)
 
     async def _error_parts(self, tenant: str, name: str) -> set[str]:
-        """The error parts stored already: those of chunks an earlier run wrote but may not
-        have committed."""
+        """The error parts of the job's chunks stored so far (at a run's start, also those of
+        chunks an earlier run wrote but may not have committed)."""
         files = error_files(name)
         return {
             part.name
@@ -352,11 +352,10 @@ class FileJobs:
     async def _finish(self, job: dict[str, Any]) -> None:
         tenant, name = job["tenant_id"], job["records_file"]
         files = error_files(name)
+        parts = await self._error_parts(tenant, name)
         for base in (files.errors, files.records):
-            parts = [f.name for f in await self._files.list(tenant, f"{base}.parts/")]
-            await self._files.put(
-                tenant, base, self._joined(tenant, sorted(parts)), max_bytes=2**62
-            )
+            own = sorted(part for part in parts if part.startswith(f"{base}.parts/"))
+            await self._files.put(tenant, base, self._joined(tenant, own), max_bytes=2**62)
         async with self._db.write() as unit:
             current = await job_store.find_job(unit.conn, tenant, KIND, job["id"])
             status = (
@@ -366,9 +365,8 @@ class FileJobs:
             )
             await store.finish(unit.conn, job["id"], status.value, utcnow())
         # The parts go once the job is marked done: a crash before that rebuilds the files.
-        for base in (files.errors, files.records):
-            for part in await self._files.list(tenant, f"{base}.parts/"):
-                await self._files.delete(tenant, part.name)
+        for part in parts:
+            await self._files.delete(tenant, part)
         if (job["lines_total"] or 0) >= ANALYZE_AFTER_LINES:
             table = self._collection.target.table.name
             try:

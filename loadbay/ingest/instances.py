@@ -48,6 +48,8 @@ LINKED_INSTANCE_NOT_FOUND = "LINKED_INSTANCE_NOT_FOUND"
 # under these names; no column has them.
 _EXPECTED = "expected_version"
 _TITLES = "title_links"
+# The columns unique per tenant beside the id, and their names in the API.
+_UNIQUE = (("hrid", "hrid"), ("match_key", "matchKey"))
 
 
 class OptimisticLocking(StrEnum):
@@ -223,7 +225,7 @@ async def _check_unique(
     (only an hrid some instance chose for itself can be there).
     """
     live = [(p, row) for p, row in enumerate(rows) if p not in failures]
-    taken_anew: dict[str, set[str]] = {"hrid": set(), "match_key": set()}
+    taken_anew: dict[str, set[str]] = {column: set() for column, _ in _UNIQUE}
     just_assigned = set(assigned)
     for _, row in live:
         old = stored.get((tenant_id, row["instance_id"]))
@@ -236,11 +238,11 @@ async def _check_unique(
         held += await store.hrid_holders_between(unit.conn, tenant_id, assigned[0], assigned[-1])
     owners: dict[tuple[str, str], str] = {}
     for holder in held:
-        owners[("hrid", holder["hrid"])] = holder["instance_id"]
-        if holder["match_key"]:
-            owners[("match_key", holder["match_key"])] = holder["instance_id"]
+        for column, _ in _UNIQUE:
+            if holder[column]:
+                owners[(column, holder[column])] = holder["instance_id"]
     for position, row in live:
-        for column, label in (("hrid", "hrid"), ("match_key", "matchKey")):
+        for column, label in _UNIQUE:
             value = row[column]
             if value is None:
                 continue
@@ -255,10 +257,7 @@ async def _check_unique(
 def _shares(row: dict[str, Any]) -> Iterator[Hashable]:
     """The instances its titles link (by natural key), its hrid and its matchKey."""
     yield from ((other,) for other in linked_instances(row[_TITLES] or ()))
-    if row["hrid"]:
-        yield ("hrid", row["hrid"])
-    if row["match_key"]:
-        yield ("match_key", row["match_key"])
+    yield from ((column, row[column]) for column, _ in _UNIQUE if row[column])
 
 
 def instance_document(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Collection as Sized
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -35,10 +35,9 @@ async def holders(
     for name, wanted in (("hrid", hrids), ("match_key", match_keys)):
         if not wanted:
             continue
-        query = select(instances.c.instance_id, instances.c.hrid, instances.c.match_key).where(
-            instances.c.tenant_id == tenant_id
+        query = restrict_to(
+            _holders(tenant_id), conn.dialect.name, instances, [name], [(v,) for v in wanted]
         )
-        query = restrict_to(query, conn.dialect.name, instances, [name], [(v,) for v in wanted])
         found.extend((await conn.execute(query)).mappings())
     return found
 
@@ -47,10 +46,15 @@ async def hrid_holders_between(
     conn: AsyncConnection, tenant_id: str, lowest: str, highest: str
 ) -> list[Mapping[str, Any]]:
     """Stored instances whose hrid sorts between these two: one range scan of its index."""
-    query = select(instances.c.instance_id, instances.c.hrid, instances.c.match_key).where(
-        instances.c.tenant_id == tenant_id, instances.c.hrid.between(lowest, highest)
-    )
+    query = _holders(tenant_id).where(instances.c.hrid.between(lowest, highest))
     return list((await conn.execute(query)).mappings())
+
+
+def _holders(tenant_id: str) -> Select[Any]:
+    """The tenant's instances, as who holds which hrid and matchKey."""
+    return select(instances.c.instance_id, instances.c.hrid, instances.c.match_key).where(
+        instances.c.tenant_id == tenant_id
+    )
 
 
 async def find_instance(
