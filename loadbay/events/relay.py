@@ -14,8 +14,9 @@ from loadbay.background import sleep_unless_stopped
 from loadbay.config import Settings
 from loadbay.events.brokers import Message, PartialPublish, Publisher, broker_name, subject_for
 from loadbay.storage import outbox as store
-from loadbay.storage.bulk import PendingEvent
+from loadbay.storage.bulk import EventClaim, PendingEvent
 from loadbay.storage.database import Database
+from loadbay.storage.feed_horizon import committed_up_to
 from loadbay.storage.leadership import RelayLeadership
 from loadbay.storage.types import utcnow
 
@@ -36,14 +37,14 @@ class Relay:
         self._broker = broker_name(settings.events_url or "")
 
     async def publish_pending(self, keep_going: Callable[[], Awaitable[bool]] | None = None) -> int:
-        """Publish unpublished events, batch after batch, until a batch comes back short (or
-        `keep_going` says no before the next); how many went out.
+        """Publish unpublished events, batch after batch, until none is left to claim (or
+        `keep_going` says no before the next batch); how many went out.
 
-        Two batches overlap: while one is published, the next is claimed (SKIP LOCKED passes
-        over the first's rows), and while the next is published, the first is marked and
-        committed. A batch is published only once the one before it was acknowledged whole,
-        and commits after it, so events keep their order. What the broker acknowledged is
-        marked published even when a later event fails; that failure is raised afterwards.
+        Two batches overlap: while one is published, the next is claimed (the events after
+        the first's), and while the next is published, the first is marked and committed. A
+        batch is published only once the one before it was acknowledged whole, and commits
+        after it, so events keep their order. What the broker acknowledged is marked
+        published even when a later event fails; that failure is raised afterwards.
         """
         published = 0
         in_flight: list[_Round] = []
@@ -52,15 +53,15 @@ class Relay:
                 current = _Round(in_flight[-1] if in_flight else None)
                 current.task = asyncio.create_task(self._publish_round(current))
                 in_flight.append(current)
-                claimed = await current.claimed_or_failed()
+                claim = await current.claimed_or_failed()
                 if len(in_flight) == 2:
                     published += await _finished(in_flight, in_flight[0])
-                short = claimed < self._settings.relay_batch_size
-                if not short and keep_going is not None and not await keep_going():
+                done = claim.caught_up
+                if not done and keep_going is not None and not await keep_going():
                     # Stopping, or no longer the one relay that leads: the batch claimed
                     # last is let go unpublished.
-                    current.abandoned = short = True
-                if short:
+                    current.abandoned = done = True
+                if done:
                     return published + await _finished(in_flight, current)
         finally:
             # Rounds are left here only after a failure or a cancel: none publishes any more;
@@ -77,8 +78,15 @@ class Relay:
     async def _publish_round(self, this: _Round) -> int:
         failure: BaseException | None = None
         async with self._db.write() as unit:
-            events = await unit.bulk.claim_events(self._settings.relay_batch_size)
-            this.claimed.set_result(len(events))
+            # Only events that no event still to commit precedes: the position never passes
+            # one (see feed_horizon).
+            horizon = await committed_up_to(unit.conn)
+            claim = await unit.bulk.claim_events(
+                this.after, horizon, self._settings.relay_batch_size
+            )
+            this.claimed_through = claim.through
+            this.claimed.set_result(claim)
+            events = claim.events
             before, this.previous = this.previous, None
             if not events:
                 _settle(this.acknowledged, True)
@@ -99,13 +107,15 @@ class Relay:
                 raise
             _settle(this.acknowledged, failure is None)
             self._count(events[:acknowledged], time.perf_counter() - started, time.time())
-            published = [event.id for event in events[:acknowledged]]
-            await unit.bulk.mark_published(published)
+            if acknowledged == len(events):
+                await unit.bulk.mark_published(claim.through)
+            elif acknowledged:
+                await unit.bulk.mark_published(events[acknowledged - 1].id)
             if before is not None:
                 await asyncio.shield(before.task)  # commit in the order of the batches
         if failure is not None:
             raise failure
-        return len(published)
+        return acknowledged
 
     def _count(self, acknowledged: list[PendingEvent], seconds: float, now: float) -> None:
         """`now` in seconds since the epoch, as the events' `written_at`."""
@@ -157,9 +167,6 @@ class Relay:
     async def prune(self) -> int:
         keep = timedelta(hours=self._settings.events_retention_hours)
         async with self._db.write() as unit:
-            unlisted = await store.drop_unlisted_ids(unit.conn)
-            if unlisted:
-                log.warning("event relay: %d pending ids named no event; dropped", unlisted)
             return await store.prune_published(unit.conn, utcnow() - keep)
 
     def _messages(self, events: list[PendingEvent]) -> list[Message]:
@@ -180,18 +187,22 @@ class _Round:
     def __init__(self, previous: _Round | None) -> None:
         loop = asyncio.get_running_loop()
         self.previous = previous
+        # Claims the events after this id (and after the relay's position, which another
+        # relay may have moved on meanwhile: SQLite's relays take turns, none leads).
+        self.after = previous.claimed_through if previous is not None else 0
+        self.claimed_through = self.after
         # Set when the pipeline ends early: the round publishes nothing it has not yet begun.
         self.abandoned = False
-        self.claimed: asyncio.Future[int] = loop.create_future()
+        self.claimed: asyncio.Future[EventClaim] = loop.create_future()
         self.acknowledged: asyncio.Future[bool] = loop.create_future()
         self.task: asyncio.Task[int]
 
-    async def claimed_or_failed(self) -> int:
-        """How many events this round claimed; its error if it failed before claiming."""
+    async def claimed_or_failed(self) -> EventClaim:
+        """What this round claimed; its error if it failed before claiming."""
         await asyncio.wait({self.claimed, self.task}, return_when=asyncio.FIRST_COMPLETED)
-        if self.claimed.done():
-            return self.claimed.result()
-        return await self.task
+        if not self.claimed.done():
+            await self.task  # raises what kept it from claiming
+        return self.claimed.result()
 
 
 async def _finished(in_flight: list[_Round], round_: _Round) -> int:

@@ -32,6 +32,15 @@ class PendingEvent(NamedTuple):
     written_at: float
 
 
+class EventClaim(NamedTuple):
+    """Events claimed for publishing. Every id up to `through` was claimed, or names no event
+    (never will: it is at most the limit asked for); `caught_up`: none is left after it."""
+
+    events: list[PendingEvent]
+    through: int
+    caught_up: bool
+
+
 class OnConflict(Enum):
     NOTHING = "nothing"
     UPDATE = "update"
@@ -114,13 +123,13 @@ class BulkWriter(Protocol):
 
     async def stop_capturing(self) -> None: ...
 
-    async def claim_events(self, limit: int) -> list[PendingEvent]:
-        """The oldest unpublished outbox events, locked for this transaction; rows another
-        transaction holds are skipped, not waited for."""
+    async def claim_events(self, after: int, up_to: int | None, limit: int) -> EventClaim:
+        """The next outbox events, oldest first, `limit` at most: after both an id and the
+        relay's position, up to an id (None: no limit)."""
         ...
 
-    async def mark_published(self, ids: Sequence[int]) -> None:
-        """Take outbox events off the pending list, in one statement."""
+    async def mark_published(self, through: int) -> None:
+        """Move the relay's position on to an id (never back), in one statement."""
         ...
 
 

@@ -2,7 +2,7 @@
 
 Python builds no event: a trigger on each collection table turns the rows a bulk statement
 inserted or updated into outbox rows, set-wise, in the same transaction, with the exact old
-row of an update, and lists their ids in `outbox_pending` for the relay. Triggers act only
+row of an update. Triggers act only
 while a write has switched capture on (`publishEvents`), and carry that write's job id and
 time. PostgreSQL uses statement-level triggers over transition tables and transaction-local
 settings; SQLite row triggers and a context row.
@@ -163,7 +163,7 @@ def _pg_write_events(captured: CapturedTable, change: str, pending_list: bool) -
       FROM new_rows n{old_join}
     ) e
     ORDER BY e.id"""
-    if not pending_list:  # the schema before migration 0010
+    if not pending_list:
         return f"{events};"
     listed = "INSERT INTO outbox_pending (id) SELECT id FROM written;"
     return f"  WITH written AS ({events}\n    RETURNING id\n  )\n  {listed}"
@@ -199,10 +199,10 @@ $$
 """
 
 
-def postgres_functions(*, pending_list: bool = True) -> Iterator[str]:
+def postgres_functions(*, pending_list: bool = False) -> Iterator[str]:
     """The trigger functions, as `CREATE OR REPLACE`: a migration may run them again.
 
-    Without `pending_list`, as before migration 0010: events not listed in `outbox_pending`.
+    With `pending_list`, as from migration 0010 to 0013: events listed in `outbox_pending`.
     """
     yield _PG_FUNCTIONS
     for captured in CAPTURED:
@@ -210,7 +210,7 @@ def postgres_functions(*, pending_list: bool = True) -> Iterator[str]:
             yield _pg_function(captured, change, pending_list)
 
 
-def postgres_ddl(*, pending_list: bool = True) -> Iterator[str]:
+def postgres_ddl(*, pending_list: bool = False) -> Iterator[str]:
     """Functions and statement-level triggers for every captured table."""
     yield from postgres_functions(pending_list=pending_list)
     for captured in CAPTURED:
@@ -314,10 +314,10 @@ def _sqlite_payload(captured: CapturedTable, change: str, key: str) -> str:
     return f"printf('{text}', {', '.join(heading + arguments)})"
 
 
-def sqlite_ddl(*, pending_list: bool = True) -> Iterator[str]:
+def sqlite_ddl(*, pending_list: bool = False) -> Iterator[str]:
     """Row triggers for every captured table; they act while `capture_context` has its row.
 
-    Without `pending_list`, as before migration 0010: events not listed in `outbox_pending`.
+    With `pending_list`, as from migration 0010 to 0013: events listed in `outbox_pending`.
     """
     # Inside a trigger, last_insert_rowid() is the trigger's own last insert: the event.
     listed = "\n  INSERT INTO outbox_pending (id) VALUES (last_insert_rowid());" * pending_list
@@ -337,7 +337,7 @@ END
 """
 
 
-def recreated(dialect: str, *, pending_list: bool = True) -> Iterator[str]:
+def recreated(dialect: str, *, pending_list: bool = False) -> Iterator[str]:
     """What a migration runs to replace the capture of earlier revisions: PostgreSQL's
     functions in place (their triggers stay), SQLite's triggers dropped and made anew."""
     if dialect == "postgresql":

@@ -6,40 +6,32 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage.feed_horizon import committed_up_to
-from loadbay.storage.tables import outbox, outbox_pending
+from loadbay.storage.tables import outbox, relay_position
 
 
 async def add_events(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Events written from Python (a few: deletions), pending like the captured ones."""
+    """Events written from Python (a few: deletions); the relay reads them like the others."""
     if rows:
-        ids = (await conn.execute(insert(outbox).returning(outbox.c.id), list(rows))).scalars()
-        await conn.execute(insert(outbox_pending), [{"id": i} for i in ids])
+        await conn.execute(insert(outbox), list(rows))
+
+
+def _published_through() -> ColumnElement[int]:
+    """The relay's position; 0 without its row (a table emptied by hand): all is pending."""
+    return func.coalesce(select(relay_position.c.published_through).scalar_subquery(), 0)
 
 
 async def prune_published(conn: AsyncConnection, created_before: datetime) -> int:
     """Delete the published events written before a time; pending ones stay, however old."""
-    pending = exists().where(outbox_pending.c.id == outbox.c.id)
     pruned = await conn.execute(
-        delete(outbox).where(outbox.c.created_at < created_before, ~pending)
+        delete(outbox).where(
+            outbox.c.created_at < created_before, outbox.c.id <= _published_through()
+        )
     )
     return pruned.rowcount
-
-
-async def drop_unlisted_ids(conn: AsyncConnection) -> int:
-    """Take off the pending list the ids that name no event.
-
-    Every id is written with its event, and pruning keeps pending events; but an event
-    deleted another way (by hand, say) would leave its id, claimed by every round and never
-    published: at the head of the list, a batch of them would hold the relay still. A
-    foreign key would rule that out at 13 us an event written; this costs a scan of the list
-    at each prune.
-    """
-    named = exists().where(outbox.c.id == outbox_pending.c.id)
-    return (await conn.execute(delete(outbox_pending).where(~named))).rowcount
 
 
 async def feed(
@@ -59,10 +51,10 @@ async def feed(
 
 
 async def lag(conn: AsyncConnection) -> tuple[int, datetime | None]:
-    """How many events wait to be published, and when the first of them (by id) was written;
-    in one statement, so that the two agree."""
-    first = select(func.min(outbox_pending.c.id)).scalar_subquery()
-    oldest = select(outbox.c.created_at).where(outbox.c.id == first).scalar_subquery()
-    query = select(func.count(), oldest).select_from(outbox_pending)
+    """How many events wait to be published, and when the oldest of them was written; in one
+    statement, so that the two agree."""
+    query = select(func.count(), func.min(outbox.c.created_at)).where(
+        outbox.c.id > _published_through()
+    )
     count, created_at = (await conn.execute(query)).one()
     return int(count), created_at

@@ -21,10 +21,11 @@ from loadbay.storage._sql import (
     names,
     returned_columns,
 )
-from loadbay.storage.bulk import BulkTarget, OnConflict, PendingEvent, Row
+from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, PendingEvent, Row
 from loadbay.storage.event_capture import PG_AT_SETTING, PG_JOB_SETTING, PG_TS_SETTING
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_NO_LIMIT = 2**63 - 1
 # asyncpg takes dates, timestamps and text as they are; JSON text comes from JsonText itself.
 _ENCODERS: dict[type[TypeEngine[Any]], Encoder] = {}
 
@@ -32,15 +33,21 @@ _ENCODERS: dict[type[TypeEngine[Any]], Encoder] = {}
 # On the driver's connection: through SQLAlchemy, building 2,000 result mappings and an IN
 # list of 2,000 parameters was most of the relay's own time. The payload comes as the bytes
 # sent and the time as a number: the relay's loop decodes, encodes and subtracts nothing.
-# The pending ids are locked, not the events: those are never written again. As an array,
-# not a join: on a fresh list's statistics the planner merged the whole outbox into it.
+_CLAIM_AFTER = "greatest($1, coalesce((SELECT published_through FROM relay_position), 0))"
+_FIRST_TO_CLAIM = f"(SELECT min(id) FROM outbox WHERE id > {_CLAIM_AFTER})"
+# A range of ids as wide as the batch, from the first event to claim: whatever the planner
+# estimates, it reads that range alone. As `id > … ORDER BY id LIMIT n` the planner took, on
+# a fresh outbox's statistics (none, or older than the backlog), a scan of every event after
+# the position and a sort: 11-36 ms a claim with 30,000 pending, and growing with them.
 _CLAIM_EVENTS = (
     "SELECT id, tenant_id, collection, record_key, event_id, convert_to(payload, 'UTF8'), "
     "extract(epoch FROM created_at)::float8 FROM outbox "
-    "WHERE id = ANY(ARRAY(SELECT id FROM outbox_pending ORDER BY id LIMIT $1 "
-    "FOR UPDATE SKIP LOCKED)) ORDER BY id"
+    f"WHERE id >= {_FIRST_TO_CLAIM} AND id < {_FIRST_TO_CLAIM} + $3 AND id <= $2 ORDER BY id"
 )
-_MARK_PUBLISHED = "DELETE FROM outbox_pending WHERE id = ANY($1::bigint[])"
+_MARK_PUBLISHED = (
+    "INSERT INTO relay_position (id, published_through) VALUES (1, $1) ON CONFLICT (id) "
+    "DO UPDATE SET published_through = greatest(relay_position.published_through, $1)"
+)
 
 
 # A statement that only makes SQLAlchemy open its transaction (asyncpg's opens lazily).
@@ -121,15 +128,19 @@ class PostgresBulkWriter:
         conn = await self._in_transaction()
         await conn.execute("SELECT set_config($1, '', true)", PG_TS_SETTING)
 
-    async def claim_events(self, limit: int) -> list[PendingEvent]:
+    async def claim_events(self, after: int, up_to: int | None, limit: int) -> EventClaim:
+        up_to = _NO_LIMIT if up_to is None else up_to
         conn = await self._in_transaction()
-        rows = await conn.fetch(_CLAIM_EVENTS, limit)
-        return [PendingEvent(*row) for row in rows]
+        rows = await conn.fetch(_CLAIM_EVENTS, after, up_to, limit)
+        events = [PendingEvent(*row) for row in rows]
+        if not events:
+            return EventClaim(events, after, caught_up=True)
+        through = min(events[0].id + limit - 1, up_to)
+        return EventClaim(events, through, caught_up=through >= up_to)
 
-    async def mark_published(self, ids: Sequence[int]) -> None:
-        if ids:
-            conn = await self._in_transaction()
-            await conn.execute(_MARK_PUBLISHED, ids)
+    async def mark_published(self, through: int) -> None:
+        conn = await self._in_transaction()
+        await conn.execute(_MARK_PUBLISHED, through)
 
     async def _in_transaction(self) -> Any:
         """The driver's connection, inside the unit's transaction."""

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Date, Table
 
 from loadbay.storage._sql import (
@@ -16,7 +15,7 @@ from loadbay.storage._sql import (
     names,
     returned_columns,
 )
-from loadbay.storage.bulk import BulkTarget, OnConflict, PendingEvent, Row
+from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, PendingEvent, Row
 from loadbay.storage.event_capture import sqlite_event_id_prefix
 from loadbay.storage.types import UtcDateTime
 
@@ -93,24 +92,27 @@ class SqliteBulkWriter:
     async def stop_capturing(self) -> None:
         await self._conn.execute_fetchall("DELETE FROM capture_context")
 
-    async def claim_events(self, limit: int) -> list[PendingEvent]:
-        # The write transaction holds SQLite's only write lock: nobody else claims meanwhile.
-        rows = await self._conn.execute_fetchall(_CLAIM_EVENTS, (limit,))
-        return [PendingEvent(*row) for row in rows]
+    async def claim_events(self, after: int, up_to: int | None, limit: int) -> EventClaim:
+        rows = await self._conn.execute_fetchall(_CLAIM_EVENTS, (after, up_to, limit))
+        events = [PendingEvent(*row) for row in rows]
+        through = events[-1].id if events else after
+        return EventClaim(events, through, caught_up=len(events) < limit)
 
-    async def mark_published(self, ids: Sequence[int]) -> None:
-        if ids:
-            await self._conn.execute_fetchall(_MARK_PUBLISHED, (orjson.dumps(list(ids)).decode(),))
+    async def mark_published(self, through: int) -> None:
+        await self._conn.execute_fetchall(_MARK_PUBLISHED, (through,))
 
 
 # The payload as the bytes sent, the time as seconds since the epoch (stored as UTC text).
 _CLAIM_EVENTS = (
     "SELECT id, tenant_id, collection, record_key, event_id, CAST(payload AS BLOB), "
     "(julianday(created_at) - 2440587.5) * 86400.0 FROM outbox "
-    "WHERE id IN (SELECT id FROM outbox_pending ORDER BY id LIMIT ?) ORDER BY id"
+    "WHERE id > max(?1, coalesce((SELECT published_through FROM relay_position), 0)) "
+    "AND id <= coalesce(?2, 9223372036854775807) ORDER BY id LIMIT ?3"
 )
-# The ids as one JSON array parameter: SQLite caps the number of parameters.
-_MARK_PUBLISHED = "DELETE FROM outbox_pending WHERE id IN (SELECT value FROM json_each(?))"
+_MARK_PUBLISHED = (
+    "INSERT INTO relay_position (id, published_through) VALUES (1, ?1) ON CONFLICT (id) "
+    "DO UPDATE SET published_through = max(relay_position.published_through, ?1)"
+)
 
 
 def _encoded(table: Table, row: Row) -> tuple[Any, ...]:

@@ -218,14 +218,15 @@ outbox = Table(
     sqlite_autoincrement=True,
 )
 
-# The relay's work list: the ids of the outbox events still to publish, written with them by
-# the capture triggers. Publishing deletes an id here and leaves the event's row as it was:
-# marking the wide row published instead rewrote it with a new entry in each of its indexes
-# (19 us an event against 4 on PostgreSQL) and left the pending index full of dead entries.
-outbox_pending = Table(
-    "outbox_pending",
+# How far the relay has published: every outbox id up to `published_through` went to the
+# broker. One row. The relay reads on from there up to the feed's horizon (feed_horizon), so
+# capture writes nothing per event for it, and publishing a batch rewrites this one row: a
+# list of pending ids cost an insert per event written and a delete per event published.
+relay_position = Table(
+    "relay_position",
     metadata,
-    Column("id", BigId, primary_key=True, autoincrement=False),
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("published_through", BigId, nullable=False),
 )
 
 # BULK_TENANT: tables written in bulk carry their tenant without a foreign key. Every row's

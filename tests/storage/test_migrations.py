@@ -137,7 +137,7 @@ async def test_events_unpublished_before_0010_stay_pending_after_it(database_url
                     f" 'e{n}', 'CREATE', '{{}}', CURRENT_TIMESTAMP, {published})"
                 )
 
-        await migrate.upgrade(db)
+        await migrate.upgrade(db, "0010")
         async with db.engine.connect() as conn:
             pending = (
                 await conn.exec_driver_sql(
@@ -184,6 +184,50 @@ async def test_0010_hands_out_no_outbox_id_twice(database_url: str) -> None:
 
     assert after_upgrade == highest + 1
     assert after_downgrade == highest + 2
+
+
+async def test_0013_starts_the_relay_below_the_first_event_still_listed(
+    database_url: str,
+) -> None:
+    """0013: the relay's position goes just below the first pending id (an event published
+    above it, out of order, goes out once more); with none pending, at the last event. A
+    downgrade lists again every event above the position."""
+    db = Database(database_url)
+    try:
+        await migrate.downgrade(db, "0012")
+        async with db.engine.begin() as conn:
+            ids = []
+            for n in range(4):
+                found = await conn.exec_driver_sql(
+                    "INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type,"
+                    f" payload, created_at) VALUES ('t', 'entities', 'p{n}', 'e{n}', 'CREATE',"
+                    " '{}', CURRENT_TIMESTAMP) RETURNING id"
+                )
+                ids.append(found.scalar_one())
+            await conn.exec_driver_sql(
+                f"INSERT INTO outbox_pending (id) VALUES ({ids[1]}), ({ids[3]})"
+            )
+        await migrate.upgrade(db)
+        async with db.engine.begin() as conn:
+            position = await _relay_position(conn)
+        await migrate.downgrade(db, "0012")
+        async with db.engine.begin() as conn:
+            listed = (await conn.exec_driver_sql("SELECT id FROM outbox_pending ORDER BY id")).all()
+            await conn.exec_driver_sql("DELETE FROM outbox_pending")
+        await migrate.upgrade(db)
+        async with db.engine.begin() as conn:
+            none_pending = await _relay_position(conn)
+    finally:
+        await db.dispose()
+
+    assert position == ids[0]
+    assert listed == [(ids[1],), (ids[2],), (ids[3],)]
+    assert none_pending == ids[3]
+
+
+async def _relay_position(conn: AsyncConnection) -> int:
+    found = await conn.exec_driver_sql("SELECT published_through FROM relay_position")
+    return int(found.scalar_one())
 
 
 async def test_0005_hands_out_no_entity_id_twice(database_url: str) -> None:
