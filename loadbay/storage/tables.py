@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     ForeignKey,
@@ -227,6 +228,7 @@ relay_position = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("published_through", BigId, nullable=False),
+    CheckConstraint("id = 1", name="ck_relay_position_one_row"),
 )
 
 # BULK_TENANT: tables written in bulk carry their tenant without a foreign key. Every row's

@@ -189,9 +189,9 @@ async def test_0010_hands_out_no_outbox_id_twice(database_url: str) -> None:
 async def test_0013_starts_the_relay_below_the_first_event_still_listed(
     database_url: str,
 ) -> None:
-    """0013: the relay's position goes just below the first pending id (an event published
-    above it, out of order, goes out once more); with none pending, at the last event. A
-    downgrade lists again every event above the position."""
+    """0013: the relay's position goes just below the first pending id that names an event
+    (an event published above it, out of order, goes out once more); with none pending, at
+    the last event. A downgrade lists again every event above the position."""
     db = Database(database_url)
     try:
         await migrate.downgrade(db, "0012")
@@ -205,7 +205,7 @@ async def test_0013_starts_the_relay_below_the_first_event_still_listed(
                 )
                 ids.append(found.scalar_one())
             await conn.exec_driver_sql(
-                f"INSERT INTO outbox_pending (id) VALUES ({ids[1]}), ({ids[3]})"
+                f"INSERT INTO outbox_pending (id) VALUES (-5), ({ids[1]}), ({ids[3]})"
             )
         await migrate.upgrade(db)
         async with db.engine.begin() as conn:

@@ -31,10 +31,13 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("published_through", BIG_ID, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_relay_position"),
+        sa.CheckConstraint("id = 1", name="ck_relay_position_one_row"),
     )
+    # Ids naming no event (deleted by hand) are passed over: they would start it too low.
     op.execute(
         "INSERT INTO relay_position (id, published_through) SELECT 1, coalesce("
-        "(SELECT min(id) - 1 FROM outbox_pending), (SELECT max(id) FROM outbox), 0)"
+        "(SELECT min(p.id) - 1 FROM outbox_pending p JOIN outbox o ON o.id = p.id), "
+        "(SELECT max(id) FROM outbox), 0)"
     )
     _capture(pending_list=False)
     op.drop_table("outbox_pending")
@@ -48,7 +51,7 @@ def downgrade() -> None:
     )
     op.execute(
         "INSERT INTO outbox_pending (id) SELECT id FROM outbox "
-        "WHERE id > (SELECT published_through FROM relay_position)"
+        "WHERE id > coalesce((SELECT published_through FROM relay_position), 0)"
     )
     _capture(pending_list=True)
     op.drop_table("relay_position")
