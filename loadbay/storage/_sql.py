@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -19,12 +19,12 @@ def names(columns: Iterable[str]) -> str:
     return ", ".join(f'"{c}"' for c in columns)
 
 
-def matched_columns(target: BulkTarget, shared: Row) -> tuple[str, ...]:
+def matched_columns(target: BulkTarget, shared: Container[str]) -> tuple[str, ...]:
     """The conflict columns that differ from row to row: they match returned rows to input."""
     return tuple(c for c in target.conflict_columns if c not in shared)
 
 
-def returned_columns(target: BulkTarget, shared: Row) -> tuple[str, ...]:
+def returned_columns(target: BulkTarget, shared: Container[str]) -> tuple[str, ...]:
     """RETURNING lists the matched key too: that is how rows are matched back to input."""
     return (*target.returning, *matched_columns(target, shared))
 

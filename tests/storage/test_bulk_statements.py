@@ -74,7 +74,7 @@ async def test_a_thousand_records_take_a_bounded_number_of_statements(
 
     assert all(r.succeeded for r in results)
     inserts = inserts_into_activities(statements)
-    # PostgreSQL: COPY to staging + one INSERT … SELECT; SQLite: one 1,000-row multi-VALUES.
+    # PostgreSQL: one INSERT … SELECT FROM unnest(arrays); SQLite: one 1,000-row multi-VALUES.
     assert len(inserts) == 1
     assert all(expected in s for s in inserts)
     assert len(statements) <= 6
@@ -149,14 +149,11 @@ async def test_a_thousand_entities_then_events_are_a_handful_of_statements(
     # (Classified, not counted by position: asyncpg reports a statement after it ran.)
     lookups = [q for q in statements if q.lstrip().upper().startswith("SELECT")]
     writes = {
-        table: [q for q in statements if f'"{table}"' in q or f"_stage_{table}" in q]
-        for table in ("entities", "events")
+        table: [q for q in statements if f'"{table}"' in q] for table in ("entities", "events")
     }
-    # PostgreSQL: CREATE TEMP, INSERT…SELECT from the COPY's rows (COPY itself is not
-    # reported; the commit empties the staging table); SQLite: one 1,000-row INSERT.
-    expected = 2 if backend == "postgres" else 1
-    assert len(writes["entities"]) == expected
-    assert len(writes["events"]) == expected
+    # PostgreSQL: one INSERT … SELECT FROM unnest(arrays); SQLite: one 1,000-row INSERT.
+    assert len(writes["entities"]) == 1
+    assert len(writes["events"]) == 1
     # One SELECT resolves all 1,000 externalIds to entity ids.
     assert len(lookups) == 1
     assert "entities" in lookups[0]
@@ -166,7 +163,7 @@ async def test_a_thousand_entities_then_events_are_a_handful_of_statements(
 async def test_chunks_of_one_transaction_each_write_only_their_own_rows(
     database_url: str,
 ) -> None:
-    """The staging table is emptied between a transaction's chunks, not only at its commit."""
+    """Several chunks in one transaction: each writes its own rows, none an earlier chunk's."""
     db = Database(database_url)
     first = [(n, activity(n)) for n in range(2500)]
     again = [(n, activity(n, duration_minutes=45)) for n in range(1200)]
