@@ -151,7 +151,9 @@ class Relay:
                 if loop.time() >= next_prune:
                     await self.prune()
                     next_prune = loop.time() + PRUNE_EVERY_SECONDS
-                if published < self._settings.relay_batch_size:
+                # Idle only when nothing was there: under a steady load each pass ends at the
+                # horizon, a writer still in flight, well short of a batch.
+                if not published:
                     await sleep_unless_stopped(stop, IDLE_SECONDS)
         finally:
             await self._publisher.close()
