@@ -13,7 +13,7 @@ from loadbay.ingest.fields import RecordInvalid
 from loadbay.ingest.results import Outcome, RecordResult
 from loadbay.storage.bulk import OnConflict
 from loadbay.storage.database import WriteUnit
-from loadbay.storage.records import find_ids, find_rows_by_keys
+from loadbay.storage.records import find_ids
 from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB
 
 T = TypeVar("T")
@@ -170,8 +170,8 @@ async def _stored_versions(
 ) -> dict[tuple[Any, ...], Mapping[str, Any]]:
     target = collection.target
     keys = target.keys(rows, shared)
-    return await find_rows_by_keys(
-        unit.conn, target.table, target.conflict_columns, keys, collection.stored_columns
+    return await unit.bulk.stored_rows(
+        target.table, target.conflict_columns, keys, collection.stored_columns
     )
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from functools import cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Table
 from sqlalchemy.types import TypeEngine
 
 from loadbay.storage.bulk import BulkTarget, OnConflict, Row
@@ -42,6 +43,51 @@ def conflict_clause(target: BulkTarget, on_conflict: OnConflict) -> str:
         guard = [f'"{target.table.name}"."{c}" = EXCLUDED."{c}"' for c in target.update_guard]
         clause += " WHERE " + " AND ".join(guard)
     return clause
+
+
+def split_keys(
+    columns: Sequence[str], keys: Sequence[tuple[Any, ...]]
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Key columns with one value for every key (the tenant), and the others' values."""
+    fixed = {c: keys[0][i] for i, c in enumerate(columns) if all(k[i] == keys[0][i] for k in keys)}
+    varying = {c: [k[i] for k in keys] for i, c in enumerate(columns) if c not in fixed}
+    return fixed, varying
+
+
+def stored_by_key(
+    table: Table,
+    columns: Sequence[str],
+    selected: tuple[str, ...],
+    dialect: Dialect,
+    found: Iterable[Sequence[Any]],
+) -> dict[tuple[Any, ...], Row]:
+    """The driver's rows of `selected` columns, decoded as SQLAlchemy reads them, by their
+    values of `columns` (the first selected)."""
+    decoders = _decoders(table, selected, dialect)
+    width = len(columns)
+    stored = {}
+    for values in found:
+        row = dict(zip(selected, values, strict=True))
+        for name, decode in decoders:
+            row[name] = decode(row[name])
+        stored[tuple(row[c] for c in selected[:width])] = row
+    return stored
+
+
+@cache
+def _decoders(
+    table: Table, selected: tuple[str, ...], dialect: Dialect
+) -> list[tuple[str, Callable[[Any], Any]]]:
+    return [
+        (name, decode)
+        for name in selected
+        if (decode := _result_processor(table.columns[name].type, dialect)) is not None
+    ]
+
+
+def _result_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Encoder | None:
+    # The dialect's own implementation of the type: SQLite's parses the text it stores.
+    return column_type.dialect_impl(dialect).result_processor(dialect, None)  # type: ignore[no-any-return]
 
 
 def encode_rows(

@@ -109,6 +109,18 @@ class BulkWriter(Protocol):
         """Insert rows that cannot conflict, returning nothing."""
         ...
 
+    async def stored_rows(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        keys: Sequence[tuple[Any, ...]],
+        wanted: Sequence[str],
+    ) -> dict[tuple[Any, ...], Row]:
+        """The stored rows whose `columns` equal one of `keys`, by key: those columns and the
+        `wanted` ones, decoded. Locked until commit, in key order: concurrent writers of the
+        same keys queue instead of deadlocking."""
+        ...
+
     async def insert_row(self, table: Table, values: Row) -> int:
         """Insert one row; return the `id` the database gave it."""
         ...
@@ -141,4 +153,4 @@ def bulk_writer_for(dialect: str, conn: AsyncConnection, driver_connection: Any)
         return PostgresBulkWriter(conn, driver_connection)
     from loadbay.storage.sqlite import SqliteBulkWriter
 
-    return SqliteBulkWriter(driver_connection)
+    return SqliteBulkWriter(driver_connection, conn.dialect)

@@ -20,6 +20,8 @@ from loadbay.storage._sql import (
     matched_columns,
     names,
     returned_columns,
+    split_keys,
+    stored_by_key,
 )
 from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, PendingEvent, Row
 from loadbay.storage.event_capture import PG_AT_SETTING, PG_JOB_SETTING, PG_TS_SETTING
@@ -96,6 +98,22 @@ class PostgresBulkWriter:
         conn = await self._in_transaction()
         await conn.copy_records_to_table(table.name, records=records, columns=list(columns))
 
+    async def stored_rows(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        keys: Sequence[tuple[Any, ...]],
+        wanted: Sequence[str],
+    ) -> dict[tuple[Any, ...], Row]:
+        if not keys:
+            return {}
+        fixed, varying = split_keys(columns, keys)
+        selected = (*columns, *(c for c in wanted if c not in columns))
+        sql = _stored_sql(table, tuple(fixed), tuple(varying), selected)
+        conn = await self._in_transaction()
+        found = await conn.fetch(sql, *varying.values(), *fixed.values())
+        return stored_by_key(table, columns, selected, self._conn.dialect, found)
+
     async def insert_row(self, table: Table, values: Row) -> int:
         return int((await self._conn.execute(_row_insert(table), values)).scalar_one())
 
@@ -167,3 +185,29 @@ def _upsert_sql(
 
 def _sql_type(table: Table, column: str) -> str:
     return str(table.columns[column].type.compile(dialect=_DIALECT))
+
+
+@cache
+def _stored_sql(
+    table: Table, fixed: tuple[str, ...], varying: tuple[str, ...], selected: tuple[str, ...]
+) -> str:
+    """The varying key columns as arrays ($1…), the fixed ones after them.
+
+    The table's index is probed once per key, in key order: a LATERAL subquery over the
+    sorted, distinct keys. A join would leave the choice to the planner, whose estimates for
+    a table loaded without ANALYZE are stale: it sorted or hashed every row of the tenant
+    for each chunk (400 ms per 1,000 keys at 200,000 rows).
+    """
+    conditions = [f't."{c}" = ${n}' for n, c in enumerate(fixed, start=len(varying) + 1)]
+    columns = ", ".join(f't."{c}"' for c in selected)
+    if not varying:
+        return f'SELECT {columns} FROM "{table.name}" t WHERE {" AND ".join(conditions)} FOR UPDATE'
+    arrays = ", ".join(f"${n}::{_sql_type(table, c)}[]" for n, c in enumerate(varying, start=1))
+    conditions += [f't."{c}" = wanted."{c}"' for c in varying]
+    in_order = ", ".join(f'wanted."{c}"' for c in varying)
+    return (
+        f"SELECT found.* FROM (SELECT DISTINCT * FROM unnest({arrays}) AS keys ({names(varying)}) "
+        f"ORDER BY {names(varying)}) AS wanted CROSS JOIN LATERAL (SELECT {columns} "
+        f'FROM "{table.name}" t WHERE {" AND ".join(conditions)} FOR UPDATE OF t) AS found '
+        f"ORDER BY {in_order}"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
@@ -198,3 +199,37 @@ async def test_chunks_of_one_transaction_each_write_only_their_own_rows(
     assert len({r.record_id for r in created}) == 2500
     assert [r.record_id for r in updated] == [r.record_id for r in created[:1200]]
     assert dict(durations) == {45: 1200, 120: 1300}
+
+
+async def test_stored_rows_are_found_by_keys_of_several_columns(database_url: str) -> None:
+    """Keys whose date varies and whose tenant does not; stored values come back decoded."""
+    db = Database(database_url)
+    day = date(2026, 3, 28)
+    stored = [
+        (n, activity(n, activity_date=(day + timedelta(days=n)).isoformat())) for n in range(3)
+    ]
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+            await write_records(
+                unit, ACTIVITIES, "t1", stored, mode=ConflictMode.FAIL, chunk_size=10, now=utcnow()
+            )
+        async with db.write() as unit:
+            keys = [
+                ("t1", "mentor-2", "group_workshop", day + timedelta(days=2)),
+                ("t1", "mentor-0", "group_workshop", day),
+                ("t1", "mentor-1", "group_workshop", day),  # stored under another day
+            ]
+            columns = ("tenant_id", "mentor_id", "activity_type", "activity_date")
+            found = await unit.bulk.stored_rows(
+                activities, columns, keys, ("duration_minutes", "created_at")
+            )
+            one = await unit.bulk.stored_rows(activities, columns, keys[:1], ("version",))
+    finally:
+        await db.dispose()
+
+    assert list(found) == [keys[1], keys[0]]  # in key order
+    assert found[keys[0]]["duration_minutes"] == 120
+    assert found[keys[0]]["activity_date"] == day + timedelta(days=2)
+    assert found[keys[0]]["created_at"].tzinfo is not None
+    assert one == {keys[0]: {**dict(zip(columns, keys[0], strict=True)), "version": 1}}
