@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 BATCHES = "/api/v1/batch-inserts"
@@ -23,3 +25,16 @@ def activity(n: int = 0, **overrides: Any) -> dict[str, Any]:
 
 def batch(*records: dict[str, Any]) -> dict[str, Any]:
     return {"activities": list(records)}
+
+
+def outbox_event(key: str) -> dict[str, Any]:
+    """An outbox row as Python writes one (a deletion's, say), its payload naming `key`."""
+    return {
+        "tenant_id": "default",
+        "collection": "activities",
+        "record_key": key,
+        "event_id": str(uuid.uuid4()),
+        "event_type": "CREATE",
+        "payload": {"key": key},
+        "created_at": datetime.now(UTC),
+    }

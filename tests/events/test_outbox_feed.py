@@ -11,10 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from loadbay.storage import outbox
-from loadbay.storage.types import utcnow
 from tests.api.operator.conftest import API, deposit, player, use_template
 from tests.conftest import ClientFactory
-from tests.factories import ACTIVITIES, BATCHES, activity, batch
+from tests.factories import ACTIVITIES, BATCHES, activity, batch, outbox_event
 
 
 async def feed(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
@@ -225,15 +224,7 @@ async def test_the_feed_never_passes_an_event_still_to_commit(
     feed's later ids until it commits; a cursor would otherwise pass over it for good."""
     if backend == "sqlite":
         pytest.skip("SQLite has one writer at a time: its ids are in commit order")
-    late = {
-        "tenant_id": "default",
-        "collection": "activities",
-        "record_key": "late",
-        "event_id": str(uuid.uuid4()),
-        "event_type": "CREATE",
-        "payload": {"key": "late"},
-        "created_at": utcnow(),
-    }
+    late = outbox_event("late")
     async with started.state.db.write() as unit:
         await outbox.add_events(unit.conn, [late])
         assert (await client.post(BATCHES, json=batch(activity(1)))).status_code == 201

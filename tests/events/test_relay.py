@@ -6,7 +6,6 @@ import asyncio
 import shutil
 import subprocess
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from loadbay.events.brokers import publisher_for, subject_for
 from loadbay.events.relay import Relay
 from loadbay.storage import outbox
 from loadbay.storage.database import Database
-from loadbay.storage.types import utcnow
 from tests.api.instances.helpers import bulk, iid, instance, upload
 from tests.events.brokers import (
     READERS,
@@ -33,7 +31,7 @@ from tests.events.brokers import (
     unique_names,
 )
 from tests.events.test_outbox_feed import feed
-from tests.factories import BATCHES, activity, batch
+from tests.factories import BATCHES, activity, batch, outbox_event
 from tests.servers import LOADBAY, free_port, loadbay_env
 
 pytestmark = pytest.mark.slow
@@ -342,15 +340,7 @@ async def test_the_relay_never_passes_an_event_still_to_commit(
     names = unique_names()
     settings = make_settings(events_url=url, relay_in_server=False, **names)
     app = create_app(settings)
-    late = {
-        "tenant_id": "default",
-        "collection": "activities",
-        "record_key": "late",
-        "event_id": str(uuid.uuid4()),
-        "event_type": "CREATE",
-        "payload": {"key": "late"},
-        "created_at": utcnow(),
-    }
+    late = outbox_event("late")
     async with redis_reader(url, names) as read, app.router.lifespan_context(app):
         client = await client_for(app)
         publisher = publisher_for(settings)
