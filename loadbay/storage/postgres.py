@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Table, Update, bindparam, insert, text, update
+from sqlalchemy import Insert, String, Table, Update, bindparam, insert, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
@@ -85,12 +85,10 @@ class PostgresBulkWriter:
         if not records:
             return []
         conn = await self._in_transaction()
-        arrays = [list(values) for values in zip(*records, strict=True)]
-        returned = await conn.fetch(
-            _upsert_sql(target, tuple(columns), tuple(shared), on_conflict),
-            *arrays,
-            *shared.values(),
-        )
+        sql = _upsert_sql(target, tuple(columns), tuple(shared), on_conflict)
+        returned = []
+        for arrays in _column_arrays(records):
+            returned += await conn.fetch(sql, *arrays, *shared.values())
         return align(target, columns, records, shared, returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
@@ -184,7 +182,35 @@ def _upsert_sql(
 
 
 def _sql_type(table: Table, column: str) -> str:
-    return str(table.columns[column].type.compile(dialect=_DIALECT))
+    """The column's type for a cast, without a length: an explicit cast to VARCHAR(n) cuts a
+    longer value short, where the insert's own conversion refuses it (22001)."""
+    column_type = table.columns[column].type
+    if isinstance(column_type, String) and column_type.length is not None:
+        return "VARCHAR"
+    return str(column_type.compile(dialect=_DIALECT))
+
+
+# PostgreSQL takes 1 GB at most in one message: a chunk (a file's may hold 100,000 lines of
+# any length) goes in statements of at most this many characters of text.
+_MAX_STATEMENT_TEXT = 64 * 2**20
+
+
+def _column_arrays(records: list[tuple[Any, ...]]) -> Iterator[list[list[Any]]]:
+    """The rows as one list per column, in as many consecutive parts as their size needs."""
+    arrays = [list(values) for values in zip(*records, strict=True)]
+    text = sum(
+        sum(map(len, filter(None, values)))
+        for values in arrays
+        if isinstance(next(filter(None, values), None), str)
+    )
+    parts = text // _MAX_STATEMENT_TEXT + 1
+    if parts == 1:
+        yield arrays
+        return
+    # Consecutive slices of rows sorted by key: the locks are still taken in key order.
+    step = -(-len(records) // parts)
+    for start in range(0, len(records), step):
+        yield [values[start : start + step] for values in arrays]
 
 
 @cache

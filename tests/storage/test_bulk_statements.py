@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from asyncpg.exceptions import StringDataRightTruncationError
 from sqlalchemy import event, func, select
 
 from loadbay.ingest.activities import ACTIVITIES
@@ -14,8 +15,9 @@ from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import write_records
 from loadbay.ingest.operator import OperatorCollections, collections_for
 from loadbay.ingest.templates.model import built_in, checked
+from loadbay.storage.bulk import OnConflict
 from loadbay.storage.database import Database, WriteUnit
-from loadbay.storage.tables import activities
+from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB, activities
 from loadbay.storage.tenants import ensure_tenant
 from loadbay.storage.types import utcnow
 from tests.factories import activity
@@ -233,3 +235,70 @@ async def test_stored_rows_are_found_by_keys_of_several_columns(database_url: st
     assert found[keys[0]]["activity_date"] == day + timedelta(days=2)
     assert found[keys[0]]["created_at"].tzinfo is not None
     assert one == {keys[0]: {**dict(zip(columns, keys[0], strict=True)), "version": 1}}
+
+
+async def test_a_value_too_long_for_its_column_is_refused_not_cut(
+    database_url: str, backend: str
+) -> None:
+    """PostgreSQL: the database backs up the validators' lengths; two keys that share their
+    first 255 characters must not merge into one row."""
+    if backend == "sqlite":
+        pytest.skip("SQLite does not enforce VARCHAR lengths; the validators do")
+    db = Database(database_url)
+    rows = [
+        {**activity(0), "mentor_id": "m" * length, "activity_date": date(2026, 3, 28)}
+        for length in (300, 256)
+    ]
+    for position, row in enumerate(rows):
+        row[ORIGIN_INDEX] = position
+    now = utcnow()
+    shared = {"tenant_id": "t1", "created_at": now, "version": 1, "updated_at": now}
+    shared[ORIGIN_JOB] = None
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+        with pytest.raises(StringDataRightTruncationError):
+            async with db.write() as unit:
+                await unit.bulk.write(ACTIVITIES.target, rows, OnConflict.NOTHING, shared)
+        async with db.read() as conn:
+            stored = (await conn.execute(select(func.count()).select_from(activities))).scalar()
+    finally:
+        await db.dispose()
+
+    assert stored == 0
+
+
+async def test_a_chunk_too_large_for_one_message_goes_in_several_statements(
+    database_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL caps a message at 1 GB: past a size, a chunk is written in consecutive
+    parts, and every record still gets its own result."""
+    if backend == "sqlite":
+        pytest.skip("SQLite splits statements by its parameter limit")
+    from loadbay.storage import postgres
+
+    monkeypatch.setattr(postgres, "_MAX_STATEMENT_TEXT", 2_000)
+    db = Database(database_url)
+    records: list[tuple[int, Any]] = [(n, activity(n)) for n in range(100)]
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+            statements = await watch_statements(unit, backend)
+            results = await write_records(
+                unit,
+                ACTIVITIES,
+                "t1",
+                records,
+                mode=ConflictMode.FAIL,
+                chunk_size=100,
+                now=utcnow(),
+            )
+        async with db.read() as conn:
+            mentors = (await conn.execute(select(activities.c.mentor_id))).scalars().all()
+    finally:
+        await db.dispose()
+
+    assert len(inserts_into_activities(statements)) > 1
+    assert [r.outcome.value for r in results] == ["created"] * 100
+    assert len({r.record_id for r in results}) == 100
+    assert sorted(mentors) == sorted(f"mentor-{n}" for n in range(100))
