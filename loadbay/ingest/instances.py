@@ -75,7 +75,7 @@ def validate_instance(record: Any) -> dict[str, Any]:
     document = dict(record)
     expected = document.pop("_version", None)
     document["id"] = (document.get("id") or str(uuid.uuid4())).lower()
-    return {
+    row = {
         "instance_id": document["id"],
         "hrid": document.get("hrid") or "",
         "match_key": document.get("matchKey") or None,
@@ -83,6 +83,19 @@ def validate_instance(record: Any) -> dict[str, Any]:
         "document": document,
         _EXPECTED: expected,
     }
+    _refuse_nul(row)
+    return row
+
+
+def _refuse_nul(row: dict[str, Any]) -> None:
+    """The values stored as plain text, not JSON, cannot hold NUL (PostgreSQL refuses it)."""
+    texts = [("hrid", row["hrid"]), ("matchKey", row["match_key"])]
+    for link in row[_TITLES] or ():
+        texts += [("title of a linked title", link["title"])]
+        texts += [("hrid of a linked title", link["hrid"])]
+    for field, value in texts:
+        if isinstance(value, str) and "\x00" in value:
+            raise RecordInvalid(f"{field} may not contain NUL (\\u0000)", VALIDATION_ERROR)
 
 
 def _describe(error: jsonschema_rs.ValidationError) -> str:

@@ -258,6 +258,31 @@ async def test_the_last_duplicate_id_in_a_file_wins_across_chunks(
     assert (await client.get(INSTANCES)).json()["totalRecords"] == 3
 
 
+async def test_nul_in_a_value_stored_as_plain_text_fails_that_line_alone(
+    client: httpx.AsyncClient,
+) -> None:
+    """hrid, matchKey and a linked title's text are columns, not JSON: NUL cannot go there
+    (PostgreSQL refuses it), so the line is refused by name, on either database."""
+    await upload(
+        client,
+        "nul.ndjson",
+        instance(1, hrid="in\u0000x"),
+        instance(2, matchKey="k\u0000"),
+        instance(3, precedingTitles=[{"title": "Old\u0000name"}]),
+        instance(4, title="Title with \u0000 in JSON is fine"),
+    )
+
+    response = await bulk(client, "nul.ndjson")
+
+    assert response.json()["errorsNumber"] == 3
+    errors = (await text_of(client, "nul.ndjson_errors")).splitlines()
+    assert [line.split(", ", 1)[0] for line in errors] == [iid(1), iid(2), iid(3)]
+    assert "hrid may not contain NUL" in errors[0]
+    assert "matchKey may not contain NUL" in errors[1]
+    assert "title of a linked title may not contain NUL" in errors[2]
+    assert (await stored(client, 4))["title"] == "Title with \u0000 in JSON is fine"
+
+
 async def test_error_parts_left_by_an_earlier_run_do_not_reach_the_error_files(
     client: httpx.AsyncClient,
 ) -> None:
