@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
-from functools import cache
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -74,7 +74,8 @@ def stored_by_key(
     return stored
 
 
-@cache
+# Bounded: keyed by the dialect object, of which every Database has its own.
+@lru_cache(maxsize=256)
 def _decoders(
     table: Table, selected: tuple[str, ...], dialect: Dialect
 ) -> list[tuple[str, Callable[[Any], Any]]]:
