@@ -84,7 +84,6 @@ class Relay:
             claim = await unit.bulk.claim_events(
                 this.after, horizon, self._settings.relay_batch_size
             )
-            this.claimed_through = claim.through
             this.claimed.set_result(claim)
             events = claim.events
             before, this.previous = this.previous, None
@@ -189,10 +188,10 @@ class _Round:
     def __init__(self, previous: _Round | None) -> None:
         loop = asyncio.get_running_loop()
         self.previous = previous
-        # Claims the events after this id (and after the relay's position, which another
-        # relay may have moved on meanwhile: SQLite's relays take turns, none leads).
-        self.after = previous.claimed_through if previous is not None else 0
-        self.claimed_through = self.after
+        # Claims the events after the previous round's (and after the relay's position, which
+        # another relay may have moved on meanwhile: SQLite's relays take turns, none leads).
+        # A round is made once the one before it has claimed.
+        self.after = previous.claimed.result().through if previous is not None else 0
         # Set when the pipeline ends early: the round publishes nothing it has not yet begun.
         self.abandoned = False
         self.claimed: asyncio.Future[EventClaim] = loop.create_future()

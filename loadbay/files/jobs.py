@@ -257,8 +257,9 @@ class FileJobs:
         return _ParsedChunk(chunk, prepared, failed)
 
     async def _commit(self, job: dict[str, Any], parsed: _ParsedChunk, parts: set[str]) -> None:
-        """Write a chunk; once more, parsed afresh, if the database rolled it back to break a
-        deadlock (chunks written at once share no record, but may share stored title links)."""
+        """Write a chunk; once more, parsed afresh, if the database rolled it back to let a
+        concurrent chunk through (`lost_a_race`: a deadlock over stored title links, which
+        chunks written at once may share, or an hrid one of them took meanwhile)."""
         try:
             await self._write_chunk(job, parsed, parts)
         except Exception as error:

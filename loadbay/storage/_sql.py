@@ -62,15 +62,14 @@ def stored_by_key(
     found: Iterable[Sequence[Any]],
 ) -> dict[tuple[Any, ...], Row]:
     """The driver's rows of `selected` columns, decoded as SQLAlchemy reads them, by their
-    values of `columns` (the first selected)."""
+    values of `columns` (which `selected` includes)."""
     decoders = _decoders(table, selected, dialect)
-    width = len(columns)
     stored = {}
     for values in found:
         row = dict(zip(selected, values, strict=True))
         for name, decode in decoders:
             row[name] = decode(row[name])
-        stored[tuple(row[c] for c in selected[:width])] = row
+        stored[tuple(row[c] for c in columns)] = row
     return stored
 
 

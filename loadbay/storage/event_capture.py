@@ -2,10 +2,9 @@
 
 Python builds no event: a trigger on each collection table turns the rows a bulk statement
 inserted or updated into outbox rows, set-wise, in the same transaction, with the exact old
-row of an update. Triggers act only
-while a write has switched capture on (`publishEvents`), and carry that write's job id and
-time. PostgreSQL uses statement-level triggers over transition tables and transaction-local
-settings; SQLite row triggers and a context row.
+row of an update. Triggers act only while a write has switched capture on (`publishEvents`),
+and carry that write's job id and time. PostgreSQL uses statement-level triggers over
+transition tables and transaction-local settings; SQLite row triggers and a context row.
 
 The event value: {eventId, eventTs, type, tenant, collection, key, jobId, old?, new}, where
 `new` and `old` are the record's view — every column but the tenant, with its public id — or,

@@ -89,7 +89,8 @@ class SqliteBulkWriter:
         # The varying values as one JSON array of rows: SQLite caps the number of parameters.
         params = list(_encoded(table, fixed))
         if varying:
-            listed = encode_rows(table, tuple(varying), _as_rows(varying), _ENCODERS)
+            rows = [dict(zip(columns, key, strict=True)) for key in keys]
+            listed = encode_rows(table, tuple(varying), rows, _ENCODERS)
             params.append(orjson.dumps(listed).decode())
         found = await self._conn.execute_fetchall(
             _stored_sql(table, tuple(fixed), tuple(varying), selected), params
@@ -171,13 +172,6 @@ def _upsert_sql(
         f"SELECT {', '.join(picked)} FROM (VALUES {values}) WHERE true "
         f"{conflict_clause(target, on_conflict)} RETURNING {returning}"
     )
-
-
-def _as_rows(columns: dict[str, list[Any]]) -> list[Row]:
-    """Values by column, as rows."""
-    return [
-        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
-    ]
 
 
 @cache
