@@ -70,13 +70,14 @@ def checkout(revision: str, folder: Path) -> Path:
     return folder
 
 
-def report(args: argparse.Namespace, rates: dict[tuple[str, str], list[float]]) -> None:
+def report(args: argparse.Namespace, seen: dict[tuple[str, str], list[Measurement]]) -> None:
     if args.scenario == "files":
         print(f"\n{args.db}, an instance file of {args.records:,} lines:")
     else:
         print(f"\n{args.db}, {args.clients} clients, {args.records:,} entities per line:")
     for op, _ in OPS:
-        before, after = rates[("before", op)], rates[("after", op)]
+        before = [m.rate for m in seen[("before", op)]]
+        after = [m.rate for m in seen[("after", op)]]
         # Each round's two runs ran minutes apart at most: their ratio is the paired figure.
         paired = [a / b for a, b in zip(after, before, strict=True)]
         print(
@@ -85,10 +86,17 @@ def report(args: argparse.Namespace, rates: dict[tuple[str, str], list[float]]) 
             f" {statistics.median(paired):.2f}x"
         )
         print(f"    rounds before {[round(r) for r in before]}, after {[round(r) for r in after]}")
+        peaks = {
+            name: [m.peak_rss_mb or 0 for m in seen[(name, op)]] for name in ("before", "after")
+        }
+        print(
+            f"    peak RSS summed over the server's processes, median: "
+            f"{statistics.median(peaks['before']):.0f} → {statistics.median(peaks['after']):.0f} MB"
+        )
 
 
-def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, float]:
-    """Inserts, then updates of the same keys, on a fresh server: records/s of each."""
+def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, Measurement]:
+    """Inserts, then updates of the same keys, on a fresh server: the measurement of each."""
     tmp = Path(tempfile.mkdtemp(prefix="loadbay-ab-"))
     run = Run(Plan(db=args.db, records=args.records, quick=True), tmp, args.postgres_admin_url)
     try:
@@ -96,7 +104,7 @@ def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, fl
         try:
             headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
             if args.scenario == "files":
-                return file_rates(run, server, headers, args.records)
+                return file_loads(run, server, headers, args.records)
             httpx.put(
                 f"{server.url}/operator-data-api/settings",
                 headers=headers,
@@ -105,7 +113,7 @@ def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, fl
             ).raise_for_status()
             path = "/operator-data-api/batch/entities"
             warm_up(server, path, data.entity_batches(scenarios.WARM_UP), headers)
-            rates = {}
+            measured = {}
             for op, updated in OPS:
                 seen = measure(
                     server,
@@ -120,8 +128,8 @@ def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, fl
                 )
                 if seen.failed:
                     raise RuntimeError(f"{seen.failed} records failed: {seen.first_error}")
-                rates[op] = seen.rate
-            return rates
+                measured[op] = seen
+            return measured
         finally:
             server.stop()
     finally:
@@ -129,9 +137,11 @@ def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, fl
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def file_rates(run: Run, server: Server, headers: dict[str, str], lines: int) -> dict[str, float]:
+def file_loads(
+    run: Run, server: Server, headers: dict[str, str], lines: int
+) -> dict[str, Measurement]:
     """An instance file's first load, then its re-load, after a small file of other ids has
-    warmed the server up: lines/s of each."""
+    warmed the server up: the measurement of each."""
     warm = run.tmp / "warm-up.ndjson"
     size = data.write_instances(warm, range(WARM_UP_LINES.start, WARM_UP_LINES.stop))
     scenarios.file_loads(server, headers, warm, len(WARM_UP_LINES), size, [])
@@ -142,7 +152,7 @@ def file_rates(run: Run, server: Server, headers: dict[str, str], lines: int) ->
     failed = [m for m in seen if m.failed]
     if failed:
         raise RuntimeError(f"{failed[0].failed} lines failed: {failed[0].first_error}")
-    return {m.op: m.rate for m in seen}
+    return {m.op: m for m in seen}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,14 +163,14 @@ def main(argv: list[str] | None = None) -> int:
         before = checkout(args.before, scratch / "before")
         after = checkout(args.after, scratch / "after") if args.after else ROOT
         versions = {"before": before, "after": after}
-        rates: dict[tuple[str, str], list[float]] = {}
+        seen: dict[tuple[str, str], list[Measurement]] = {}
         for number in range(args.rounds):
             order = list(versions) if number % 2 == 0 else list(reversed(versions))
             print(f"round {number + 1} of {args.rounds}: {', '.join(order)}")
             for name in order:
-                for op, rate in one_round(args, name, versions[name]).items():
-                    rates.setdefault((name, op), []).append(rate)
-        report(args, rates)
+                for op, measured in one_round(args, name, versions[name]).items():
+                    seen.setdefault((name, op), []).append(measured)
+        report(args, seen)
         return 0
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -45,7 +45,7 @@ from loadbay.ingest.jobs import BatchJobs
 from loadbay.ingest.operator_service import OperatorData
 from loadbay.ingest.records import Records
 from loadbay.runtime import settle_heap
-from loadbay.storage import migrate
+from loadbay.storage import schema_revision
 from loadbay.storage.database import Database
 from loadbay.ui.views import Dashboard
 
@@ -192,9 +192,12 @@ async def _file_worker(app: FastAPI, config: Settings) -> AsyncIterator[None]:
 
 async def _prepare_schema(db: Database, *, migrate_now: bool) -> None:
     if migrate_now:
+        # Imported here: Alembic stays out of the memory of workers that never migrate.
+        from loadbay.storage import migrate
+
         await migrate.upgrade(db)
         return
-    current, head = await migrate.current_revision(db), migrate.head_revision()
+    current, head = await schema_revision.current_revision(db), schema_revision.HEAD
     if current != head:
         raise RuntimeError(
             f"database schema is at revision {current}, this Loadbay needs {head}: "

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import os
-import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
-import uvicorn
 from prometheus_client import start_http_server
 from rich.console import Console
 from rich.table import Table
-from uvicorn.config import LOGGING_CONFIG
 
-from loadbay import metrics
 from loadbay.auth.keys import ApiKeys, Scope, parse_scopes
 from loadbay.config import Settings
 from loadbay.errors import LoadbayError
@@ -32,8 +27,10 @@ from loadbay.loading.cli import load as load_command
 from loadbay.logs import JsonFormatter
 from loadbay.runtime import run_loop
 from loadbay.storage import migrate as migrations
+from loadbay.storage import schema_revision
 from loadbay.storage.database import Database
 from loadbay.storage.types import utcnow
+from loadbay.supervisor import become_supervisor
 
 T = TypeVar("T")
 
@@ -62,56 +59,17 @@ def serve(
     settings = Settings()
     if migrate:
         _migrate(settings)
-    # Workers find the schema ready; they check it instead of racing to migrate it.
-    os.environ["LOADBAY_MIGRATE_ON_START"] = "false"
-    processes = workers or settings.workers or _usable_cores()
-    metrics_folder = metrics.share_between_workers() if processes > 1 else None
-    uvicorn.run(
-        "loadbay.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=processes,
-        log_level="info",
-        log_config=_log_config(settings.log_format),
-        access_log=False,  # Loadbay writes its own, with the caller and the record count
+    become_supervisor(
+        host or settings.host,
+        port or settings.port,
+        workers or settings.workers or _usable_cores(),
+        settings.log_format,
     )
-    if metrics_folder:
-        shutil.rmtree(metrics_folder, ignore_errors=True)
-    # The server has shut down cleanly. obstore's tokio threads can race the interpreter's
-    # finalization and abort it, so exit without finalizing (everything is closed already).
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
 
 
 def _usable_cores() -> int:
     """The cores this process may run on (a container's CPU set, not the host's count)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def _log_config(log_format: str) -> dict[str, Any]:
-    """uvicorn's logging, with Loadbay's own loggers printed the same way (in every worker):
-    text with the request id, or one JSON object per line for every logger."""
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"request_id": {"()": "loadbay.api.request_ids.RequestIdFilter"}}
-    config["formatters"]["loadbay"] = {
-        "()": "uvicorn.logging.DefaultFormatter",
-        "fmt": "%(levelprefix)s [%(request_id)s] %(name)s: %(message)s",
-    }
-    config["handlers"]["loadbay"] = {
-        "formatter": "loadbay",
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stderr",
-        "filters": ["request_id"],
-    }
-    config["loggers"]["loadbay"] = {"handlers": ["loadbay"], "level": "INFO", "propagate": False}
-    if log_format == "json":
-        config["formatters"] = {"json": {"()": "loadbay.logs.JsonFormatter"}}
-        for handler in config["handlers"].values():
-            handler["formatter"] = "json"
-            handler["filters"] = ["request_id"]
-    return config
 
 
 @app.command()
@@ -125,7 +83,7 @@ def _migrate(settings: Settings) -> None:
         db = Database(settings.database_url)
         try:
             await migrations.upgrade(db)
-            return await migrations.current_revision(db)
+            return await schema_revision.current_revision(db)
         finally:
             await db.dispose()
 

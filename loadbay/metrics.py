@@ -8,8 +8,6 @@ lag) are added by the `/metrics` route.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections import Counter as Counts
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,7 +25,7 @@ from prometheus_client import (
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+from loadbay.metrics_sharing import MULTIPROCESS_DIR
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _DELAY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600)
@@ -120,23 +118,6 @@ def count_records(collection: str, tenant: str, outcomes: Iterable[str]) -> None
     """Count committed results; call after the commit, never inside the transaction."""
     for outcome, count in Counts(outcomes).items():
         RECORDS.labels(collection, tenant, outcome).inc(count)
-
-
-def share_between_workers() -> str | None:
-    """Make the worker processes started from here count into one folder, empty at start.
-
-    Call before the workers start; they inherit the folder through the environment. Returns
-    the folder when it was made here (the caller removes it at exit), None when the
-    environment named one already.
-    """
-    folder = os.environ.get(MULTIPROCESS_DIR)
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(folder)
-        return None
-    folder = tempfile.mkdtemp(prefix="loadbay-metrics-")
-    os.environ[MULTIPROCESS_DIR] = folder
-    return folder
 
 
 def render(extra: Iterable[str] = ()) -> bytes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -11,7 +9,7 @@ from loadbay.api.deps import broker_probe, database
 from loadbay.api.errors import render_error
 from loadbay.api.responses import json_response
 from loadbay.events.broker_probe import BrokerProbe
-from loadbay.storage import migrate
+from loadbay.storage import schema_revision
 from loadbay.storage.database import Database
 
 router = APIRouter(tags=["health"])
@@ -52,11 +50,11 @@ async def ready(
 ) -> Response:
     path = request.url.path
     try:
-        revision = await migrate.current_revision(db)
+        revision = await schema_revision.current_revision(db)
     except (SQLAlchemyError, OSError) as error:
         message = f"database unreachable: {error}"
         return render_error(request.app, path, 503, "database_unavailable", message)
-    needed = _head_revision()
+    needed = schema_revision.HEAD
     if revision != needed:
         message = f"database schema is at revision {revision}; this server needs {needed}"
         return render_error(request.app, path, 503, "schema_outdated", message)
@@ -67,8 +65,3 @@ async def ready(
             return render_error(request.app, path, 503, "broker_unavailable", problem)
         answer["broker"] = broker.broker
     return json_response(answer)
-
-
-@functools.cache
-def _head_revision() -> str | None:
-    return migrate.head_revision()

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,13 +56,6 @@ async def _migrating(db: Database) -> AsyncIterator[AsyncConnection]:
                     raise RuntimeError(f"migration left rows without their parent: {broken}")
         finally:
             await driver.execute("PRAGMA foreign_keys=ON")
-
-
-async def current_revision(db: Database) -> str | None:
-    async with db.engine.connect() as conn:
-        return await conn.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
 
 
 def head_revision() -> str | None:

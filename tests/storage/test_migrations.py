@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loadbay.storage import migrate
+from loadbay.storage import migrate, schema_revision
 from loadbay.storage.database import Database
 from loadbay.storage.tables import metadata
 
@@ -24,9 +24,13 @@ async def test_migrated_schema_matches_the_tables(database_url: str) -> None:
     try:
         async with db.engine.connect() as conn:
             assert await conn.run_sync(differences) == []
-        assert await migrate.current_revision(db) == migrate.head_revision()
+        assert await schema_revision.current_revision(db) == schema_revision.HEAD
     finally:
         await db.dispose()
+
+
+def test_the_head_revision_known_without_alembic_is_alembics_own() -> None:
+    assert migrate.head_revision() == schema_revision.HEAD
 
 
 async def test_downgrade_to_base_and_back(database_url: str) -> None:
@@ -36,6 +40,7 @@ async def test_downgrade_to_base_and_back(database_url: str) -> None:
         async with db.engine.connect() as conn:
             tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
         assert set(tables) <= {"alembic_version"}
+        assert await schema_revision.current_revision(db) is None
         await migrate.upgrade(db)
         async with db.engine.connect() as conn:
             assert await conn.run_sync(differences) == []
