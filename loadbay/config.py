@@ -131,10 +131,6 @@ class Settings(BaseSettings):
             self.files_url = (self.data_dir.resolve() / "files").as_uri()
         return self
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def s3_options(self) -> dict[str, Any]:
         """obstore options for an s3:// files URL; credentials come from the AWS_* variables."""
         config = {}

@@ -21,8 +21,6 @@ from loadbay.storage.database import Database
 from loadbay.storage.types import utcnow
 from loadbay.ttl_cache import TtlCache
 
-BATCH_KINDS = ("entities", "events", "states")
-
 
 @dataclass(frozen=True)
 class TemplateSetting:
