@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 import httpx
 import pytest
@@ -13,14 +12,8 @@ from fastapi import FastAPI
 from loadbay.storage import outbox
 from tests.api.operator.conftest import API, deposit, player, use_template
 from tests.conftest import ClientFactory
+from tests.events.helpers import feed
 from tests.factories import ACTIVITIES, BATCHES, activity, batch, outbox_event
-
-
-async def feed(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]:
-    response = await client.get("/events", params={"limit": 1000, **params})
-    assert response.status_code == 200, response.text
-    events: list[dict[str, Any]] = response.json()["data"]
-    return events
 
 
 async def test_a_mixed_batch_yields_events_for_its_inserted_records_only(

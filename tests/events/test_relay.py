@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
 
 from loadbay.app import create_app
 from loadbay.config import Settings
@@ -30,28 +29,11 @@ from tests.events.brokers import (
     redis_reader,
     unique_names,
 )
-from tests.events.test_outbox_feed import feed
+from tests.events.helpers import client_for, feed, wait_until_published
 from tests.factories import BATCHES, activity, batch, outbox_event
 from tests.servers import LOADBAY, free_port, loadbay_env
 
 pytestmark = pytest.mark.slow
-
-
-async def wait_until_published(app: FastAPI, seconds: float = 20) -> None:
-    for _ in range(int(seconds * 10)):
-        if (await app.state.event_feed.lag()).pending == 0:
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"events still unpublished after {seconds} s")
-
-
-async def client_for(app: FastAPI) -> httpx.AsyncClient:
-    key = await app.state.api_keys.create("default", frozenset({"admin"}))  # type: ignore[arg-type]
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://t",
-        headers={"Authorization": f"Bearer {key.secret}"},
-    )
 
 
 @pytest.mark.parametrize("broker", ["nats", "redis", "amqp"])

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from loadbay.events.brokers import Message, PartialPublish
 from loadbay.events.relay import Relay
-from tests.events.test_outbox_feed import feed
+from tests.events.helpers import feed
 from tests.factories import BATCHES, activity, batch
 
 
