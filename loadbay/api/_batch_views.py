@@ -6,7 +6,7 @@ from typing import Any
 
 from loadbay.api.responses import timestamp
 from loadbay.ingest.ids import PublicIds
-from loadbay.ingest.results import Job, RecordResult
+from loadbay.outcomes import Job, RecordResult
 
 
 def record_result(result: RecordResult) -> dict[str, Any]:

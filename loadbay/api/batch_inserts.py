@@ -27,21 +27,19 @@ from loadbay.api.pagination import PageRequest, page_request, pagination
 from loadbay.api.responses import json_response
 from loadbay.auth.keys import Scope
 from loadbay.config import Settings
-from loadbay.errors import InvalidInput, NotFound
+from loadbay.errors import InvalidInput
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.collection import ConflictMode
+from loadbay.ingest.ids import number_or_not_found
 from loadbay.ingest.jobs import BatchJobs
-from loadbay.ingest.results import JobStatus
+from loadbay.outcomes import JobStatus
 
 PREFIX = "/api/v1/batch-inserts"
 router = APIRouter(prefix=PREFIX, tags=["batch-inserts"])
 
 
 def _batch_number(batch_id: str, batches: BatchJobs) -> int:
-    number = batches.ids.parse(batch_id)
-    if number is None:
-        raise NotFound(f"batch {batch_id} not found")
-    return number
+    return number_or_not_found(batches.ids, batch_id, "batch")
 
 
 @router.post(

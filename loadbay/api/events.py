@@ -17,8 +17,8 @@ from loadbay.auth.keys import Scope
 from loadbay.config import Settings
 from loadbay.errors import Unauthorized
 from loadbay.events.feed import EventFeed
-from loadbay.ingest.results import JobStatus
 from loadbay.metrics import render as render_metrics
+from loadbay.outcomes import JobStatus
 
 router = APIRouter(tags=["events"])
 

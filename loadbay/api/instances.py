@@ -17,8 +17,9 @@ from loadbay.auth.keys import Scope
 from loadbay.errors import NotFound, UnprocessableInput
 from loadbay.files.jobs import FileJobs, error_files
 from loadbay.files.store import check_name
+from loadbay.ingest.ids import number_or_not_found
 from loadbay.ingest.instance_reads import InstanceReads
-from loadbay.ingest.results import file_progress
+from loadbay.outcomes import file_progress
 
 PREFIX = "/instance-storage"
 router = APIRouter(tags=["instances"])
@@ -178,7 +179,5 @@ async def get_job(
     tenant: str = Depends(tenant_for(Scope.READ)),
     jobs: FileJobs = Depends(file_jobs),
 ) -> Response:
-    number = jobs.ids.parse(job_id)
-    if number is None:
-        raise NotFound(f"job {job_id} not found")
+    number = number_or_not_found(jobs.ids, job_id, "job")
     return json_response(_job_view(jobs, await jobs.view(number, tenant)))

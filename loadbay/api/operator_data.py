@@ -20,9 +20,10 @@ from loadbay.api.responses import json_response
 from loadbay.auth.keys import Scope
 from loadbay.config import Settings
 from loadbay.errors import Conflict, InvalidInput, NotFound
+from loadbay.ingest.ids import number_or_not_found
 from loadbay.ingest.operator import ENTITY_TYPE_CONFLICT
 from loadbay.ingest.operator_service import OperatorData, TemplateSetting
-from loadbay.ingest.results import JobStatus, Outcome, RecordResult
+from loadbay.outcomes import JobStatus, Outcome, RecordResult
 
 PREFIX = "/operator-data-api"
 router = APIRouter(prefix=PREFIX, tags=["operator data"])
@@ -167,10 +168,7 @@ async def get_job(
     tenant: str = Depends(tenant_for(Scope.READ)),
     service: OperatorData = Depends(operator_data),
 ) -> Response:
-    number = service.jobs.ids.parse(job_id)
-    if number is None:
-        raise NotFound(f"job {job_id} not found")
-    job = await service.jobs.get(tenant, number)
+    job = await service.jobs.get(tenant, number_or_not_found(service.jobs.ids, job_id, "job"))
     done = job.status is not JobStatus.PROCESSING
     return success(
         {

@@ -33,7 +33,7 @@ from loadbay.files.store import FileStore
 from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
 from loadbay.ingest.ids import HexIds
 from loadbay.ingest.instances import OptimisticLocking, instances_collection
-from loadbay.ingest.results import JobStatus, final_status
+from loadbay.outcomes import JobStatus, final_status
 from loadbay.storage import file_jobs as store
 from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database, lost_a_race

@@ -5,7 +5,7 @@ from __future__ import annotations
 from loadbay.ingest.collection import Collection, ConflictMode
 from loadbay.ingest.fields import Field, iso_date, positive_int, record_validator, text
 from loadbay.ingest.ids import PublicIds
-from loadbay.ingest.results import UNIQUE_VIOLATION
+from loadbay.outcomes import UNIQUE_VIOLATION
 from loadbay.storage.bulk import BulkTarget
 from loadbay.storage.tables import activities
 

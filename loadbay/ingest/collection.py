@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Table
 
+from loadbay.ingest.ids import IdCodec
 from loadbay.storage.bulk import BulkTarget
 
 
@@ -36,12 +37,6 @@ class WrittenHook(Protocol):
     async def __call__(self, unit: Any, tenant_id: str, rows: list[dict[str, Any]]) -> None:
         """Runs in the chunk's transaction with the rows just written."""
         ...
-
-
-class IdCodec(Protocol):
-    def format(self, number: int) -> str: ...
-
-    def parse(self, public_id: str) -> int | None: ...
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from loadbay.events.outbox import EventContext
 from loadbay.ingest.collection import Collection, ConflictMode, Reference
 from loadbay.ingest.fields import RecordInvalid
-from loadbay.ingest.results import Outcome, RecordResult
+from loadbay.outcomes import Outcome, RecordResult
 from loadbay.storage.bulk import OnConflict
 from loadbay.storage.database import WriteUnit
 from loadbay.storage.records import find_ids

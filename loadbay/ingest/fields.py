@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from loadbay.ingest.results import VALIDATION_ERROR
+from loadbay.outcomes import VALIDATION_ERROR
 
 Parser = Callable[[Any], Any]
 INT32_MAX = 2**31 - 1

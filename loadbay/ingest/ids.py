@@ -4,8 +4,31 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Protocol
+
+from loadbay.errors import NotFound
 
 MAX_ROW_ID = 2**63 - 1
+
+
+class IdCodec(Protocol):
+    """A kind of public id: a row's number formatted, and parsed back."""
+
+    def format(self, number: int) -> str: ...
+
+    def parse(self, public_id: str) -> int | None: ...
+
+
+def number_or_not_found(ids: IdCodec, public_id: str, what: str) -> int:
+    """The row number `public_id` names; an id `ids` never formats names nothing: NotFound."""
+    number = ids.parse(public_id)
+    if number is None:
+        raise not_found(what, public_id)
+    return number
+
+
+def not_found(what: str, public_id: str) -> NotFound:
+    return NotFound(f"{what} {public_id} not found")
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from typing import Any
 from loadbay import metrics
 from loadbay.errors import Conflict, NotFound, UnprocessableInput
 from loadbay.events.outbox import EventContext
-from loadbay.ingest.collection import Collection, ConflictMode, IdCodec
+from loadbay.ingest.collection import Collection, ConflictMode
 from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
-from loadbay.ingest.results import Job, JobStatus, Outcome, RecordResult, final_status
+from loadbay.ingest.ids import IdCodec
+from loadbay.outcomes import Job, JobStatus, Outcome, RecordResult, final_status
 from loadbay.storage import idempotency as idempotency_store
 from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database, WriteUnit

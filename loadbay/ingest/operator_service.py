@@ -13,8 +13,8 @@ from loadbay.events.outbox import EventContext, deletion_row
 from loadbay.ingest.engine import write_records
 from loadbay.ingest.jobs import BatchJobs, IdempotentRequest
 from loadbay.ingest.operator import OperatorCollections, collections_for
-from loadbay.ingest.results import Job, RecordResult
 from loadbay.ingest.templates.model import built_in, checked
+from loadbay.outcomes import Job, RecordResult
 from loadbay.storage import operator_data as store
 from loadbay.storage import outbox
 from loadbay.storage.database import Database

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from loadbay.errors import NotFound
 from loadbay.ingest.collection import Collection
+from loadbay.ingest.ids import not_found, number_or_not_found
 from loadbay.storage import records as record_store
 from loadbay.storage.database import Database
 
@@ -24,15 +24,14 @@ class Records:
         self.collection = collection
 
     async def get(self, tenant_id: str, public_id: str) -> Mapping[str, Any]:
-        number = self.collection.ids.parse(public_id)
-        record = None
-        if number is not None:
-            async with self._db.read() as conn:
-                record = await record_store.find_record(
-                    conn, self.collection.target.table, tenant_id, number
-                )
+        what = f"{self.collection.name} record"
+        number = number_or_not_found(self.collection.ids, public_id, what)
+        async with self._db.read() as conn:
+            record = await record_store.find_record(
+                conn, self.collection.target.table, tenant_id, number
+            )
         if record is None:
-            raise NotFound(f"{self.collection.name} record {public_id} not found")
+            raise not_found(what, public_id)
         return record
 
     async def list(

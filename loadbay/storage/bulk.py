@@ -9,7 +9,6 @@ from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB
 
@@ -143,14 +142,3 @@ class BulkWriter(Protocol):
     async def mark_published(self, through: int) -> None:
         """Move the relay's position on to an id (never back), in one statement."""
         ...
-
-
-def bulk_writer_for(dialect: str, conn: AsyncConnection, driver_connection: Any) -> BulkWriter:
-    """The fast path of a unit whose SQLAlchemy connection is `conn`, on its driver's own."""
-    if dialect == "postgresql":
-        from loadbay.storage.postgres import PostgresBulkWriter
-
-        return PostgresBulkWriter(conn, driver_connection)
-    from loadbay.storage.sqlite import SqliteBulkWriter
-
-    return SqliteBulkWriter(driver_connection, conn.dialect)

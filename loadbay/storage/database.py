@@ -13,7 +13,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from loadbay.storage._writer_lock import WriterLock
-from loadbay.storage.bulk import BulkWriter, bulk_writer_for
+from loadbay.storage.bulk import BulkWriter
+from loadbay.storage.postgres import PostgresBulkWriter
+from loadbay.storage.sqlite import SqliteBulkWriter
 from loadbay.storage.wal_checkpoints import BACKSTOP_PAGES, WalCheckpoints
 
 
@@ -164,3 +166,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_on_begin(conn: Connection) -> None:
     # IMMEDIATE takes the write lock up front: two writers never deadlock on a lock upgrade.
     conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}")
+
+
+def bulk_writer_for(dialect: str, conn: AsyncConnection, driver_connection: Any) -> BulkWriter:
+    """The fast path of a unit whose SQLAlchemy connection is `conn`, on its driver's own."""
+    if dialect == "postgresql":
+        return PostgresBulkWriter(conn, driver_connection)
+    return SqliteBulkWriter(driver_connection, conn.dialect)

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loadbay.ingest.results import Job, JobStatus, Outcome, RecordResult
+from loadbay.outcomes import Job, JobStatus, Outcome, RecordResult
 from loadbay.storage.database import WriteUnit
 from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB, job_results, jobs
 

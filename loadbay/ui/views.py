@@ -9,7 +9,7 @@ from typing import Any
 
 from loadbay.auth.keys import ApiKeys
 from loadbay.ingest.ids import HexIds, PublicIds
-from loadbay.ingest.results import file_progress
+from loadbay.outcomes import file_progress
 from loadbay.storage import dashboard as store
 from loadbay.storage.database import Database
 
