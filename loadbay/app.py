@@ -36,8 +36,9 @@ from loadbay.events.broker_probe import BrokerProbe
 from loadbay.events.brokers import publisher_for
 from loadbay.events.feed import EventFeed
 from loadbay.events.relay import Relay
-from loadbay.files.jobs import FileJobs, FileJobWorker
+from loadbay.files.jobs import FileJobs
 from loadbay.files.store import FileStore
+from loadbay.files.worker import FileJobWorker
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.ids import HexIds, PublicIds
 from loadbay.ingest.instance_reads import InstanceReads
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app,
         [(operator_data.PREFIX, operator_envelope), (instances.PREFIX, instance_envelope)],
     )
-    app.add_middleware(IdempotencyKeys)
+    app.add_middleware(IdempotencyKeys, max_body_bytes=config.max_body_bytes)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(AccessLog)  # it sees every answer, replays too
     app.add_middleware(RequestIds)  # outermost: every answer and log line has the id

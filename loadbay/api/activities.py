@@ -6,15 +6,13 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from loadbay.api.auth import tenant_for
-from loadbay.api.deps import activity_records
+from loadbay.api.deps import ActivityRecordsDep, PagingDep, ReadTenant
 from loadbay.api.errors import error_responses
-from loadbay.api.pagination import PageRequest, Pagination, page_request, pagination
+from loadbay.api.pagination import Pagination, pagination
 from loadbay.api.responses import json_response, timestamp
-from loadbay.auth.keys import Scope
 from loadbay.ingest.records import Records
 
 router = APIRouter(prefix="/api/v1/activities", tags=["activities"])
@@ -58,13 +56,13 @@ def _activity(row: Mapping[str, Any], records: Records) -> dict[str, Any]:
     responses=error_responses(401, 403, 429, 422),
 )
 async def list_activities(
+    paging: PagingDep,
+    tenant: ReadTenant,
+    records: ActivityRecordsDep,
     mentor_id: str | None = Query(None, max_length=255),
     coordinator_id: str | None = Query(None, max_length=255),
     activity_type: str | None = Query(None, max_length=255),
     activity_date: date | None = Query(None),
-    paging: PageRequest = Depends(page_request),
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    records: Records = Depends(activity_records),
 ) -> Response:
     filters = {
         name: value
@@ -93,7 +91,7 @@ async def list_activities(
 )
 async def get_activity(
     activity_id: str,
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    records: Records = Depends(activity_records),
+    tenant: ReadTenant,
+    records: ActivityRecordsDep,
 ) -> Response:
     return json_response(_activity(await records.get(tenant, activity_id), records))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from loadbay.api import _batch_views as views
-from loadbay.api.auth import tenant_for
 from loadbay.api.batch_insert_schemas import (
     BatchCreated,
     BatchDetail,
@@ -19,13 +18,18 @@ from loadbay.api.batch_insert_schemas import (
     RetryResponse,
 )
 from loadbay.api.body import batch_items, read_json, read_model
-from loadbay.api.deps import activity_batches, settings
+from loadbay.api.deps import (
+    ActivityBatchesDep,
+    BatchTenant,
+    PagingDep,
+    ReadTenant,
+    SettingsDep,
+)
 from loadbay.api.errors import error_responses
 from loadbay.api.middleware import idempotent_request
 from loadbay.api.openapi import json_request_body
-from loadbay.api.pagination import PageRequest, page_request, pagination
+from loadbay.api.pagination import pagination
 from loadbay.api.responses import json_response
-from loadbay.auth.keys import Scope
 from loadbay.config import Settings
 from loadbay.errors import InvalidInput
 from loadbay.ingest.activities import ACTIVITIES
@@ -56,9 +60,9 @@ def _batch_number(batch_id: str, batches: BatchJobs) -> int:
 )
 async def validate_batch(
     request: Request,
-    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
-    batches: BatchJobs = Depends(activity_batches),
-    config: Settings = Depends(settings),
+    tenant: BatchTenant,
+    batches: ActivityBatchesDep,
+    config: SettingsDep,
 ) -> Response:
     records = await _activities(request, config)
     failures = batches.check(tenant, ACTIVITIES, records)
@@ -82,9 +86,9 @@ async def validate_batch(
 )
 async def create_batch(
     request: Request,
-    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
-    batches: BatchJobs = Depends(activity_batches),
-    config: Settings = Depends(settings),
+    tenant: BatchTenant,
+    batches: ActivityBatchesDep,
+    config: SettingsDep,
 ) -> Response:
     records = await _activities(request, config)
     job = await batches.run(tenant, ACTIVITIES, records, idempotent_request(request))
@@ -102,10 +106,10 @@ async def create_batch(
     responses=error_responses(401, 403, 429, 422),
 )
 async def list_batches(
+    paging: PagingDep,
+    tenant: ReadTenant,
+    batches: ActivityBatchesDep,
     status: JobStatus | None = Query(None, description="Only batches with this status."),
-    paging: PageRequest = Depends(page_request),
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    batches: BatchJobs = Depends(activity_batches),
 ) -> Response:
     found = await batches.list(tenant, status=status, page=paging.page, limit=paging.limit)
     return json_response(
@@ -124,8 +128,8 @@ async def list_batches(
 )
 async def get_batch(
     batch_id: str,
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    batches: BatchJobs = Depends(activity_batches),
+    tenant: ReadTenant,
+    batches: ActivityBatchesDep,
 ) -> Response:
     job = await batches.get(tenant, _batch_number(batch_id, batches))
     return json_response(views.batch_detail(job, batches.ids))
@@ -141,9 +145,9 @@ async def get_batch(
 async def retry_batch(
     batch_id: str,
     request: Request,
-    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
-    batches: BatchJobs = Depends(activity_batches),
-    config: Settings = Depends(settings),
+    tenant: BatchTenant,
+    batches: ActivityBatchesDep,
+    config: SettingsDep,
 ) -> Response:
     number = _batch_number(batch_id, batches)
     retry = await read_model(request, RetryRequest, config.max_body_bytes)
@@ -160,8 +164,8 @@ async def retry_batch(
 )
 async def delete_batch(
     batch_id: str,
-    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
-    batches: BatchJobs = Depends(activity_batches),
+    tenant: BatchTenant,
+    batches: ActivityBatchesDep,
 ) -> Response:
     await batches.delete(tenant, _batch_number(batch_id, batches))
     return json_response({"message": f"Batch insert record {batch_id} deleted successfully"})

@@ -5,18 +5,15 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from pydantic import BaseModel
 
-from loadbay.api.auth import bearer_secret, tenant_for
-from loadbay.api.deps import settings
+from loadbay.api.auth import bearer_secret
+from loadbay.api.deps import EventFeedDep, FileJobsDep, ReadTenant, SettingsDep
 from loadbay.api.errors import error_responses
 from loadbay.api.responses import json_response
-from loadbay.auth.keys import Scope
-from loadbay.config import Settings
 from loadbay.errors import Unauthorized
-from loadbay.events.feed import EventFeed
 from loadbay.metrics import render as render_metrics
 from loadbay.outcomes import JobStatus
 
@@ -40,10 +37,6 @@ class EventFeedPage(BaseModel):
     cursor: str | None
 
 
-async def event_feed(request: Request) -> EventFeed:
-    return request.app.state.event_feed  # type: ignore[no-any-return]
-
-
 @router.get(
     "/events",
     summary="The tenant's domain events, oldest first, from a cursor",
@@ -51,13 +44,13 @@ async def event_feed(request: Request) -> EventFeed:
     responses=error_responses(401, 403, 422, 429),
 )
 async def list_events(
+    tenant: ReadTenant,
+    feed: EventFeedDep,
     collection: str | None = Query(
         None, max_length=64, description="activities, entities, events, states"
     ),
     after: str | None = Query(None, description="The `cursor` of the previous page."),
     limit: int = Query(100, ge=1, le=1000),
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    feed: EventFeed = Depends(event_feed),
 ) -> Response:
     page = await feed.page(tenant, collection=collection, after=after, limit=limit)
     return json_response({"data": page.events, "cursor": page.cursor})
@@ -84,8 +77,9 @@ JOB_STATUSES = [status.value for status in JobStatus]
 )
 async def metrics(
     request: Request,
-    feed: EventFeed = Depends(event_feed),
-    config: Settings = Depends(settings),
+    feed: EventFeedDep,
+    jobs: FileJobsDep,
+    config: SettingsDep,
 ) -> Response:
     """Requests, records, the relay and the outbox, in Prometheus' text format.
 
@@ -105,6 +99,6 @@ async def metrics(
         "# HELP loadbay_file_jobs File jobs by status (processing: the queue's depth).",
         "# TYPE loadbay_file_jobs gauge",
     ]
-    counts = await request.app.state.file_jobs.counts()
+    counts = await jobs.counts()
     gauges += [f'loadbay_file_jobs{{status="{s}"}} {counts.get(s, 0)}' for s in JOB_STATUSES]
     return Response(render_metrics(gauges), media_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from loadbay.api.auth import tenant_for
+from loadbay.api.deps import FilesTenant, FileStoreDep, ReadTenant, SettingsDep
 from loadbay.api.errors import error_responses
 from loadbay.api.responses import json_response
-from loadbay.auth.keys import Scope
-from loadbay.files.store import FileStore
 
 router = APIRouter(prefix="/files", tags=["files"])
 
@@ -28,10 +26,6 @@ class FileEntry(StoredFile):
 
 class FileList(BaseModel):
     data: list[FileEntry]
-
-
-async def file_store(request: Request) -> FileStore:
-    return request.app.state.files  # type: ignore[no-any-return]
 
 
 @router.put(
@@ -52,12 +46,11 @@ async def file_store(request: Request) -> FileStore:
 async def put_file(
     name: str,
     request: Request,
-    tenant: str = Depends(tenant_for(Scope.INGEST_FILES)),
-    files: FileStore = Depends(file_store),
+    tenant: FilesTenant,
+    files: FileStoreDep,
+    config: SettingsDep,
 ) -> Response:
-    size = await files.put(
-        tenant, name, request.stream(), max_bytes=request.app.state.settings.max_file_bytes
-    )
+    size = await files.put(tenant, name, request.stream(), max_bytes=config.max_file_bytes)
     return json_response({"name": name, "size": size}, status_code=201)
 
 
@@ -69,8 +62,8 @@ async def put_file(
 )
 async def get_file(
     name: str,
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    files: FileStore = Depends(file_store),
+    tenant: ReadTenant,
+    files: FileStoreDep,
 ) -> Response:
     size = await files.size(tenant, name)
     chunks: AsyncIterator[bytes] = await files.read(tenant, name)
@@ -86,9 +79,9 @@ async def get_file(
     responses=error_responses(401, 403, 429),
 )
 async def list_files(
+    tenant: ReadTenant,
+    files: FileStoreDep,
     prefix: str = Query("", max_length=1024, description="Only names starting with this."),
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    files: FileStore = Depends(file_store),
 ) -> Response:
     found = await files.list(tenant, prefix)
     return json_response(
@@ -109,8 +102,8 @@ async def list_files(
 )
 async def delete_file(
     name: str,
-    tenant: str = Depends(tenant_for(Scope.INGEST_FILES)),
-    files: FileStore = Depends(file_store),
+    tenant: FilesTenant,
+    files: FileStoreDep,
 ) -> Response:
     await files.delete(tenant, name)
     return Response(status_code=204)

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.exc import SQLAlchemyError
 
-from loadbay.api.deps import broker_probe, database
+from loadbay.api.deps import BrokerProbeDep, DatabaseDep
 from loadbay.api.errors import render_error
 from loadbay.api.responses import json_response
-from loadbay.events.broker_probe import BrokerProbe
 from loadbay.storage import schema_revision
-from loadbay.storage.database import Database
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness and database reachability")
-async def health(request: Request, db: Database = Depends(database)) -> Response:
+async def health(request: Request, db: DatabaseDep) -> Response:
     try:
         await db.ping()
     except (SQLAlchemyError, OSError) as error:
@@ -45,8 +43,8 @@ async def live() -> Response:
 )
 async def ready(
     request: Request,
-    db: Database = Depends(database),
-    broker: BrokerProbe | None = Depends(broker_probe),
+    db: DatabaseDep,
+    broker: BrokerProbeDep,
 ) -> Response:
     path = request.url.path
     try:

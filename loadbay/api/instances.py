@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from loadbay.api.auth import tenant_for
 from loadbay.api.body import read_model
+from loadbay.api.deps import FileJobsDep, FilesTenant, InstanceReadsDep, ReadTenant, SettingsDep
 from loadbay.api.errors import error_responses
 from loadbay.api.instance_envelope import InstanceErrors
 from loadbay.api.openapi import json_request_body
 from loadbay.api.responses import json_response
-from loadbay.auth.keys import Scope
 from loadbay.errors import NotFound, UnprocessableInput
-from loadbay.files.jobs import FileJobs, error_files
+from loadbay.files.error_parts import error_files
+from loadbay.files.jobs import FileJobs
 from loadbay.files.store import check_name
 from loadbay.ingest.ids import number_or_not_found
-from loadbay.ingest.instance_reads import InstanceReads
 from loadbay.outcomes import file_progress
 
 PREFIX = "/instance-storage"
@@ -56,14 +55,6 @@ class JobView(BaseModel):
     error: str | None
     createdAt: str
     completedAt: str | None
-
-
-async def file_jobs(request: Request) -> FileJobs:
-    return request.app.state.file_jobs  # type: ignore[no-any-return]
-
-
-async def instance_reads(request: Request) -> InstanceReads:
-    return request.app.state.instance_reads  # type: ignore[no-any-return]
 
 
 def _errors(*statuses: int) -> dict[int | str, Any]:
@@ -107,11 +98,12 @@ def _job_view(jobs: FileJobs, job: dict[str, Any]) -> dict[str, Any]:
 )
 async def bulk_upsert(
     request: Request,
+    tenant: FilesTenant,
+    jobs: FileJobsDep,
+    config: SettingsDep,
     prefer: str | None = Header(None, description="`respond-async` for a 202 and a job"),
-    tenant: str = Depends(tenant_for(Scope.INGEST_FILES)),
-    jobs: FileJobs = Depends(file_jobs),
 ) -> Response:
-    body = await read_model(request, BulkRequest, request.app.state.settings.max_body_bytes)
+    body = await read_model(request, BulkRequest, config.max_body_bytes)
     # As FOLIO: `/folder/file` names the file `folder/file`, and so do its error files.
     name = body.recordsFileName.removeprefix("/")
     respond_async = "respond-async" in (prefer or "").lower()
@@ -147,8 +139,8 @@ async def bulk_upsert(
 )
 async def get_instance(
     instance_id: str,
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    reads: InstanceReads = Depends(instance_reads),
+    tenant: ReadTenant,
+    reads: InstanceReadsDep,
 ) -> Response:
     return json_response(await reads.get(tenant, instance_id))
 
@@ -159,10 +151,10 @@ async def get_instance(
     responses=_errors(422),
 )
 async def list_instances(
+    tenant: ReadTenant,
+    reads: InstanceReadsDep,
     offset: int = Query(0, ge=0, le=2**31 - 1),
     limit: int = Query(10, ge=0, le=1000),
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    reads: InstanceReads = Depends(instance_reads),
 ) -> Response:
     found, total = await reads.page(tenant, offset=offset, limit=limit)
     return json_response({"instances": found, "totalRecords": total})
@@ -176,8 +168,8 @@ async def list_instances(
 )
 async def get_job(
     job_id: str,
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    jobs: FileJobs = Depends(file_jobs),
+    tenant: ReadTenant,
+    jobs: FileJobsDep,
 ) -> Response:
     number = number_or_not_found(jobs.ids, job_id, "job")
     return json_response(_job_view(jobs, await jobs.view(number, tenant)))

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loadbay.api.auth import authenticate
 from loadbay.api.body import read_bytes
@@ -60,6 +60,10 @@ class RateLimitHeaders(HttpMiddleware):
 class IdempotencyKeys(HttpMiddleware):
     """Replays the stored response of a write repeated with the same `Idempotency-Key`."""
 
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        super().__init__(app)
+        self._max_body_bytes = max_body_bytes
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
@@ -79,7 +83,7 @@ class IdempotencyKeys(HttpMiddleware):
             return
         try:
             principal = await authenticate(request)
-            body = await read_bytes(request, app.state.settings.max_body_bytes)
+            body = await read_bytes(request, self._max_body_bytes)
             await self._handle(scope, send, app, principal.tenant_id, key, body)
         except LoadbayError as error:
             await render_domain_error(app, path, error)(scope, receive, send)

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from loadbay.api import operator_schemas as schemas
-from loadbay.api.auth import tenant_for
 from loadbay.api.body import batch_items, read_json
-from loadbay.api.deps import operator_data, settings
+from loadbay.api.deps import (
+    AdminTenant,
+    BatchTenant,
+    OperatorDataDep,
+    PagingDep,
+    ReadTenant,
+    SettingsDep,
+)
 from loadbay.api.errors import error_responses
 from loadbay.api.middleware import idempotent_request
 from loadbay.api.openapi import json_request_body
 from loadbay.api.operator_envelope import OperatorErrorBody, success, timestamp_ms
-from loadbay.api.pagination import PageRequest, page_request, pagination
+from loadbay.api.pagination import pagination
 from loadbay.api.responses import json_response
-from loadbay.auth.keys import Scope
 from loadbay.config import Settings
 from loadbay.errors import Conflict, InvalidInput, NotFound
 from loadbay.ingest.ids import number_or_not_found
@@ -28,8 +33,8 @@ from loadbay.outcomes import JobStatus, Outcome, RecordResult
 PREFIX = "/operator-data-api"
 router = APIRouter(prefix=PREFIX, tags=["operator data"])
 
-EntityType = Path(max_length=64)
-ExternalId = Path(max_length=255)
+EntityType = Annotated[str, Path(max_length=64)]
+ExternalId = Annotated[str, Path(max_length=255)]
 
 
 def _errors(*statuses: int) -> dict[int | str, Any]:
@@ -90,9 +95,9 @@ async def _batch(
 async def validate_batch(
     request: Request,
     kind: str,
-    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
-    service: OperatorData = Depends(operator_data),
-    config: Settings = Depends(settings),
+    tenant: BatchTenant,
+    service: OperatorDataDep,
+    config: SettingsDep,
 ) -> Response:
     limits = {
         "entities": config.max_batch_entities,
@@ -118,9 +123,9 @@ async def validate_batch(
 )
 async def batch_entities(
     request: Request,
-    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
-    service: OperatorData = Depends(operator_data),
-    config: Settings = Depends(settings),
+    tenant: BatchTenant,
+    service: OperatorDataDep,
+    config: SettingsDep,
 ) -> Response:
     return await _batch(request, service, config, tenant, "entities", config.max_batch_entities)
 
@@ -134,9 +139,9 @@ async def batch_entities(
 )
 async def batch_events(
     request: Request,
-    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
-    service: OperatorData = Depends(operator_data),
-    config: Settings = Depends(settings),
+    tenant: BatchTenant,
+    service: OperatorDataDep,
+    config: SettingsDep,
 ) -> Response:
     return await _batch(request, service, config, tenant, "events", config.max_batch_events)
 
@@ -150,9 +155,9 @@ async def batch_events(
 )
 async def batch_states(
     request: Request,
-    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
-    service: OperatorData = Depends(operator_data),
-    config: Settings = Depends(settings),
+    tenant: BatchTenant,
+    service: OperatorDataDep,
+    config: SettingsDep,
 ) -> Response:
     return await _batch(request, service, config, tenant, "states", config.max_batch_states)
 
@@ -165,8 +170,8 @@ async def batch_states(
 )
 async def get_job(
     job_id: str,
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    service: OperatorData = Depends(operator_data),
+    tenant: ReadTenant,
+    service: OperatorDataDep,
 ) -> Response:
     job = await service.jobs.get(tenant, number_or_not_found(service.jobs.ids, job_id, "job"))
     done = job.status is not JobStatus.PROCESSING
@@ -197,9 +202,9 @@ async def get_job(
 )
 async def upsert_entity(
     request: Request,
-    tenant: str = Depends(tenant_for(Scope.INGEST_BATCH)),
-    service: OperatorData = Depends(operator_data),
-    config: Settings = Depends(settings),
+    tenant: BatchTenant,
+    service: OperatorDataDep,
+    config: SettingsDep,
 ) -> Response:
     record = await read_json(request, config.max_body_bytes)
     result = await service.upsert_entity(tenant, record)
@@ -224,8 +229,8 @@ async def upsert_entity(
     responses=_errors(400),
 )
 async def get_settings(
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    service: OperatorData = Depends(operator_data),
+    tenant: ReadTenant,
+    service: OperatorDataDep,
 ) -> Response:
     return success(_settings_view(await service.template(tenant)))
 
@@ -239,9 +244,9 @@ async def get_settings(
 )
 async def put_settings(
     request: Request,
-    tenant: str = Depends(tenant_for(Scope.ADMIN)),
-    service: OperatorData = Depends(operator_data),
-    config: Settings = Depends(settings),
+    tenant: AdminTenant,
+    service: OperatorDataDep,
+    config: SettingsDep,
 ) -> Response:
     body = await read_json(request, config.max_body_bytes)
     return success(_settings_view(await service.set_template(tenant, body)))
@@ -273,10 +278,10 @@ def _entity_view(entity: Mapping[str, Any], states: list[Mapping[str, Any]]) -> 
     responses=_errors(404),
 )
 async def get_entity(
-    entity_type: str = EntityType,
-    external_id: str = ExternalId,
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    service: OperatorData = Depends(operator_data),
+    entity_type: EntityType,
+    external_id: ExternalId,
+    tenant: ReadTenant,
+    service: OperatorDataDep,
 ) -> Response:
     view = await service.entity(tenant, entity_type, external_id)
     return success(_entity_view(view.entity, view.states))
@@ -289,11 +294,11 @@ async def get_entity(
     responses=_errors(404),
 )
 async def get_entity_events(
-    entity_type: str = EntityType,
-    external_id: str = ExternalId,
-    paging: PageRequest = Depends(page_request),
-    tenant: str = Depends(tenant_for(Scope.READ)),
-    service: OperatorData = Depends(operator_data),
+    entity_type: EntityType,
+    external_id: ExternalId,
+    paging: PagingDep,
+    tenant: ReadTenant,
+    service: OperatorDataDep,
 ) -> Response:
     found, total = await service.entity_events(
         tenant, entity_type, external_id, offset=paging.offset, limit=paging.limit
@@ -318,10 +323,10 @@ async def get_entity_events(
     responses=_errors(404),
 )
 async def erase_entity(
-    entity_type: str = EntityType,
-    external_id: str = ExternalId,
-    tenant: str = Depends(tenant_for(Scope.ADMIN)),
-    service: OperatorData = Depends(operator_data),
+    entity_type: EntityType,
+    external_id: ExternalId,
+    tenant: AdminTenant,
+    service: OperatorDataDep,
 ) -> Response:
     erased = await service.erase(tenant, entity_type, external_id)
     return success(

@@ -1,11 +1,10 @@
-"""File jobs: a records file upserted chunk by chunk, resumable from the chunks it committed.
+"""File jobs' lifecycle: a records file upserted chunk by chunk, resumable from the chunks
+it committed.
 
-Each chunk of lines is one transaction: its records, its job counters, its outbox events and
-its listing as committed go together. Several chunks are written at once, on connections of
-their own; those that share a record commit in file order. A chunk's error lines are written
-to a part object of its own just before its commit (overwritten if the chunk is ever redone),
-and the parts are joined into `<file>_errors` and `<file>_failedEntities` at the end, in line
-order: complete, and without duplicate lines.
+Each chunk of lines (files.chunks) is one transaction: its records, its job counters, its
+outbox events, its error parts (files.error_parts) and its listing as committed go together.
+Several chunks are written at once, on connections of their own; those that share a record
+commit in file order.
 """
 
 from __future__ import annotations
@@ -16,21 +15,18 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import orjson
-
 from loadbay import metrics
-from loadbay.background import sleep_unless_stopped
 from loadbay.config import Settings
 from loadbay.errors import NotFound
 from loadbay.events.outbox import EventContext
 from loadbay.files.chunk_writers import ChunkWriters
-from loadbay.files.lines import is_gzipped, lines
+from loadbay.files.chunks import Chunk, ParsedChunk, count_lines, parse_chunk, read_chunks
+from loadbay.files.error_parts import ErrorParts
 from loadbay.files.store import FileStore
-from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
+from loadbay.ingest.engine import write_prepared
 from loadbay.ingest.ids import HexIds
 from loadbay.ingest.instances import OptimisticLocking, instances_collection
 from loadbay.outcomes import JobStatus, final_status
@@ -44,39 +40,12 @@ log = logging.getLogger("loadbay.files")
 KIND = "instances_bulk"
 # A file this large changes the table enough to refresh its planner statistics.
 ANALYZE_AFTER_LINES = 10_000
-# Lines parsed between two chances for the chunks being written to send their next statement.
-_YIELD_EVERY = 250
 # How long a stop waits for the chunks being written to commit before cutting them.
 STOP_GRACE_SECONDS = 20.0
-INVALID_JSON = "INVALID_JSON"
 
 
 class LostClaim(Exception):
     """Another node took the job over (this one looked dead): stop without writing."""
-
-
-@dataclass(frozen=True)
-class ErrorFiles:
-    records: str
-    errors: str
-
-
-def error_files(records_file: str) -> ErrorFiles:
-    return ErrorFiles(f"{records_file}_failedEntities", f"{records_file}_errors")
-
-
-@dataclass
-class _Chunk:
-    number: int
-    lines: list[tuple[int, bytes]]
-
-
-@dataclass
-class _ParsedChunk:
-    chunk: _Chunk
-    prepared: PreparedRecords
-    # Lines that failed before the database: (record id or line number, code, message).
-    failed: dict[int, tuple[str, str, str]]
 
 
 class FileJobs:
@@ -87,6 +56,7 @@ class FileJobs:
         self._collection = instances_collection(
             settings.hrid_prefix, OptimisticLocking(settings.instance_optimistic_locking)
         )
+        self._error_parts = ErrorParts(files)
         self.ids = HexIds("job_")
         self.node = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -137,13 +107,13 @@ class FileJobs:
         tenant, name = job["tenant_id"], job["records_file"]
         try:
             if job["lines_total"] is None:
-                job["lines_total"] = await self._count_lines(tenant, name)
+                job["lines_total"] = await count_lines(self._files, tenant, name)
                 async with self._db.write() as unit:
                     await store.set_total(unit.conn, job_id, job["lines_total"], utcnow())
             async with self._db.read() as conn:
                 committed = await store.committed_chunks(conn, job_id)
-            chunks = self._chunks(tenant, name, job["chunk_lines"], committed)
-            await self._pipeline(job, chunks, await self._error_parts(tenant, name))
+            chunks = read_chunks(self._files, tenant, name, job["chunk_lines"], committed)
+            await self._pipeline(job, chunks, await self._error_parts.stored(tenant, name))
             await self._finish(job)
         except LostClaim:
             log.warning("file job %s was taken over by another node", self.ids.format(job_id))
@@ -173,42 +143,8 @@ class FileJobs:
         async with self._db.write() as unit:
             return await store.claim_abandoned(unit.conn, self.node, now - stale_after, now)
 
-    async def _count_lines(self, tenant: str, name: str) -> int:
-        count = 0
-        async for _ in lines(await self._files.read(tenant, name), gzipped=is_gzipped(name)):
-            count += 1
-        return count
-
-    async def _chunks(
-        self, tenant: str, name: str, size: int, committed: set[int]
-    ) -> AsyncIterator[_Chunk]:
-        """The file's chunks of `size` lines, but those committed already."""
-        current: list[tuple[int, bytes]] = []
-        number, line_no = 0, 0
-        async for line in lines(await self._files.read(tenant, name), gzipped=is_gzipped(name)):
-            number = line_no // size
-            line_no += 1
-            if number in committed:
-                continue
-            current.append((line_no, line))
-            if line_no % size == 0:
-                yield _Chunk(number, current)
-                current = []
-        if current:
-            yield _Chunk(number, current)
-
-    async def _error_parts(self, tenant: str, name: str) -> set[str]:
-        """The error parts of the job's chunks stored so far (at a run's start, also those of
-        chunks an earlier run wrote but may not have committed)."""
-        files = error_files(name)
-        return {
-            part.name
-            for base in (files.errors, files.records)
-            for part in await self._files.list(tenant, f"{base}.parts/")
-        }
-
     async def _pipeline(
-        self, job: dict[str, Any], chunks: AsyncIterator[_Chunk], parts: set[str]
+        self, job: dict[str, Any], chunks: AsyncIterator[Chunk], parts: set[str]
     ) -> None:
         """Parse and validate the next chunk while earlier ones are written and committed.
 
@@ -218,7 +154,7 @@ class FileJobs:
         writers = ChunkWriters(self._settings.file_chunk_writers, STOP_GRACE_SECONDS)
         try:
             async for chunk in chunks:
-                parsed = await self._parse(job, chunk)
+                parsed = await parse_chunk(self._collection, job["tenant_id"], chunk)
                 touched = self._collection.touched(p.row for p in parsed.prepared.ordered)
                 await writers.start(touched, functools.partial(self._commit, job, parsed, parts))
             await writers.finish()
@@ -236,27 +172,7 @@ class FileJobs:
                 raise LostClaim from error
             raise
 
-    async def _parse(self, job: dict[str, Any], chunk: _Chunk) -> _ParsedChunk:
-        records, failed = [], {}
-        for count, (line_no, raw) in enumerate(chunk.lines, 1):
-            if count % _YIELD_EVERY == 0:
-                await asyncio.sleep(0)  # let the chunks being written take their next step
-            if not raw.strip():
-                continue
-            try:
-                records.append((line_no, orjson.loads(raw)))
-            except orjson.JSONDecodeError as error:
-                failed[line_no] = (str(line_no), INVALID_JSON, f"line is not JSON: {error}")
-        prepared = prepare_records(
-            self._collection,
-            job["tenant_id"],
-            records,
-            mode=self._collection.on_conflict,
-            now=utcnow(),
-        )
-        return _ParsedChunk(chunk, prepared, failed)
-
-    async def _commit(self, job: dict[str, Any], parsed: _ParsedChunk, parts: set[str]) -> None:
+    async def _commit(self, job: dict[str, Any], parsed: ParsedChunk, parts: set[str]) -> None:
         """Write a chunk; once more, parsed afresh, if the database rolled it back to let a
         concurrent chunk through (`lost_a_race`: a deadlock over stored title links, which
         chunks written at once may share, or an hrid one of them took meanwhile)."""
@@ -271,11 +187,10 @@ class FileJobs:
                 parsed.chunk.number,
                 error,
             )
-            await self._write_chunk(job, await self._parse(job, parsed.chunk), parts)
+            reparsed = await parse_chunk(self._collection, job["tenant_id"], parsed.chunk)
+            await self._write_chunk(job, reparsed, parts)
 
-    async def _write_chunk(
-        self, job: dict[str, Any], parsed: _ParsedChunk, parts: set[str]
-    ) -> None:
+    async def _write_chunk(self, job: dict[str, Any], parsed: ParsedChunk, parts: set[str]) -> None:
         tenant, name, chunk, failed = (
             job["tenant_id"],
             job["records_file"],
@@ -313,7 +228,7 @@ class FileJobs:
                 now=utcnow(),
             ):
                 raise LostClaim
-            await self._write_parts(tenant, name, chunk.number, failed, raw_by_line, parts)
+            await self._error_parts.write(tenant, name, chunk.number, failed, raw_by_line, parts)
             await store.add_counts(
                 unit.conn, job["id"], sum(r.succeeded for r in results), len(failed), utcnow()
             )
@@ -321,42 +236,9 @@ class FileJobs:
         metrics.count_records(self._collection.name, tenant, [*outcomes, *["failed"] * len(failed)])
         metrics.FILE_LINES.inc(len(chunk.lines))
 
-    async def _write_parts(
-        self,
-        tenant: str,
-        name: str,
-        number: int,
-        failed: dict[int, tuple[str, str, str]],
-        raw_by_line: dict[int, bytes],
-        parts: set[str],
-    ) -> None:
-        """The chunk's error parts; `parts`, those stored, is kept up to date."""
-        files = error_files(name)
-        names = [_part(base, number) for base in (files.errors, files.records)]
-        if not failed:
-            # A redone chunk may have failed records the first time and none now. Only then:
-            # two deletes a chunk were two requests inside its transaction on S3.
-            for part in names:
-                if part in parts:
-                    await self._files.delete(tenant, part)
-                    parts.discard(part)
-            return
-        ordered = sorted(failed)
-        errors = "".join(
-            f"{failed[n][0]}, {failed[n][1]}: {_one_line(failed[n][2])}\n" for n in ordered
-        )
-        records = b"".join(raw_by_line[n] + b"\n" for n in ordered)
-        await self._files.put_bytes(tenant, names[0], errors.encode())
-        await self._files.put_bytes(tenant, names[1], records)
-        parts.update(names)
-
     async def _finish(self, job: dict[str, Any]) -> None:
-        tenant, name = job["tenant_id"], job["records_file"]
-        files = error_files(name)
-        parts = await self._error_parts(tenant, name)
-        for base in (files.errors, files.records):
-            own = sorted(part for part in parts if part.startswith(f"{base}.parts/"))
-            await self._files.put(tenant, base, self._joined(tenant, own), max_bytes=2**62)
+        tenant = job["tenant_id"]
+        parts = await self._error_parts.assemble(tenant, job["records_file"])
         async with self._db.write() as unit:
             current = await job_store.find_job(unit.conn, tenant, KIND, job["id"])
             status = (
@@ -366,8 +248,7 @@ class FileJobs:
             )
             await store.finish(unit.conn, job["id"], status.value, utcnow())
         # The parts go once the job is marked done: a crash before that rebuilds the files.
-        for part in parts:
-            await self._files.delete(tenant, part)
+        await self._error_parts.remove(tenant, parts)
         if (job["lines_total"] or 0) >= ANALYZE_AFTER_LINES:
             table = self._collection.target.table.name
             try:
@@ -376,39 +257,7 @@ class FileJobs:
                 # The job is done and committed; stale statistics only cost speed.
                 log.warning("ANALYZE %s after file job %s failed", table, job["id"], exc_info=True)
 
-    async def _joined(self, tenant: str, parts: list[str]) -> AsyncIterator[bytes]:
-        for part in parts:
-            async for data in await self._files.read(tenant, part):
-                yield data
-
-
-class FileJobWorker:
-    """Runs queued file jobs, and takes over those whose runner died (stale heartbeat)."""
-
-    def __init__(self, jobs: FileJobs, stale_after: timedelta) -> None:
-        self._jobs = jobs
-        self._stale_after = stale_after
-
-    async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                job_id = await self._jobs.claim(self._stale_after)
-                if job_id is not None:
-                    await self._jobs.run(job_id)
-                    continue
-            except Exception:
-                log.warning("file job worker: job failed", exc_info=True)
-            await sleep_unless_stopped(stop, 1.0)
-
-
-def _part(base: str, number: int) -> str:
-    return f"{base}.parts/{number:010d}"
-
 
 def _identity(payload: Any, line_no: int) -> str:
     record_id = payload.get("id") if isinstance(payload, dict) else None
     return record_id if isinstance(record_id, str) and record_id else str(line_no)
-
-
-def _one_line(message: str) -> str:
-    return message.replace("\n", " ").replace("\r", " ")

@@ -1,0 +1,79 @@
+"""A records file read as numbered chunks of NDJSON lines, each parsed and validated."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Container
+from dataclasses import dataclass
+
+import orjson
+
+from loadbay.files.error_parts import FailedLine
+from loadbay.files.lines import is_gzipped, lines
+from loadbay.files.store import FileStore
+from loadbay.ingest.collection import Collection
+from loadbay.ingest.engine import PreparedRecords, prepare_records
+from loadbay.storage.types import utcnow
+
+INVALID_JSON = "INVALID_JSON"
+# Lines parsed between two chances for the chunks being written to send their next statement.
+_YIELD_EVERY = 250
+
+
+@dataclass
+class Chunk:
+    number: int
+    # (line number, counted from 1; the line's bytes)
+    lines: list[tuple[int, bytes]]
+
+
+@dataclass
+class ParsedChunk:
+    chunk: Chunk
+    prepared: PreparedRecords
+    # Lines that failed before the database, by line number.
+    failed: dict[int, FailedLine]
+
+
+async def count_lines(files: FileStore, tenant: str, name: str) -> int:
+    count = 0
+    async for _ in lines(await files.read(tenant, name), gzipped=is_gzipped(name)):
+        count += 1
+    return count
+
+
+async def read_chunks(
+    files: FileStore, tenant: str, name: str, size: int, committed: Container[int]
+) -> AsyncIterator[Chunk]:
+    """The file's chunks of `size` lines, but those committed already."""
+    current: list[tuple[int, bytes]] = []
+    number, line_no = 0, 0
+    async for line in lines(await files.read(tenant, name), gzipped=is_gzipped(name)):
+        number = line_no // size
+        line_no += 1
+        if number in committed:
+            continue
+        current.append((line_no, line))
+        if line_no % size == 0:
+            yield Chunk(number, current)
+            current = []
+    if current:
+        yield Chunk(number, current)
+
+
+async def parse_chunk(collection: Collection, tenant: str, chunk: Chunk) -> ParsedChunk:
+    """Each line parsed and validated, its row built; blank lines skipped."""
+    records, failed = [], {}
+    for count, (line_no, raw) in enumerate(chunk.lines, 1):
+        if count % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let the chunks being written take their next step
+        if not raw.strip():
+            continue
+        try:
+            records.append((line_no, orjson.loads(raw)))
+        except orjson.JSONDecodeError as error:
+            failed[line_no] = (str(line_no), INVALID_JSON, f"line is not JSON: {error}")
+    prepared = prepare_records(
+        collection, tenant, records, mode=collection.on_conflict, now=utcnow()
+    )
+    return ParsedChunk(chunk, prepared, failed)
