@@ -64,7 +64,7 @@ async def file_job(db: Database, settings: Settings, data: bytes) -> float:
     job_id = await runner.create("bench", "bench.ndjson", False, run_here=True)
     await runner.run(job_id)
     elapsed = time.perf_counter() - start
-    assert (await runner.view(job_id))["succeeded_count"] == data.count(b"\n")
+    assert (await runner.view(job_id)).succeeded_count == data.count(b"\n")
     return data.count(b"\n") / elapsed
 
 

@@ -14,11 +14,9 @@ from loadbay.api.instance_envelope import InstanceErrors
 from loadbay.api.openapi import json_request_body
 from loadbay.api.responses import json_response
 from loadbay.errors import NotFound, UnprocessableInput
-from loadbay.files.error_parts import error_files
-from loadbay.files.jobs import FileJobs
+from loadbay.files.jobs import FileJob, FileJobs
 from loadbay.files.store import check_name
 from loadbay.ingest.ids import number_or_not_found
-from loadbay.outcomes import file_progress
 
 PREFIX = "/instance-storage"
 router = APIRouter(tags=["instances"])
@@ -61,26 +59,23 @@ def _errors(*statuses: int) -> dict[int | str, Any]:
     return error_responses(401, 403, 429, *statuses, model=InstanceErrors)
 
 
-def _job_view(jobs: FileJobs, job: dict[str, Any]) -> dict[str, Any]:
-    files = error_files(job["records_file"])
-    total = job["lines_total"]
-    done = job["lines_done"]
+def _job_view(jobs: FileJobs, job: FileJob) -> dict[str, Any]:
     return {
-        "id": jobs.ids.format(job["id"]),
-        "status": job["status"],
-        "recordsFileName": job["records_file"],
-        "publishEvents": job["publish_events"],
-        "linesRead": done,
-        "linesTotal": total,
-        "progress": file_progress(job["status"], done, total),
-        "succeeded": job["succeeded_count"],
-        "failed": job["failed_count"],
-        "errorsNumber": job["errors_count"],
-        "errorRecordsFileName": files.records,
-        "errorsFileName": files.errors,
-        "error": job["error"],
-        "createdAt": job["created_at"].isoformat(),
-        "completedAt": job["completed_at"].isoformat() if job["completed_at"] else None,
+        "id": jobs.ids.format(job.id),
+        "status": job.status.value,
+        "recordsFileName": job.records_file,
+        "publishEvents": job.publish_events,
+        "linesRead": job.lines_done,
+        "linesTotal": job.lines_total,
+        "progress": job.progress,
+        "succeeded": job.succeeded_count,
+        "failed": job.failed_count,
+        "errorsNumber": job.errors_count,
+        "errorRecordsFileName": job.error_files.records,
+        "errorsFileName": job.error_files.errors,
+        "error": job.error,
+        "createdAt": job.created_at.isoformat(),
+        "completedAt": job.completed_at.isoformat() if job.completed_at else None,
     }
 
 
@@ -121,12 +116,11 @@ async def bulk_upsert(
         return json_response(view, status_code=202, headers={"Location": f"/jobs/{view['id']}"})
     await jobs.run(job_id)
     job = await jobs.view(job_id)
-    files = error_files(name)
     return json_response(
         {
-            "errorRecordsFileName": files.records,
-            "errorsFileName": files.errors,
-            "errorsNumber": job["errors_count"],
+            "errorRecordsFileName": job.error_files.records,
+            "errorsFileName": job.error_files.errors,
+            "errorsNumber": job.errors_count,
         },
         status_code=201,
     )

@@ -14,8 +14,9 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from loadbay import metrics
@@ -24,12 +25,12 @@ from loadbay.errors import NotFound
 from loadbay.events.outbox import EventContext
 from loadbay.files.chunk_writers import ChunkWriters
 from loadbay.files.chunks import Chunk, ParsedChunk, count_lines, parse_chunk, read_chunks
-from loadbay.files.error_parts import ErrorParts
+from loadbay.files.error_parts import ErrorFiles, ErrorParts, error_files
 from loadbay.files.store import FileStore
 from loadbay.ingest.engine import write_prepared
 from loadbay.ingest.ids import HexIds
 from loadbay.ingest.instances import OptimisticLocking, instances_collection
-from loadbay.outcomes import JobStatus, final_status
+from loadbay.outcomes import JobStatus, file_progress, final_status
 from loadbay.storage import file_jobs as store
 from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database, lost_a_race
@@ -46,6 +47,54 @@ STOP_GRACE_SECONDS = 20.0
 
 class LostClaim(Exception):
     """Another node took the job over (this one looked dead): stop without writing."""
+
+
+@dataclass
+class FileJob:
+    """One records file's upsert: where it stands, and what it has counted so far."""
+
+    id: int
+    tenant_id: str
+    status: JobStatus
+    records_file: str
+    publish_events: bool
+    chunk_lines: int
+    lines_done: int
+    # None until the file's lines are counted, at the start of its first run.
+    lines_total: int | None
+    succeeded_count: int
+    failed_count: int
+    errors_count: int
+    error: str | None
+    created_at: datetime
+    completed_at: datetime | None
+
+    @property
+    def error_files(self) -> ErrorFiles:
+        return error_files(self.records_file)
+
+    @property
+    def progress(self) -> int:
+        return file_progress(self.status, self.lines_done, self.lines_total)
+
+
+def _file_job(row: Mapping[str, Any]) -> FileJob:
+    return FileJob(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        status=JobStatus(row["status"]),
+        records_file=row["records_file"],
+        publish_events=row["publish_events"],
+        chunk_lines=row["chunk_lines"],
+        lines_done=row["lines_done"],
+        lines_total=row["lines_total"],
+        succeeded_count=row["succeeded_count"],
+        failed_count=row["failed_count"],
+        errors_count=row["errors_count"],
+        error=row["error"],
+        created_at=row["created_at"],
+        completed_at=row["completed_at"],
+    )
 
 
 class FileJobs:
@@ -92,27 +141,27 @@ class FileJobs:
             )
         return job.id
 
-    async def view(self, job_id: int, tenant_id: str | None = None) -> dict[str, Any]:
+    async def view(self, job_id: int, tenant_id: str | None = None) -> FileJob:
         async with self._db.read() as conn:
             row = await store.find_file_job(conn, job_id, tenant_id)
         if row is None:
             raise NotFound(f"job {self.ids.format(job_id)} not found")
-        return dict(row)
+        return _file_job(row)
 
     async def run(self, job_id: int) -> None:
         """Process the job's chunks not committed yet, to the end. The caller holds the claim."""
         job = await self.view(job_id)
-        if job["status"] != JobStatus.PROCESSING.value:
+        if job.status is not JobStatus.PROCESSING:
             return
-        tenant, name = job["tenant_id"], job["records_file"]
+        tenant, name = job.tenant_id, job.records_file
         try:
-            if job["lines_total"] is None:
-                job["lines_total"] = await count_lines(self._files, tenant, name)
+            if job.lines_total is None:
+                job.lines_total = await count_lines(self._files, tenant, name)
                 async with self._db.write() as unit:
-                    await store.set_total(unit.conn, job_id, job["lines_total"], utcnow())
+                    await store.set_total(unit.conn, job_id, job.lines_total, utcnow())
             async with self._db.read() as conn:
                 committed = await store.committed_chunks(conn, job_id)
-            chunks = read_chunks(self._files, tenant, name, job["chunk_lines"], committed)
+            chunks = read_chunks(self._files, tenant, name, job.chunk_lines, committed)
             await self._pipeline(job, chunks, await self._error_parts.stored(tenant, name))
             await self._finish(job)
         except LostClaim:
@@ -143,9 +192,7 @@ class FileJobs:
         async with self._db.write() as unit:
             return await store.claim_abandoned(unit.conn, self.node, now - stale_after, now)
 
-    async def _pipeline(
-        self, job: dict[str, Any], chunks: AsyncIterator[Chunk], parts: set[str]
-    ) -> None:
+    async def _pipeline(self, job: FileJob, chunks: AsyncIterator[Chunk], parts: set[str]) -> None:
         """Parse and validate the next chunk while earlier ones are written and committed.
 
         Chunks that share nothing commit in any order (ChunkWriters): a record's lines still
@@ -154,7 +201,7 @@ class FileJobs:
         writers = ChunkWriters(self._settings.file_chunk_writers, STOP_GRACE_SECONDS)
         try:
             async for chunk in chunks:
-                parsed = await parse_chunk(self._collection, job["tenant_id"], chunk)
+                parsed = await parse_chunk(self._collection, job.tenant_id, chunk)
                 touched = self._collection.touched(p.row for p in parsed.prepared.ordered)
                 await writers.start(touched, functools.partial(self._commit, job, parsed, parts))
             await writers.finish()
@@ -162,9 +209,7 @@ class FileJobs:
             failures = await writers.abandon()
             for failure in failures:
                 if failure is not error:  # that one, `run` reports
-                    log.warning(
-                        "file job %s: a chunk failed: %r", self.ids.format(job["id"]), failure
-                    )
+                    log.warning("file job %s: a chunk failed: %r", self.ids.format(job.id), failure)
             # Another node owns the job now (it found this one silent): do not fail it. A stop
             # stays a stop, so that `run` hands the job back.
             lost = any(isinstance(failure, LostClaim) for failure in failures)
@@ -172,7 +217,7 @@ class FileJobs:
                 raise LostClaim from error
             raise
 
-    async def _commit(self, job: dict[str, Any], parsed: ParsedChunk, parts: set[str]) -> None:
+    async def _commit(self, job: FileJob, parsed: ParsedChunk, parts: set[str]) -> None:
         """Write a chunk; once more, parsed afresh, if the database rolled it back to let a
         concurrent chunk through (`lost_a_race`: a deadlock over stored title links, which
         chunks written at once may share, or an hrid one of them took meanwhile)."""
@@ -183,22 +228,22 @@ class FileJobs:
                 raise
             log.warning(
                 "file job %s: chunk %d was rolled back (%s); writing it again",
-                self.ids.format(job["id"]),
+                self.ids.format(job.id),
                 parsed.chunk.number,
                 error,
             )
-            reparsed = await parse_chunk(self._collection, job["tenant_id"], parsed.chunk)
+            reparsed = await parse_chunk(self._collection, job.tenant_id, parsed.chunk)
             await self._write_chunk(job, reparsed, parts)
 
-    async def _write_chunk(self, job: dict[str, Any], parsed: ParsedChunk, parts: set[str]) -> None:
+    async def _write_chunk(self, job: FileJob, parsed: ParsedChunk, parts: set[str]) -> None:
         tenant, name, chunk, failed = (
-            job["tenant_id"],
-            job["records_file"],
+            job.tenant_id,
+            job.records_file,
             parsed.chunk,
             parsed.failed,
         )
         raw_by_line = dict(chunk.lines)
-        events = EventContext(self.ids.format(job["id"])) if job["publish_events"] else None
+        events = EventContext(self.ids.format(job.id)) if job.publish_events else None
         async with self._db.write() as unit:
             results = await write_prepared(
                 unit,
@@ -220,7 +265,7 @@ class FileJobs:
             # job, or whose chunk another run committed, stops here without touching them.
             if not await store.advance(
                 unit.conn,
-                job["id"],
+                job.id,
                 self.node,
                 chunk=chunk.number,
                 lines=len(chunk.lines),
@@ -230,32 +275,32 @@ class FileJobs:
                 raise LostClaim
             await self._error_parts.write(tenant, name, chunk.number, failed, raw_by_line, parts)
             await store.add_counts(
-                unit.conn, job["id"], sum(r.succeeded for r in results), len(failed), utcnow()
+                unit.conn, job.id, sum(r.succeeded for r in results), len(failed), utcnow()
             )
         outcomes = [r.outcome.value for r in results if r.succeeded]
         metrics.count_records(self._collection.name, tenant, [*outcomes, *["failed"] * len(failed)])
         metrics.FILE_LINES.inc(len(chunk.lines))
 
-    async def _finish(self, job: dict[str, Any]) -> None:
-        tenant = job["tenant_id"]
-        parts = await self._error_parts.assemble(tenant, job["records_file"])
+    async def _finish(self, job: FileJob) -> None:
+        tenant = job.tenant_id
+        parts = await self._error_parts.assemble(tenant, job.records_file)
         async with self._db.write() as unit:
-            current = await job_store.find_job(unit.conn, tenant, KIND, job["id"])
+            current = await job_store.find_job(unit.conn, tenant, KIND, job.id)
             status = (
                 final_status(current.succeeded_count, current.record_count)
                 if current
                 else JobStatus.COMPLETED
             )
-            await store.finish(unit.conn, job["id"], status.value, utcnow())
+            await store.finish(unit.conn, job.id, status.value, utcnow())
         # The parts go once the job is marked done: a crash before that rebuilds the files.
         await self._error_parts.remove(tenant, parts)
-        if (job["lines_total"] or 0) >= ANALYZE_AFTER_LINES:
+        if (job.lines_total or 0) >= ANALYZE_AFTER_LINES:
             table = self._collection.target.table.name
             try:
                 await self._db.analyze(table)
             except Exception:
                 # The job is done and committed; stale statistics only cost speed.
-                log.warning("ANALYZE %s after file job %s failed", table, job["id"], exc_info=True)
+                log.warning("ANALYZE %s after file job %s failed", table, job.id, exc_info=True)
 
 
 def _identity(payload: Any, line_no: int) -> str:

@@ -49,7 +49,7 @@ async def test_a_second_run_committing_a_listed_chunk_loses_its_claim(
     next_chunk = await advance(started, job_id, jobs.node, chunk=1)
 
     assert (first, again, elsewhere, next_chunk) == (True, False, False, True)
-    assert (await jobs.view(job_id))["lines_done"] == 4
+    assert (await jobs.view(job_id)).lines_done == 4
     async with started.state.db.read() as conn:
         assert await store.committed_chunks(conn, job_id) == {0, 1}
 
@@ -70,7 +70,7 @@ async def test_a_resumed_job_skips_exactly_the_chunks_listed_even_past_a_gap(
     job = await jobs.view(job_id)
     found = [(await client.get(f"{INSTANCES}/{iid(n)}")).status_code for n in range(1, 6)]
     assert found == [200, 200, 404, 404, 200]
-    assert (job["status"], job["lines_done"], job["succeeded_count"]) == ("completed", 5, 3)
+    assert (job.status, job.lines_done, job.succeeded_count) == ("completed", 5, 3)
 
 
 async def test_a_chunk_the_database_rolled_back_to_break_a_deadlock_is_written_once_more(
