@@ -26,11 +26,11 @@ from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import write_records
 from loadbay.storage import migrate
-from loadbay.storage._dialect import upsert_insert
 from loadbay.storage.database import Database, WriteUnit
 from loadbay.storage.tables import activities
 from loadbay.storage.tenants import ensure_tenant
 from loadbay.storage.types import utcnow
+from loadbay.storage.upserts import upsert_insert
 
 Batch = list[dict[str, Any]]
 Writer = Callable[[WriteUnit, Batch], Awaitable[None]]

@@ -23,11 +23,11 @@ from loadbay.files.jobs import FileJobs
 from loadbay.files.store import FileStore
 from loadbay.ingest.instances import validate_instance
 from loadbay.storage import migrate
-from loadbay.storage._dialect import upsert_insert
 from loadbay.storage.database import Database
 from loadbay.storage.tables import file_jobs, instances, job_results, jobs
 from loadbay.storage.tenants import ensure_tenant
 from loadbay.storage.types import utcnow
+from loadbay.storage.upserts import upsert_insert
 
 TYPE = "6a1f0ee4-2e0b-4a33-86e5-6f2f34c61a0b"
 

@@ -26,8 +26,8 @@ from sqlalchemy import text
 
 from bench import pg
 from loadbay.config import Settings
-from loadbay.events.brokers import Message, publisher_for
-from loadbay.events.relay import Relay
+from loadbay.domain_events.brokers import Message, publisher_for
+from loadbay.domain_events.relay import Relay
 from loadbay.runtime import run_loop
 from loadbay.storage import migrate
 from loadbay.storage.database import Database

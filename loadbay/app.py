@@ -32,10 +32,10 @@ from loadbay.auth.keys import ApiKeys
 from loadbay.auth.rate_limits import RateLimits, parse_limits
 from loadbay.background import running
 from loadbay.config import Settings
-from loadbay.events.broker_probe import BrokerProbe
-from loadbay.events.brokers import publisher_for
-from loadbay.events.feed import EventFeed
-from loadbay.events.relay import Relay
+from loadbay.domain_events.broker_probe import BrokerProbe
+from loadbay.domain_events.brokers import publisher_for
+from loadbay.domain_events.feed import EventFeed
+from loadbay.domain_events.relay import Relay
 from loadbay.files.jobs import FileJobs
 from loadbay.files.store import FileStore
 from loadbay.files.worker import FileJobWorker

@@ -19,9 +19,9 @@ from rich.table import Table
 
 from loadbay.auth.keys import ApiKeys, Scope, parse_scopes
 from loadbay.config import Settings
+from loadbay.domain_events.brokers import publisher_for
+from loadbay.domain_events.relay import Relay
 from loadbay.errors import LoadbayError
-from loadbay.events.brokers import publisher_for
-from loadbay.events.relay import Relay
 from loadbay.files.cli import files_app
 from loadbay.loading.cli import load as load_command
 from loadbay.logs import JsonFormatter

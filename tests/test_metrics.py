@@ -26,8 +26,8 @@ from loadbay import metrics
 from loadbay.app import create_app
 from loadbay.config import Settings
 from tests.api.instances.helpers import bulk, instance, upload
-from tests.events.brokers import broker_url, unique_names
-from tests.events.helpers import client_for, wait_until_published
+from tests.domain_events.brokers import broker_url, unique_names
+from tests.domain_events.helpers import client_for, wait_until_published
 from tests.factories import BATCHES, activity, batch
 from tests.prometheus_samples import Samples, parse, value
 from tests.servers import free_port, loadbay_env, start_server

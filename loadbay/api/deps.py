@@ -15,8 +15,8 @@ from loadbay.api.auth import tenant_for
 from loadbay.api.pagination import PageRequest, page_request
 from loadbay.auth.keys import Scope
 from loadbay.config import Settings
-from loadbay.events.broker_probe import BrokerProbe
-from loadbay.events.feed import EventFeed
+from loadbay.domain_events.broker_probe import BrokerProbe
+from loadbay.domain_events.feed import EventFeed
 from loadbay.files.jobs import FileJobs
 from loadbay.files.store import FileStore
 from loadbay.ingest.instance_reads import InstanceReads

@@ -21,8 +21,8 @@ from typing import Any
 
 from loadbay import metrics
 from loadbay.config import Settings
+from loadbay.domain_events.outbox import EventContext
 from loadbay.errors import NotFound
-from loadbay.events.outbox import EventContext
 from loadbay.files.chunk_writers import ChunkWriters
 from loadbay.files.chunks import Chunk, ParsedChunk, count_lines, parse_chunk, read_chunks
 from loadbay.files.error_parts import ErrorFiles, ErrorParts, error_files

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from loadbay.events.outbox import EventContext
+from loadbay.domain_events.outbox import EventContext
 from loadbay.ingest.collection import Collection, ConflictMode, Reference
 from loadbay.ingest.fields import RecordInvalid
 from loadbay.outcomes import Outcome, RecordResult

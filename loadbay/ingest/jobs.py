@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from loadbay import metrics
+from loadbay.domain_events.outbox import EventContext
 from loadbay.errors import Conflict, NotFound, UnprocessableInput
-from loadbay.events.outbox import EventContext
 from loadbay.ingest.collection import Collection, ConflictMode
 from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
 from loadbay.ingest.ids import IdCodec

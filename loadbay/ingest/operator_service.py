@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
+from loadbay.domain_events.outbox import EventContext, deletion_row
 from loadbay.errors import InvalidInput, NotFound
-from loadbay.events.outbox import EventContext, deletion_row
 from loadbay.ingest.engine import write_records
 from loadbay.ingest.jobs import BatchJobs, IdempotentRequest
 from loadbay.ingest.operator import OperatorCollections, collections_for

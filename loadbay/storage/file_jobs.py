@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loadbay.storage._dialect import upsert_insert
 from loadbay.storage.tables import file_job_chunks, file_jobs, jobs
+from loadbay.storage.upserts import upsert_insert
 
 
 async def add_file_job(conn: AsyncConnection, values: Mapping[str, Any]) -> None:

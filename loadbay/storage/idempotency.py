@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loadbay.storage._dialect import dialect_upsert_insert
 from loadbay.storage.tables import idempotency_keys as keys
+from loadbay.storage.upserts import dialect_upsert_insert
 
 # Statements built once and executed with parameters: built per call, SQLAlchemy's
 # construction cost more than running them (0.6 ms of 1 ms), on every request with a key.

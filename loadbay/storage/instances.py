@@ -10,10 +10,10 @@ from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from loadbay.storage._dialect import upsert_insert
 from loadbay.storage._keys import restrict_to
 from loadbay.storage.database import WriteUnit
 from loadbay.storage.tables import hrid_counters, instance_title_links, instances
+from loadbay.storage.upserts import upsert_insert
 
 
 async def allocate_hrids(conn: AsyncConnection, tenant_id: str, count: int) -> range:

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loadbay.storage._dialect import upsert_insert
 from loadbay.storage.tables import entities, erasures, events, states, tenant_settings
+from loadbay.storage.upserts import upsert_insert
 
 
 async def find_template(conn: AsyncConnection, tenant_id: str) -> Mapping[str, Any] | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loadbay.storage._dialect import upsert_insert
 from loadbay.storage.tables import tenants
 from loadbay.storage.types import utcnow
+from loadbay.storage.upserts import upsert_insert
 
 
 async def ensure_tenant(conn: AsyncConnection, tenant_id: str, name: str) -> None:

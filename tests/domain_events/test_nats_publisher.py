@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadbay.events.brokers import Message, NatsPublisher, PartialPublish
-from tests.events.brokers import NATS_URL, nats_reader, reachable, unique_names
+from loadbay.domain_events.brokers import Message, NatsPublisher, PartialPublish
+from tests.domain_events.brokers import NATS_URL, nats_reader, reachable, unique_names
 
 pytestmark = pytest.mark.skipif(not reachable(NATS_URL), reason=f"NATS not reachable at {NATS_URL}")
 

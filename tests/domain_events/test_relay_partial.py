@@ -1,7 +1,7 @@
 """A batch the broker acknowledged only in part: its head is marked, the rest resent in order.
 
 The broker here is a stand-in that fails on the nth message, since a real broker cannot be
-made to drop one acknowledgement on demand; tests/events/test_relay.py covers real brokers.
+made to drop one acknowledgement on demand; tests/domain_events/test_relay.py covers real brokers.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from loadbay.events.brokers import Message, PartialPublish
-from loadbay.events.relay import Relay
-from tests.events.helpers import feed
+from loadbay.domain_events.brokers import Message, PartialPublish
+from loadbay.domain_events.relay import Relay
+from tests.domain_events.helpers import feed
 from tests.factories import BATCHES, activity, batch
 
 

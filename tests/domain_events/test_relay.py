@@ -16,12 +16,12 @@ import pytest
 
 from loadbay.app import create_app
 from loadbay.config import Settings
-from loadbay.events.brokers import publisher_for, subject_for
-from loadbay.events.relay import Relay
+from loadbay.domain_events.brokers import publisher_for, subject_for
+from loadbay.domain_events.relay import Relay
 from loadbay.storage import outbox
 from loadbay.storage.database import Database
 from tests.api.instances.helpers import bulk, iid, instance, upload
-from tests.events.brokers import (
+from tests.domain_events.brokers import (
     READERS,
     broker_url,
     nats_reader,
@@ -29,7 +29,7 @@ from tests.events.brokers import (
     redis_reader,
     unique_names,
 )
-from tests.events.helpers import client_for, feed, wait_until_published
+from tests.domain_events.helpers import client_for, feed, wait_until_published
 from tests.factories import BATCHES, activity, batch, outbox_event
 from tests.servers import LOADBAY, free_port, loadbay_env
 
@@ -223,7 +223,7 @@ async def test_two_relays_publish_each_event_exactly_once(
             )
         lag_db = Database(database_url)
         try:
-            from loadbay.events.feed import EventFeed
+            from loadbay.domain_events.feed import EventFeed
 
             for _ in range(300):
                 if (await EventFeed(lag_db).lag()).pending == 0:

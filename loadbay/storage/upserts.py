@@ -1,4 +1,4 @@
-"""Dialect-specific Core constructs."""
+"""INSERTs that offer ON CONFLICT, in the dialect of the connection (Core constructs)."""
 
 from __future__ import annotations
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from loadbay.events import brokers
-from loadbay.events.brokers import Message, RedisPublisher
-from tests.events.brokers import REDIS_URL, reachable, redis_reader, unique_names
+from loadbay.domain_events import brokers
+from loadbay.domain_events.brokers import Message, RedisPublisher
+from tests.domain_events.brokers import REDIS_URL, reachable, redis_reader, unique_names
 
 
 @pytest.mark.skipif(not reachable(REDIS_URL), reason=f"Redis not reachable at {REDIS_URL}")

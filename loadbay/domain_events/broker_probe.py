@@ -9,7 +9,7 @@ import time
 from urllib.parse import unquote, urlsplit
 
 from loadbay.config import Settings
-from loadbay.events.brokers import TIMEOUT_SECONDS, Publisher, broker_name, publisher_for
+from loadbay.domain_events.brokers import TIMEOUT_SECONDS, Publisher, broker_name, publisher_for
 
 log = logging.getLogger("loadbay.relay")
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from loadbay.storage import outbox
 from tests.api.operator.conftest import API, deposit, player, use_template
 from tests.conftest import ClientFactory
-from tests.events.helpers import feed
+from tests.domain_events.helpers import feed
 from tests.factories import ACTIVITIES, BATCHES, activity, batch, outbox_event
 
 
