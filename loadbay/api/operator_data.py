@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
@@ -27,7 +26,7 @@ from loadbay.config import Settings
 from loadbay.errors import Conflict, InvalidInput, NotFound
 from loadbay.ingest.ids import number_or_not_found
 from loadbay.ingest.operator import ENTITY_TYPE_CONFLICT
-from loadbay.ingest.operator_service import OperatorData, TemplateSetting
+from loadbay.ingest.operator_service import Entity, OperatorData, TemplateSetting
 from loadbay.outcomes import JobStatus, Outcome, RecordResult
 
 PREFIX = "/operator-data-api"
@@ -252,21 +251,17 @@ async def put_settings(
     return success(_settings_view(await service.set_template(tenant, body)))
 
 
-def _entity_view(entity: Mapping[str, Any], states: list[Mapping[str, Any]]) -> dict[str, Any]:
+def _entity_view(entity: Entity) -> dict[str, Any]:
     return {
-        "entityType": entity["entity_type"],
-        "externalId": entity["external_id"],
-        "data": entity["data"],
-        "version": entity["version"],
-        "createdAt": timestamp_ms(entity["created_at"]),
-        "updatedAt": timestamp_ms(entity["updated_at"]),
+        "entityType": entity.entity_type,
+        "externalId": entity.external_id,
+        "data": entity.data,
+        "version": entity.version,
+        "createdAt": timestamp_ms(entity.created_at),
+        "updatedAt": timestamp_ms(entity.updated_at),
         "states": {
-            s["state_key"]: {
-                "value": s["value"],
-                "version": s["version"],
-                "updatedAt": timestamp_ms(s["updated_at"]),
-            }
-            for s in states
+            s.key: {"value": s.value, "version": s.version, "updatedAt": timestamp_ms(s.updated_at)}
+            for s in entity.states
         },
     }
 
@@ -283,8 +278,7 @@ async def get_entity(
     tenant: ReadTenant,
     service: OperatorDataDep,
 ) -> Response:
-    view = await service.entity(tenant, entity_type, external_id)
-    return success(_entity_view(view.entity, view.states))
+    return success(_entity_view(await service.entity(tenant, entity_type, external_id)))
 
 
 @router.get(
@@ -305,10 +299,10 @@ async def get_entity_events(
     )
     events = [
         {
-            "eventId": e["event_id"],
-            "eventType": e["event_type"],
-            "data": e["data"],
-            "createdAt": timestamp_ms(e["created_at"]),
+            "eventId": e.event_id,
+            "eventType": e.event_type,
+            "data": e.data,
+            "createdAt": timestamp_ms(e.created_at),
         }
         for e in found
     ]
@@ -331,10 +325,10 @@ async def erase_entity(
     erased = await service.erase(tenant, entity_type, external_id)
     return success(
         {
-            "entityType": erased["entity_type"],
-            "externalId": erased["external_id"],
-            "eventsErased": erased["events_erased"],
-            "statesErased": erased["states_erased"],
-            "erasedAt": timestamp_ms(erased["erased_at"]),
+            "entityType": erased.entity_type,
+            "externalId": erased.external_id,
+            "eventsErased": erased.events_erased,
+            "statesErased": erased.states_erased,
+            "erasedAt": timestamp_ms(erased.erased_at),
         }
     )

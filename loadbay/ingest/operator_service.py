@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -30,9 +31,43 @@ class TemplateSetting:
 
 
 @dataclass(frozen=True)
-class EntityView:
-    entity: Mapping[str, Any]
-    states: list[Mapping[str, Any]]
+class EntityState:
+    key: str
+    value: Any
+    version: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An entity as stored, with its current states (by key)."""
+
+    entity_type: str
+    external_id: str
+    data: Any
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    states: list[EntityState]
+
+
+@dataclass(frozen=True)
+class EntityEvent:
+    event_id: str
+    event_type: str
+    data: Any
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What erasing an entity removed."""
+
+    entity_type: str
+    external_id: str
+    events_erased: int
+    states_erased: int
+    erased_at: datetime
 
 
 class OperatorData:
@@ -112,19 +147,36 @@ class OperatorData:
             )
         return result
 
-    async def entity(self, tenant_id: str, entity_type: str, external_id: str) -> EntityView:
+    async def entity(self, tenant_id: str, entity_type: str, external_id: str) -> Entity:
         async with self._db.read() as conn:
             entity = await self._find(conn, tenant_id, entity_type, external_id)
-            return EntityView(entity, await store.entity_states(conn, entity["id"]))
+            states = await store.entity_states(conn, entity["id"])
+        return Entity(
+            entity_type=entity["entity_type"],
+            external_id=entity["external_id"],
+            data=entity["data"],
+            version=entity["version"],
+            created_at=entity["created_at"],
+            updated_at=entity["updated_at"],
+            states=[
+                EntityState(s["state_key"], s["value"], s["version"], s["updated_at"])
+                for s in states
+            ],
+        )
 
     async def entity_events(
         self, tenant_id: str, entity_type: str, external_id: str, *, offset: int, limit: int
-    ) -> tuple[list[Mapping[str, Any]], int]:
+    ) -> tuple[list[EntityEvent], int]:
+        """One page of the entity's events, oldest first, and how many it has in all."""
         async with self._db.read() as conn:
             entity = await self._find(conn, tenant_id, entity_type, external_id)
-            return await store.entity_events(conn, entity["id"], offset=offset, limit=limit)
+            found, total = await store.entity_events(conn, entity["id"], offset=offset, limit=limit)
+        events = [
+            EntityEvent(e["event_id"], e["event_type"], e["data"], e["created_at"]) for e in found
+        ]
+        return events, total
 
-    async def erase(self, tenant_id: str, entity_type: str, external_id: str) -> dict[str, Any]:
+    async def erase(self, tenant_id: str, entity_type: str, external_id: str) -> Erasure:
         """Delete the entity with its states and events; its DELETE event names it only."""
         now = utcnow()
         async with self._db.write() as unit:
@@ -136,7 +188,13 @@ class OperatorData:
                 collection="entities", tenant_id=tenant_id, key=external_id, old=identity, now=now
             )
             await outbox.add_events(unit.conn, [deletion])
-        return erased
+        return Erasure(
+            entity_type=erased["entity_type"],
+            external_id=erased["external_id"],
+            events_erased=erased["events_erased"],
+            states_erased=erased["states_erased"],
+            erased_at=erased["erased_at"],
+        )
 
     async def _find(
         self, conn: Any, tenant_id: str, entity_type: str, external_id: str
