@@ -179,7 +179,8 @@ class FileJobs:
         except Exception as error:
             log.exception("file job %s failed", self.ids.format(job_id))
             async with self._db.write() as unit:
-                await store.finish(unit.conn, job_id, JobStatus.FAILED.value, utcnow(), str(error))
+                await job_store.finish_job(unit.conn, job_id, JobStatus.FAILED, utcnow())
+                await store.close(unit.conn, job_id, str(error))
             raise
 
     async def counts(self) -> dict[str, int]:
@@ -274,7 +275,7 @@ class FileJobs:
             ):
                 raise LostClaim
             await self._error_parts.write(tenant, name, chunk.number, failed, raw_by_line, parts)
-            await store.add_counts(
+            await job_store.add_counts(
                 unit.conn, job.id, sum(r.succeeded for r in results), len(failed), utcnow()
             )
         outcomes = [r.outcome.value for r in results if r.succeeded]
@@ -291,7 +292,8 @@ class FileJobs:
                 if current
                 else JobStatus.COMPLETED
             )
-            await store.finish(unit.conn, job.id, status.value, utcnow())
+            await job_store.finish_job(unit.conn, job.id, status, utcnow())
+            await store.close(unit.conn, job.id)
         # The parts go once the job is marked done: a crash before that rebuilds the files.
         await self._error_parts.remove(tenant, parts)
         if (job.lines_total or 0) >= ANALYZE_AFTER_LINES:

@@ -109,29 +109,8 @@ async def set_total(conn: AsyncConnection, job_id: int, total: int, now: datetim
     )
 
 
-async def add_counts(
-    conn: AsyncConnection, job_id: int, succeeded: int, failed: int, now: datetime
-) -> None:
-    await conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(
-            succeeded_count=jobs.c.succeeded_count + succeeded,
-            failed_count=jobs.c.failed_count + failed,
-            record_count=jobs.c.record_count + succeeded + failed,
-            updated_at=now,
-        )
-    )
-
-
-async def finish(
-    conn: AsyncConnection, job_id: int, status: str, now: datetime, error: str | None = None
-) -> None:
-    await conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(status=status, updated_at=now, completed_at=now)
-    )
+async def close(conn: AsyncConnection, job_id: int, error: str | None = None) -> None:
+    """The file side of a finished job (its `jobs` row is finished by storage.jobs)."""
     await conn.execute(
         update(file_jobs).where(file_jobs.c.job_id == job_id).values(claimed_by=None, error=error)
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.outcomes import Job, JobStatus, Outcome, RecordResult
@@ -53,6 +53,30 @@ async def save_job_counts(unit: WriteUnit, job: Job) -> None:
             "updated_at": job.updated_at,
             "completed_at": job.completed_at,
         },
+    )
+
+
+async def add_counts(
+    conn: AsyncConnection, job_id: int, succeeded: int, failed: int, now: datetime
+) -> None:
+    """Count more records into a job that grows as it runs (a file job, chunk by chunk)."""
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(
+            succeeded_count=jobs.c.succeeded_count + succeeded,
+            failed_count=jobs.c.failed_count + failed,
+            record_count=jobs.c.record_count + succeeded + failed,
+            updated_at=now,
+        )
+    )
+
+
+async def finish_job(conn: AsyncConnection, job_id: int, status: JobStatus, now: datetime) -> None:
+    await conn.execute(
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(status=status.value, updated_at=now, completed_at=now)
     )
 
 
