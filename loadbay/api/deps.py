@@ -1,4 +1,4 @@
-"""Request-scoped dependencies: settings, services and the acting tenant, each with the
+"""Request-scoped dependencies: settings, services and the acting tenant, each as the
 `Annotated` alias that route signatures use (`tenant: ReadTenant`, `service: OperatorDataDep`).
 
 Each provider is `async def`, though it awaits nothing: FastAPI runs a plain `def`
@@ -7,7 +7,8 @@ dependency in its thread pool, a thread hop per dependency per request.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -26,45 +27,14 @@ from loadbay.ingest.records import Records
 from loadbay.storage.database import Database
 
 
-async def settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A provider of what the app's start-up put on its state under `name` (loadbay.app)."""
 
+    async def provider(request: Request) -> Any:
+        return getattr(request.app.state, name)
 
-async def database(request: Request) -> Database:
-    return request.app.state.db  # type: ignore[no-any-return]
-
-
-async def broker_probe(request: Request) -> BrokerProbe | None:
-    """The configured event broker's probe; None when events go to no broker."""
-    return request.app.state.broker_probe  # type: ignore[no-any-return]
-
-
-async def activity_batches(request: Request) -> BatchJobs:
-    return request.app.state.activity_batches  # type: ignore[no-any-return]
-
-
-async def activity_records(request: Request) -> Records:
-    return request.app.state.activity_records  # type: ignore[no-any-return]
-
-
-async def operator_data(request: Request) -> OperatorData:
-    return request.app.state.operator_data  # type: ignore[no-any-return]
-
-
-async def event_feed(request: Request) -> EventFeed:
-    return request.app.state.event_feed  # type: ignore[no-any-return]
-
-
-async def file_store(request: Request) -> FileStore:
-    return request.app.state.files  # type: ignore[no-any-return]
-
-
-async def file_jobs(request: Request) -> FileJobs:
-    return request.app.state.file_jobs  # type: ignore[no-any-return]
-
-
-async def instance_reads(request: Request) -> InstanceReads:
-    return request.app.state.instance_reads  # type: ignore[no-any-return]
+    provider.__name__ = name
+    return provider
 
 
 # The acting tenant: an authenticated caller holding the scope, within its rate limit.
@@ -73,14 +43,14 @@ BatchTenant = Annotated[str, Depends(tenant_for(Scope.INGEST_BATCH))]
 FilesTenant = Annotated[str, Depends(tenant_for(Scope.INGEST_FILES))]
 AdminTenant = Annotated[str, Depends(tenant_for(Scope.ADMIN))]
 
-SettingsDep = Annotated[Settings, Depends(settings)]
-DatabaseDep = Annotated[Database, Depends(database)]
-BrokerProbeDep = Annotated[BrokerProbe | None, Depends(broker_probe)]
-ActivityBatchesDep = Annotated[BatchJobs, Depends(activity_batches)]
-ActivityRecordsDep = Annotated[Records, Depends(activity_records)]
-OperatorDataDep = Annotated[OperatorData, Depends(operator_data)]
-EventFeedDep = Annotated[EventFeed, Depends(event_feed)]
-FileStoreDep = Annotated[FileStore, Depends(file_store)]
-FileJobsDep = Annotated[FileJobs, Depends(file_jobs)]
-InstanceReadsDep = Annotated[InstanceReads, Depends(instance_reads)]
+SettingsDep = Annotated[Settings, Depends(_from_state("settings"))]
+DatabaseDep = Annotated[Database, Depends(_from_state("db"))]
+BrokerProbeDep = Annotated[BrokerProbe | None, Depends(_from_state("broker_probe"))]
+ActivityBatchesDep = Annotated[BatchJobs, Depends(_from_state("activity_batches"))]
+ActivityRecordsDep = Annotated[Records, Depends(_from_state("activity_records"))]
+OperatorDataDep = Annotated[OperatorData, Depends(_from_state("operator_data"))]
+EventFeedDep = Annotated[EventFeed, Depends(_from_state("event_feed"))]
+FileStoreDep = Annotated[FileStore, Depends(_from_state("files"))]
+FileJobsDep = Annotated[FileJobs, Depends(_from_state("file_jobs"))]
+InstanceReadsDep = Annotated[InstanceReads, Depends(_from_state("instance_reads"))]
 PagingDep = Annotated[PageRequest, Depends(page_request)]

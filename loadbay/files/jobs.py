@@ -34,6 +34,7 @@ from loadbay.outcomes import JobStatus, file_progress, final_status
 from loadbay.storage import file_jobs as store
 from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database, lost_a_race
+from loadbay.storage.rows import from_row
 from loadbay.storage.types import utcnow
 
 log = logging.getLogger("loadbay.files")
@@ -79,22 +80,7 @@ class FileJob:
 
 
 def _file_job(row: Mapping[str, Any]) -> FileJob:
-    return FileJob(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        status=JobStatus(row["status"]),
-        records_file=row["records_file"],
-        publish_events=row["publish_events"],
-        chunk_lines=row["chunk_lines"],
-        lines_done=row["lines_done"],
-        lines_total=row["lines_total"],
-        succeeded_count=row["succeeded_count"],
-        failed_count=row["failed_count"],
-        errors_count=row["errors_count"],
-        error=row["error"],
-        created_at=row["created_at"],
-        completed_at=row["completed_at"],
-    )
+    return from_row(FileJob, row, status=JobStatus(row["status"]))
 
 
 class FileJobs:

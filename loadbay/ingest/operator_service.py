@@ -19,6 +19,7 @@ from loadbay.outcomes import Job, RecordResult
 from loadbay.storage import operator_data as store
 from loadbay.storage import outbox
 from loadbay.storage.database import Database
+from loadbay.storage.rows import from_row
 from loadbay.storage.types import utcnow
 from loadbay.ttl_cache import TtlCache
 
@@ -151,17 +152,10 @@ class OperatorData:
         async with self._db.read() as conn:
             entity = await self._find(conn, tenant_id, entity_type, external_id)
             states = await store.entity_states(conn, entity["id"])
-        return Entity(
-            entity_type=entity["entity_type"],
-            external_id=entity["external_id"],
-            data=entity["data"],
-            version=entity["version"],
-            created_at=entity["created_at"],
-            updated_at=entity["updated_at"],
-            states=[
-                EntityState(s["state_key"], s["value"], s["version"], s["updated_at"])
-                for s in states
-            ],
+        return from_row(
+            Entity,
+            entity,
+            states=[from_row(EntityState, s, key=s["state_key"]) for s in states],
         )
 
     async def entity_events(
@@ -171,10 +165,7 @@ class OperatorData:
         async with self._db.read() as conn:
             entity = await self._find(conn, tenant_id, entity_type, external_id)
             found, total = await store.entity_events(conn, entity["id"], offset=offset, limit=limit)
-        events = [
-            EntityEvent(e["event_id"], e["event_type"], e["data"], e["created_at"]) for e in found
-        ]
-        return events, total
+        return [from_row(EntityEvent, e) for e in found], total
 
     async def erase(self, tenant_id: str, entity_type: str, external_id: str) -> Erasure:
         """Delete the entity with its states and events; its DELETE event names it only."""
@@ -188,13 +179,7 @@ class OperatorData:
                 collection="entities", tenant_id=tenant_id, key=external_id, old=identity, now=now
             )
             await outbox.add_events(unit.conn, [deletion])
-        return Erasure(
-            entity_type=erased["entity_type"],
-            external_id=erased["external_id"],
-            events_erased=erased["events_erased"],
-            states_erased=erased["states_erased"],
-            erased_at=erased["erased_at"],
-        )
+        return from_row(Erasure, erased)
 
     async def _find(
         self, conn: Any, tenant_id: str, entity_type: str, external_id: str

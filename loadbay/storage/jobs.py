@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.outcomes import Job, JobStatus, Outcome, RecordResult
 from loadbay.storage.database import WriteUnit
+from loadbay.storage.rows import from_row
 from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB, job_results, jobs
 
 _RESULT_COLUMNS = ("job_id", "idx", "status", "record_id", "error", "message", "payload")
@@ -182,16 +183,4 @@ async def delete_job(conn: AsyncConnection, tenant_id: str, kind: str, job_id: i
 
 
 def _job(row: Any) -> Job:
-    return Job(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        kind=row["kind"],
-        collection=row["collection"],
-        status=JobStatus(row["status"]),
-        record_count=row["record_count"],
-        succeeded_count=row["succeeded_count"],
-        failed_count=row["failed_count"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        completed_at=row["completed_at"],
-    )
+    return from_row(Job, row, status=JobStatus(row["status"]))
