@@ -2,7 +2,7 @@
 
 `loadbay serve` migrates first, then replaces itself with this module (same process id, so
 signals and service managers see no difference). The parent that only watches the workers
-thus starts afresh, without the CLI's, SQLAlchemy's and Alembic's modules: 86 -> 36 MB
+thus starts afresh, without the CLI's, SQLAlchemy's and Alembic's modules: 86 -> 27 MB
 resident, for a process that does nothing else.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import subprocess
 import sys
 from typing import Any, NoReturn
 
@@ -25,25 +26,31 @@ def become_supervisor(host: str, port: int, workers: int, log_format: str) -> No
     sys.stdout.flush()
     sys.stderr.flush()
     arguments = [host, str(port), str(workers), log_format]
-    os.execv(sys.executable, [sys.executable, "-m", __name__, *arguments])
+    # The interpreter's own options (-O, -X …, -W …) carry over, as multiprocessing does it.
+    # -P: `-m` would put the current folder first on the path, where a `loadbay` folder (or a
+    # `uvicorn.py`) would shadow the installed package, and PYTHONPATH with it.
+    flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
+    os.execv(sys.executable, [sys.executable, *flags, "-P", "-m", __name__, *arguments])
 
 
 def serve(host: str, port: int, workers: int, log_format: str) -> NoReturn:
     # Workers find the schema ready; they check it instead of racing to migrate it.
     os.environ["LOADBAY_MIGRATE_ON_START"] = "false"
     metrics_folder = share_between_workers() if workers > 1 else None
-    uvicorn.run(
-        "loadbay.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-        log_config=log_config(log_format),
-        access_log=False,  # Loadbay writes its own, with the caller and the record count
-    )
-    if metrics_folder:
-        shutil.rmtree(metrics_folder, ignore_errors=True)
+    try:
+        uvicorn.run(
+            "loadbay.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            log_config=log_config(log_format),
+            access_log=False,  # Loadbay writes its own, with the caller and the record count
+        )
+    finally:
+        if metrics_folder:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
     # The server has shut down cleanly. obstore's tokio threads can race the interpreter's
     # finalization and abort it, so exit without finalizing (everything is closed already).
     sys.stdout.flush()

@@ -61,12 +61,18 @@ class Server:
             raise
 
 
-def start_server(env: dict[str, str], log: Path, timeout: float = 30, workers: int = 1) -> Server:
+def start_server(
+    env: dict[str, str],
+    log: Path,
+    timeout: float = 30,
+    workers: int = 1,
+    cwd: Path | None = None,
+) -> Server:
     """One worker unless asked: `kill -9` of a supervisor would leave its workers running."""
     port = free_port()
     command = [LOADBAY, "serve", "--port", str(port), "--workers", str(workers)]
     with log.open("a") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     server = Server(f"http://127.0.0.1:{port}", log, process)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -103,6 +103,22 @@ def test_several_workers_print_one_admin_key_and_share_the_load(
     assert listed["pagination"]["total"] == 8
 
 
+def test_serve_imports_nothing_from_the_folder_it_is_started_in(
+    tmp_path: Path, database_url: str
+) -> None:
+    folder = tmp_path / "workdir"
+    (folder / "loadbay").mkdir(parents=True)  # a data folder, say
+    (folder / "uvicorn.py").write_text("raise SystemExit('the working folder was imported')\n")
+    env = loadbay_env(tmp_path, database_url)
+    server = start_server(env, tmp_path / "s.log", workers=2, cwd=folder)
+    try:
+        ready = httpx.get(f"{server.url}/readyz")
+    finally:
+        server.stop()
+
+    assert ready.status_code == 200, ready.text
+
+
 def run_loadbay(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [LOADBAY, *args],

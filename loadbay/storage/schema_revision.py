@@ -17,7 +17,8 @@ _VERSION_TABLE = "alembic_version"
 
 
 async def current_revision(db: Database) -> str | None:
-    """The database's revision; None before the first migration."""
+    """The database's revision; None before the first migration. Several rows (branches
+    merged by hand) read as all of them, which is never the revision this code needs."""
     async with db.engine.connect() as conn:
         return await conn.run_sync(_read_revision)
 
@@ -25,4 +26,5 @@ async def current_revision(db: Database) -> str | None:
 def _read_revision(connection: Connection) -> str | None:
     if not inspect(connection).has_table(_VERSION_TABLE):
         return None
-    return connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalar()
+    found = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars()
+    return "+".join(sorted(found)) or None
