@@ -1,24 +1,37 @@
-"""The process `loadbay serve` becomes once the schema is ready: uvicorn and its workers.
+"""The process `loadbay serve` becomes once the schema is ready: it runs the workers.
 
 `loadbay serve` migrates first, then replaces itself with this module (same process id, so
 signals and service managers see no difference). The parent that only watches the workers
-thus starts afresh, without the CLI's, SQLAlchemy's and Alembic's modules: 86 -> 27 MB
-resident, for a process that does nothing else.
+thus starts afresh, without the CLI's, SQLAlchemy's and Alembic's modules, nor uvicorn's:
+86 -> 10 MB resident, for a process that does nothing else.
+
+Each worker (`loadbay.serving_worker`) listens on a socket of its own (SO_REUSEPORT), so
+that the kernel spreads connections over them. A worker that dies is started again; SIGTERM
+or SIGINT stops them all gracefully (SIGKILL for those still running after a grace period).
 """
 
 from __future__ import annotations
 
-import copy
+import logging
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
-from typing import Any, NoReturn
-
-import uvicorn
-from uvicorn.config import LOGGING_CONFIG
+import time
+from types import FrameType
+from typing import NoReturn
 
 from loadbay.metrics_sharing import share_between_workers
+
+log = logging.getLogger("loadbay.supervisor")
+
+# A worker's graceful stop: uvicorn's own, then the app's lifespan (a file job hands its
+# chunks in flight back within 20 s).
+STOP_GRACE_SECONDS = 40.0
+# A worker that dies this soon after its start is started again only after a pause.
+_QUICK_DEATH_SECONDS = 5.0
 
 
 def become_supervisor(host: str, port: int, workers: int, log_format: str) -> NoReturn:
@@ -26,60 +39,118 @@ def become_supervisor(host: str, port: int, workers: int, log_format: str) -> No
     sys.stdout.flush()
     sys.stderr.flush()
     arguments = [host, str(port), str(workers), log_format]
+    os.execv(sys.executable, _python(__name__, arguments))
+
+
+def _python(module: str, arguments: list[str]) -> list[str]:
     # The interpreter's own options (-O, -X …, -W …) carry over, as multiprocessing does it.
     # -P: `-m` would put the current folder first on the path, where a `loadbay` folder (or a
     # `uvicorn.py`) would shadow the installed package, and PYTHONPATH with it.
     flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
-    os.execv(sys.executable, [sys.executable, *flags, "-P", "-m", __name__, *arguments])
+    safe_path = [] if "-P" in flags else ["-P"]
+    return [sys.executable, *flags, *safe_path, "-m", module, *arguments]
 
 
 def serve(host: str, port: int, workers: int, log_format: str) -> NoReturn:
     # Workers find the schema ready; they check it instead of racing to migrate it.
     os.environ["LOADBAY_MIGRATE_ON_START"] = "false"
-    metrics_folder = share_between_workers() if workers > 1 else None
+    if workers == 1:
+        # Imported here: uvicorn and the app stay out of a supervisor of several workers.
+        from loadbay import serving_worker
+
+        serving_worker.run(host, port, log_format, reuse_port=False)
+        serving_worker.exit_now()
+    _configure_logging(log_format)
+    _check_port_free(host, port)
+    metrics_folder = share_between_workers()
     try:
-        uvicorn.run(
-            "loadbay.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-            log_config=log_config(log_format),
-            access_log=False,  # Loadbay writes its own, with the caller and the record count
+        code = Supervisor(_python("loadbay.serving_worker", [host, str(port), log_format])).run(
+            workers
         )
     finally:
         if metrics_folder:
             shutil.rmtree(metrics_folder, ignore_errors=True)
-    # The server has shut down cleanly. obstore's tokio threads can race the interpreter's
-    # finalization and abort it, so exit without finalizing (everything is closed already).
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    os._exit(code)
 
 
-def log_config(log_format: str) -> dict[str, Any]:
-    """uvicorn's logging, with Loadbay's own loggers printed the same way (in every worker):
-    text with the request id, or one JSON object per line for every logger."""
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"request_id": {"()": "loadbay.api.request_ids.RequestIdFilter"}}
-    config["formatters"]["loadbay"] = {
-        "()": "uvicorn.logging.DefaultFormatter",
-        "fmt": "%(levelprefix)s [%(request_id)s] %(name)s: %(message)s",
-    }
-    config["handlers"]["loadbay"] = {
-        "formatter": "loadbay",
-        "class": "logging.StreamHandler",
-        "stream": "ext://sys.stderr",
-        "filters": ["request_id"],
-    }
-    config["loggers"]["loadbay"] = {"handlers": ["loadbay"], "level": "INFO", "propagate": False}
+def _configure_logging(log_format: str) -> None:
+    """The supervisor's few lines, in the workers' format (see serving_worker.log_config)."""
+    handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
-        config["formatters"] = {"json": {"()": "loadbay.logs.JsonFormatter"}}
-        for handler in config["handlers"].values():
-            handler["formatter"] = "json"
-            handler["filters"] = ["request_id"]
-    return config
+        from loadbay.logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail at once, with a message, when another program holds the port: the workers would
+    only die one after another."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            log.error("cannot listen on %s:%d: %s", host, port, error)
+            sys.exit(1)
+
+
+class Supervisor:
+    """Keeps `count` copies of a worker command running until told to stop."""
+
+    def __init__(self, command: list[str]) -> None:
+        self._command = command
+        self._stopping = False
+
+    def run(self, count: int) -> int:
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, self._stop)
+        log.info("Started parent process [%d]", os.getpid())
+        running = {self._start(): time.monotonic() for _ in range(count)}
+        while not self._stopping:
+            time.sleep(0.2)
+            for worker, started in list(running.items()):
+                if worker.poll() is None or self._stopping:
+                    continue
+                del running[worker]
+                log.warning(
+                    "worker process [%d] exited (%s): starting another",
+                    worker.pid,
+                    worker.returncode,
+                )
+                if time.monotonic() - started < _QUICK_DEATH_SECONDS:
+                    time.sleep(1.0)
+                running[self._start()] = time.monotonic()
+        return self._stop_all(list(running))
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self._command)
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        self._stopping = True
+
+    def _stop_all(self, workers: list[subprocess.Popen[bytes]]) -> int:
+        log.info("Stopping parent process [%d]", os.getpid())
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for worker in workers:
+            try:
+                worker.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("worker process [%d] still running: killing it", worker.pid)
+                worker.kill()
+                worker.wait()
+        return 0
 
 
 if __name__ == "__main__":

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +104,34 @@ def test_several_workers_print_one_admin_key_and_share_the_load(
     )
     assert len(re.findall(access_line, log, re.MULTILINE)) == 8
     assert listed["pagination"]["total"] == 8
+
+
+def test_a_worker_that_dies_is_started_again(tmp_path: Path, database_url: str) -> None:
+    server = start_server(loadbay_env(tmp_path, database_url), tmp_path / "s.log", workers=2)
+    try:
+        first = _workers(server.process.pid)
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            now = _workers(server.process.pid)
+            if len(now) == 2 and first[0] not in now:
+                break
+            time.sleep(0.2)
+        answers = [httpx.get(f"{server.url}/livez").status_code for _ in range(10)]
+    finally:
+        server.stop()
+
+    assert len(first) == 2
+    assert len(now) == 2
+    assert first[0] not in now
+    assert answers == [200] * 10
+    assert f"worker process [{first[0]}] exited" in server.log.read_text()
+
+
+def _workers(parent: int) -> list[int]:
+    """The live child processes of `parent`."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return sorted(int(pid) for pid in children)
 
 
 def test_serve_imports_nothing_from_the_folder_it_is_started_in(
