@@ -10,7 +10,9 @@ other worker stayed idle.
 from __future__ import annotations
 
 import copy
+import ctypes
 import os
+import signal
 import socket
 import sys
 from typing import Any
@@ -19,6 +21,7 @@ import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
 _BACKLOG = 2048
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def run(host: str, port: int, log_format: str, *, reuse_port: bool) -> None:
@@ -79,7 +82,19 @@ def exit_now() -> None:
     os._exit(0)
 
 
+def stop_with_parent() -> None:
+    """SIGTERM this process when its supervisor dies, even by SIGKILL (Linux): a worker left
+    behind would keep serving on the port, and the next `loadbay serve` could not start."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before the request was in place
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 if __name__ == "__main__":
     host, port, log_format = sys.argv[1:]
+    stop_with_parent()
     run(host, int(port), log_format, reuse_port=True)
     exit_now()

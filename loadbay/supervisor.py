@@ -91,11 +91,11 @@ def _configure_logging(log_format: str) -> None:
 
 def _check_port_free(host: str, port: int) -> None:
     """Fail at once, with a message, when another program holds the port: the workers would
-    only die one after another."""
+    only die one after another. Probed without SO_REUSEPORT: a second Loadbay started on the
+    port of a running one must fail, not quietly take half of its connections."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             probe.bind((host, port))
         except OSError as error:

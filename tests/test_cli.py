@@ -128,6 +128,51 @@ def test_a_worker_that_dies_is_started_again(tmp_path: Path, database_url: str) 
     assert f"worker process [{first[0]}] exited" in server.log.read_text()
 
 
+def test_a_second_server_on_the_port_of_a_running_one_fails(
+    tmp_path: Path, database_url: str
+) -> None:
+    env = loadbay_env(tmp_path, database_url)
+    first = start_server(env, tmp_path / "first.log", workers=2)
+    port = first.url.rsplit(":", 1)[1]
+    try:
+        second = subprocess.run(
+            [LOADBAY, "serve", "--port", port, "--workers", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        still_served = httpx.get(f"{first.url}/livez").status_code
+    finally:
+        first.stop()
+
+    assert second.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in second.stderr
+    assert still_served == 200
+
+
+def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path, database_url: str) -> None:
+    server = start_server(loadbay_env(tmp_path, database_url), tmp_path / "s.log", workers=2)
+    workers = _workers(server.process.pid)
+    server.stop(kill=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+
+    assert len(workers) == 2
+    assert not [pid for pid in workers if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie awaiting its (dead) parent's reaper."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
 def _workers(parent: int) -> list[int]:
     """The live child processes of `parent`."""
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
