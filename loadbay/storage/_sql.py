@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Dialect, Table
 from sqlalchemy.types import TypeEngine
@@ -45,13 +45,23 @@ def conflict_clause(target: BulkTarget, on_conflict: OnConflict) -> str:
     return clause
 
 
-def split_keys(
-    columns: Sequence[str], keys: Sequence[tuple[Any, ...]]
-) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    """Key columns with one value for every key (the tenant), and the others' values."""
+class StoredRead(NamedTuple):
+    """What a read of stored rows by key sends and selects (see BulkWriter.stored_rows)."""
+
+    # Key columns with one value for every key (the tenant), and the others' values.
+    fixed: dict[str, Any]
+    varying: dict[str, list[Any]]
+    # The key columns, then the wanted ones.
+    selected: tuple[str, ...]
+
+
+def stored_read(
+    columns: Sequence[str], keys: Sequence[tuple[Any, ...]], wanted: Sequence[str]
+) -> StoredRead:
     fixed = {c: keys[0][i] for i, c in enumerate(columns) if all(k[i] == keys[0][i] for k in keys)}
     varying = {c: [k[i] for k in keys] for i, c in enumerate(columns) if c not in fixed}
-    return fixed, varying
+    selected = (*columns, *(c for c in wanted if c not in columns))
+    return StoredRead(fixed, varying, selected)
 
 
 def stored_by_key(

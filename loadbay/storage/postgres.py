@@ -20,8 +20,8 @@ from loadbay.storage._sql import (
     matched_columns,
     names,
     returned_columns,
-    split_keys,
     stored_by_key,
+    stored_read,
 )
 from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, PendingEvent, Row
 from loadbay.storage.event_capture import PG_AT_SETTING, PG_JOB_SETTING, PG_TS_SETTING
@@ -105,8 +105,7 @@ class PostgresBulkWriter:
     ) -> dict[tuple[Any, ...], Row]:
         if not keys:
             return {}
-        fixed, varying = split_keys(columns, keys)
-        selected = (*columns, *(c for c in wanted if c not in columns))
+        fixed, varying, selected = stored_read(columns, keys, wanted)
         sql = _stored_sql(table, tuple(fixed), tuple(varying), selected)
         conn = await self._in_transaction()
         found = await conn.fetch(sql, *varying.values(), *fixed.values())

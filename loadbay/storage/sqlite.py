@@ -16,8 +16,8 @@ from loadbay.storage._sql import (
     encode_rows,
     names,
     returned_columns,
-    split_keys,
     stored_by_key,
+    stored_read,
 )
 from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, PendingEvent, Row
 from loadbay.storage.event_capture import sqlite_event_id_prefix
@@ -84,8 +84,7 @@ class SqliteBulkWriter:
         # The write transaction holds SQLite's only write lock: nothing to lock row by row.
         if not keys:
             return {}
-        fixed, varying = split_keys(columns, keys)
-        selected = (*columns, *(c for c in wanted if c not in columns))
+        fixed, varying, selected = stored_read(columns, keys, wanted)
         # The varying values as one JSON array of rows: SQLite caps the number of parameters.
         params = list(_encoded(table, fixed))
         if varying:
