@@ -26,7 +26,8 @@ from sqlalchemy import text
 
 from bench import pg
 from loadbay.config import Settings
-from loadbay.domain_events.brokers import Message, publisher_for
+from loadbay.domain_events.brokers import publisher_for
+from loadbay.domain_events.publishing import Message
 from loadbay.domain_events.relay import Relay
 from loadbay.runtime import run_loop
 from loadbay.storage import migrate
@@ -132,9 +133,9 @@ async def _clean_up(publisher: Any, settings: Settings) -> None:
         finally:
             await client.aclose()
     elif url.startswith("amqp"):
-        import aiormq
+        import aio_pika
 
-        connection = await aiormq.connect(url)
+        connection = await aio_pika.connect(url)
         try:
             channel = await connection.channel()
             await channel.exchange_delete(settings.events_amqp_exchange)

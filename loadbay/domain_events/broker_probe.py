@@ -9,7 +9,8 @@ import time
 from urllib.parse import unquote, urlsplit
 
 from loadbay.config import Settings
-from loadbay.domain_events.brokers import TIMEOUT_SECONDS, Publisher, broker_name, publisher_for
+from loadbay.domain_events.brokers import broker_name, publisher_for
+from loadbay.domain_events.publishing import TIMEOUT_SECONDS, Publisher
 
 log = logging.getLogger("loadbay.relay")
 

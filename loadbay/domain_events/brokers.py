@@ -12,46 +12,15 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
 from loadbay.config import Settings
-
-TIMEOUT_SECONDS = 5.0
+from loadbay.domain_events.publishing import TIMEOUT_SECONDS, Message, PartialPublish, Publisher
 
 log = logging.getLogger("loadbay.relay")
-
-
-@dataclass(frozen=True)
-class Message:
-    subject: str
-    key: str  # the record's natural key: a record's events stay in order under it
-    value: bytes
-    event_id: str
-
-
-class PartialPublish(Exception):
-    """The broker acknowledged only the first `acknowledged` messages of a batch."""
-
-    def __init__(self, acknowledged: int, cause: BaseException) -> None:
-        super().__init__(f"{acknowledged} acknowledged, then: {cause}")
-        self.acknowledged = acknowledged
-        self.cause = cause
-
-
-class Publisher(Protocol):
-    async def connect(self) -> None:
-        """Connect if not connected; raise if the broker cannot be reached."""
-        ...
-
-    async def publish_all(self, messages: Sequence[Message]) -> None:
-        """Publish in order, pipelined; raise PartialPublish unless all were acknowledged."""
-        ...
-
-    async def close(self) -> None: ...
 
 
 async def _acknowledged_in_order(acks: Sequence[Awaitable[Any]]) -> None:
@@ -116,6 +85,8 @@ def publisher_for(settings: Settings) -> Publisher:
     if broker == "redis":
         return RedisPublisher(url)
     if broker == "amqp":
+        from loadbay.domain_events.amqp import AmqpPublisher  # pamqp, loaded only when used
+
         return AmqpPublisher(url, settings.events_amqp_exchange)
     if broker == "kafka":
         return KafkaPublisher(urlsplit(url).netloc)
@@ -317,64 +288,6 @@ class RedisPublisher:
         if self._redis is not None:
             await self._redis.aclose()
         self._redis = None
-
-
-class AmqpPublisher:
-    """Publishes to a durable topic exchange with publisher confirms; routing key = subject.
-
-    On aiormq, the AMQP client under aio-pika: aio-pika's per-message objects and locks
-    held the relay at 4.8k events/s where aiormq alone sends 8-9k.
-    """
-
-    def __init__(self, url: str, exchange: str) -> None:
-        self._url, self._exchange = url, exchange
-        self._connection: Any = None
-        self._channel: Any = None
-
-    async def connect(self) -> None:
-        if self._connection is not None and not self._connection.is_closed:
-            return
-        await self.close()
-        # One timeout for all of it: a broker that takes the connection and then stalls
-        # must not hang the relay.
-        await asyncio.wait_for(self._open(), TIMEOUT_SECONDS)
-
-    async def _open(self) -> None:
-        import aiormq
-
-        self._connection = await aiormq.connect(self._url)
-        self._channel = await self._connection.channel(publisher_confirms=True)
-        await self._channel.exchange_declare(self._exchange, exchange_type="topic", durable=True)
-
-    async def publish_all(self, messages: Sequence[Message]) -> None:
-        from aiormq import spec
-
-        channel = self._channel
-        assert channel is not None
-        # Publisher confirms: every message in flight at once, confirms taken as they come. A
-        # nack raises (aiormq's DeliveryError). Not mandatory: with no queue bound, an event
-        # is confirmed and dropped by RabbitMQ rather than retried for ever.
-        acks = [
-            channel.basic_publish(
-                m.value,
-                exchange=self._exchange,
-                routing_key=m.subject,
-                properties=spec.Basic.Properties(
-                    message_id=m.event_id,
-                    content_type="application/json",
-                    delivery_mode=2,  # persistent
-                    headers={"key": m.key},
-                ),
-                timeout=TIMEOUT_SECONDS,
-            )
-            for m in messages
-        ]
-        await _acknowledged_in_order(acks)
-
-    async def close(self) -> None:
-        if self._connection is not None and not self._connection.is_closed:
-            await self._connection.close()
-        self._connection = self._channel = None
 
 
 class KafkaPublisher:

@@ -12,13 +12,8 @@ from functools import partial
 from loadbay import metrics
 from loadbay.background import sleep_unless_stopped
 from loadbay.config import Settings
-from loadbay.domain_events.brokers import (
-    Message,
-    PartialPublish,
-    Publisher,
-    broker_name,
-    subject_for,
-)
+from loadbay.domain_events.brokers import broker_name, subject_for
+from loadbay.domain_events.publishing import Message, PartialPublish, Publisher
 from loadbay.storage import outbox as store
 from loadbay.storage.bulk import EventClaim, PendingEvent
 from loadbay.storage.database import Database

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadbay.domain_events.brokers import Message, NatsPublisher, PartialPublish
+from loadbay.domain_events.brokers import NatsPublisher
+from loadbay.domain_events.publishing import Message, PartialPublish
 from tests.domain_events.brokers import NATS_URL, nats_reader, reachable, unique_names
 
 pytestmark = pytest.mark.skipif(not reachable(NATS_URL), reason=f"NATS not reachable at {NATS_URL}")

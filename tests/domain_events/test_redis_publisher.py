@@ -9,7 +9,8 @@ import time
 import pytest
 
 from loadbay.domain_events import brokers
-from loadbay.domain_events.brokers import Message, RedisPublisher
+from loadbay.domain_events.brokers import RedisPublisher
+from loadbay.domain_events.publishing import Message
 from tests.domain_events.brokers import REDIS_URL, reachable, redis_reader, unique_names
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from loadbay.domain_events.brokers import Message, PartialPublish
+from loadbay.domain_events.publishing import Message, PartialPublish
 from loadbay.domain_events.relay import Relay
 from tests.domain_events.helpers import feed
 from tests.factories import BATCHES, activity, batch
