@@ -269,25 +269,38 @@ class RedisPublisher:
         self._redis = client
 
     async def publish_all(self, messages: Sequence[Message]) -> None:
+        from hiredis import pack_command
+
         assert self._redis is not None
-        # One round trip for the batch; Redis runs the XADDs in order.
-        pipe = self._redis.pipeline(transaction=False)
-        for m in messages:
-            pipe.xadd(m.subject, {"key": m.key, "event_id": m.event_id, "value": m.value})
+        # One write for the batch, packed by hiredis in C: redis-py's pipeline packs each
+        # command in Python, a third of the relay's time. Redis runs the XADDs in order.
+        packed = b"".join([pack_command(_xadd(m)) for m in messages])
+        pool = self._redis.connection_pool
+        connection = await pool.get_connection()
+        appended = 0
         try:
-            results = await asyncio.wait_for(
-                pipe.execute(raise_on_error=False), timeout=TIMEOUT_SECONDS
-            )
-        except Exception as error:
-            raise PartialPublish(0, error) from error
-        for count, result in enumerate(results):
-            if isinstance(result, Exception):
-                raise PartialPublish(count, result)
+            async with asyncio.timeout(TIMEOUT_SECONDS):
+                await connection.send_packed_command(packed)
+                for _ in messages:
+                    await connection.read_response()  # raises an error reply
+                    appended += 1
+        except BaseException as error:
+            await connection.disconnect()  # replies may be left unread: not reused
+            if isinstance(error, Exception):
+                raise PartialPublish(appended, error) from error
+            raise
+        finally:
+            await pool.release(connection)
 
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
         self._redis = None
+
+
+def _xadd(m: Message) -> tuple[bytes | str, ...]:
+    """The XADD of one event: its stream, an id Redis assigns, the fields consumers read."""
+    return (b"XADD", m.subject, b"*", b"key", m.key, b"event_id", m.event_id, b"value", m.value)
 
 
 class KafkaPublisher:
