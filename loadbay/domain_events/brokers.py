@@ -1,4 +1,6 @@
-"""Publishers, one per broker, each on that broker's own asyncio client.
+"""Publishers, one per broker: NATS JetStream and RabbitMQ on protocol code of Loadbay's own
+(jetstream.py, amqp.py: their clients' per-message objects held the relay back), Redis on
+redis-py with hiredis packing the commands, Kafka on aiokafka.
 
 A publisher sends a batch of events in order with many in flight — pipelined, not one round
 trip per event — and returns once the broker has acknowledged them all; if it fails part-way
@@ -9,18 +11,13 @@ Clients are imported when used: a node loads only its own broker's.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
-
 from loadbay.config import Settings
 from loadbay.domain_events.publishing import TIMEOUT_SECONDS, Message, PartialPublish, Publisher
-
-log = logging.getLogger("loadbay.relay")
 
 
 async def _acknowledged_in_order(acks: Sequence[Awaitable[Any]]) -> None:
@@ -81,11 +78,13 @@ def publisher_for(settings: Settings) -> Publisher:
     url = settings.events_url or ""
     broker = broker_name(url)
     if broker == "nats":
+        from loadbay.domain_events.jetstream import NatsPublisher
+
         return NatsPublisher(url, settings.events_nats_stream, stream_subjects(settings))
     if broker == "redis":
         return RedisPublisher(url)
     if broker == "amqp":
-        from loadbay.domain_events.amqp import AmqpPublisher  # pamqp, loaded only when used
+        from loadbay.domain_events.amqp import AmqpPublisher
 
         return AmqpPublisher(url, settings.events_amqp_exchange)
     if broker == "kafka":
@@ -112,135 +111,6 @@ def stream_subjects(settings: Settings) -> list[str]:
     return sorted(
         {re.sub(r"\{[a-z]+\}", "*", t.replace("{env}", settings.events_env)) for t in templates}
     )
-
-
-class NatsPublisher:
-    """Publishes to JetStream, pipelined: every message of a batch goes out with a reply
-    subject of its own under one subscription, then the acknowledgements are counted.
-
-    Measured 2-3x the events/s of one `js.publish` request per message (each with its own
-    future, timer and random inbox token).
-    """
-
-    def __init__(self, url: str, stream: str, subjects: list[str]) -> None:
-        self._url, self._stream, self._subjects = url, stream, subjects
-        self._nc: Any = None
-        self._inbox = ""
-        self._batch = 0
-        self._acks: _Acks | None = None
-
-    async def connect(self) -> None:
-        import nats
-        from nats.js.errors import NotFoundError
-
-        if self._nc is not None and self._nc.is_connected:
-            return
-        await self.close()
-        self._nc = await nats.connect(
-            self._url,
-            connect_timeout=TIMEOUT_SECONDS,
-            allow_reconnect=False,
-            # nats-py would try a first connection 60 times, 2 s apart; the relay has its
-            # own back-off, and a readiness probe must answer.
-            max_reconnect_attempts=1,
-            reconnect_time_wait=0.2,
-            error_cb=_log_in_one_line,
-        )
-        js = self._nc.jetstream(timeout=TIMEOUT_SECONDS)
-        try:
-            await js.stream_info(self._stream)
-        except NotFoundError:
-            await js.add_stream(name=self._stream, subjects=self._subjects)
-        self._inbox = self._nc.new_inbox()
-        await self._nc.subscribe(f"{self._inbox}.>", cb=self._on_ack)
-
-    async def publish_all(self, messages: Sequence[Message]) -> None:
-        if not messages:
-            return
-        self._batch += 1
-        acks = self._acks = _Acks(self._batch, len(messages))
-        replies = f"{self._inbox}.{self._batch}."
-        try:
-            for index, m in enumerate(messages):
-                # JetStream drops a second message with the same Msg-Id: redeliveries are free.
-                headers = {"Nats-Msg-Id": m.event_id, "Loadbay-Key": m.key}
-                await self._nc.publish(m.subject, m.value, f"{replies}{index}", headers)
-            await self._nc.flush(timeout=TIMEOUT_SECONDS)
-            await asyncio.wait_for(asyncio.shield(acks.complete), TIMEOUT_SECONDS)
-        except Exception as error:
-            raise PartialPublish(acks.in_order(), error) from error
-        finally:
-            self._acks = None
-        if acks.failure is not None:
-            raise PartialPublish(acks.in_order(), acks.failure)
-
-    async def _on_ack(self, msg: Any) -> None:
-        batch, _, index = msg.subject[len(self._inbox) + 1 :].partition(".")
-        acks = self._acks
-        if acks is None or acks.batch != int(batch):
-            return  # an answer to a batch given up already
-        acks.record(int(index), _jetstream_error(msg))
-
-    async def close(self) -> None:
-        if self._nc is not None and not self._nc.is_closed:
-            await self._nc.close()
-        self._nc = None
-        self._acks = None
-
-
-async def _log_in_one_line(error: Exception) -> None:
-    """nats-py prints a traceback of every connection error unless given a callback."""
-    log.warning("NATS: %s", str(error) or type(error).__name__)
-
-
-def _jetstream_error(msg: Any) -> Exception | None:
-    """None for a stored (or duplicate) message, else why JetStream did not store it."""
-    data = msg.data
-    # The common answer, {"stream":…,"seq":…}, recognised without parsing it: this runs once
-    # per event on the relay's one thread.
-    if not msg.headers and data.startswith(b'{"stream":') and b'"error"' not in data:
-        return None
-    if (msg.headers or {}).get("Status") == "503":
-        return RuntimeError("JetStream: no stream takes this subject (no responders)")
-    try:
-        answer = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return RuntimeError(f"JetStream: unexpected answer {data[:200]!r}")
-    if "error" in answer:
-        return RuntimeError(f"JetStream: {answer['error'].get('description', answer['error'])}")
-    return None
-
-
-class _Acks:
-    """The acknowledgements of one batch, by position, as they arrive."""
-
-    def __init__(self, batch: int, expected: int) -> None:
-        self.batch = batch
-        self.complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.failure: Exception | None = None
-        self._stored = [False] * expected
-        self._missing = expected
-
-    def record(self, index: int, error: Exception | None) -> None:
-        if error is None:
-            if not self._stored[index]:
-                self._stored[index] = True
-                self._missing -= 1
-        elif self.failure is None:
-            self.failure = error
-            # Nothing after a refused message counts: resend from it, in order.
-            self._missing = 0
-        if self._missing == 0 and not self.complete.done():
-            self.complete.set_result(None)
-
-    def in_order(self) -> int:
-        """How many messages from the first were stored, without a gap."""
-        count = 0
-        for stored in self._stored:
-            if not stored:
-                break
-            count += 1
-        return count
 
 
 class RedisPublisher:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import socket
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -43,6 +47,23 @@ def unique_names() -> dict[str, str]:
         "events_nats_stream": f"LBT{tag}",
         "events_amqp_exchange": f"lbt{tag}",
     }
+
+
+def start_nats(port: int, store: Path, *options: str) -> subprocess.Popen[bytes]:
+    """A JetStream server of a test's own on `port` (the test stops it); skipped without one."""
+    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    if not Path(binary).exists():
+        pytest.skip("nats-server is not installed")
+    argv = [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store), *options]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def wait_for_port(port: int) -> None:
+    for _ in range(100):
+        if reachable(f"nats://127.0.0.1:{port}"):
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"nothing listens on port {port}")
 
 
 @asynccontextmanager

@@ -3,13 +3,42 @@ per message, and a refusal reported with how many went in before it."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import nats
 import pytest
 
-from loadbay.domain_events.brokers import NatsPublisher
+from loadbay.domain_events.jetstream import NatsPublisher
 from loadbay.domain_events.publishing import Message, PartialPublish
-from tests.domain_events.brokers import NATS_URL, nats_reader, reachable, unique_names
+from tests.domain_events.brokers import (
+    NATS_URL,
+    nats_reader,
+    reachable,
+    start_nats,
+    unique_names,
+    wait_for_port,
+)
+from tests.servers import free_port
 
 pytestmark = pytest.mark.skipif(not reachable(NATS_URL), reason=f"NATS not reachable at {NATS_URL}")
+
+
+async def stream_info(name: str) -> Any:
+    nc = await nats.connect(NATS_URL)
+    try:
+        return await nc.jetstream().stream_info(name)
+    finally:
+        await nc.close()
+
+
+async def delete_stream(name: str) -> None:
+    nc = await nats.connect(NATS_URL)
+    try:
+        await nc.jetstream().delete_stream(name)
+    finally:
+        await nc.close()
 
 
 def messages(names: dict[str, str], count: int) -> list[Message]:
@@ -27,7 +56,7 @@ async def test_a_batch_is_stored_in_order_and_a_repeat_is_dropped_by_msg_id() ->
         await publisher.publish_all(batch[:10])  # a redelivery: JetStream drops it
         async with nats_reader(NATS_URL, names) as read:
             received = await read(300)
-            stream = await publisher._nc.jetstream().stream_info(names["events_nats_stream"])
+            stream = await stream_info(names["events_nats_stream"])
     finally:
         await publisher.close()
 
@@ -40,7 +69,7 @@ async def test_a_subject_no_stream_takes_fails_the_batch_from_its_first_message(
     publisher = NatsPublisher(NATS_URL, names["events_nats_stream"], [f"{names['events_env']}.>"])
     await publisher.connect()
     try:
-        await publisher._nc.jetstream().delete_stream(names["events_nats_stream"])
+        await delete_stream(names["events_nats_stream"])
         with pytest.raises(PartialPublish) as refused:
             await publisher.publish_all(messages(names, 5))
     finally:
@@ -48,3 +77,116 @@ async def test_a_subject_no_stream_takes_fails_the_batch_from_its_first_message(
 
     assert refused.value.acknowledged == 0
     assert "no responders" in str(refused.value.cause)
+
+
+async def test_a_message_over_max_payload_fails_the_batch_after_those_before_it() -> None:
+    names = unique_names()
+    publisher = NatsPublisher(NATS_URL, names["events_nats_stream"], [f"{names['events_env']}.>"])
+    batch = messages(names, 4)
+    batch[2] = Message(batch[2].subject, "k2", b'"' + b"x" * (1 << 20) + b'"', "event-2")
+    await publisher.connect()
+    try:
+        with pytest.raises(PartialPublish) as refused:
+            await publisher.publish_all(batch)
+        async with nats_reader(NATS_URL, names) as read:
+            received = await read(2)
+    finally:
+        await publisher.close()
+
+    assert refused.value.acknowledged == 2
+    assert "max_payload" in str(refused.value.cause)
+    assert [key for key, _ in received] == ["k0", "k1"]
+
+
+async def test_keys_arrive_as_utf8_and_a_line_break_cannot_end_the_header() -> None:
+    names = unique_names()
+    subject = f"{names['events_env']}.t.entities"
+    publisher = NatsPublisher(NATS_URL, names["events_nats_stream"], [f"{names['events_env']}.>"])
+    await publisher.connect()
+    try:
+        await publisher.publish_all(
+            [
+                Message(subject, "clé:1", b"{}", "event-1"),
+                Message(subject, "a\r\nNats-Msg-Id: event-1", b"{}", "event-2"),
+            ]
+        )
+        async with nats_reader(NATS_URL, names) as read:
+            received = await read(2)
+    finally:
+        await publisher.close()
+
+    assert [key for key, _ in received] == ["clé:1", "a  Nats-Msg-Id: event-1"]
+
+
+@pytest.mark.parametrize(
+    ("options", "url", "refused"),
+    [
+        (["--user", "relay", "--pass", "s3cret"], "nats://relay:s3cret@127.0.0.1:{port}", None),
+        (["--user", "relay", "--pass", "s3cret"], "nats://relay:wrong@127.0.0.1:{port}", True),
+        (["--auth", "t0ken"], "nats://t0ken@127.0.0.1:{port}", None),
+        (["--auth", "t0ken"], "nats://127.0.0.1:{port}", True),
+    ],
+)
+async def test_credentials_in_the_url_are_presented_and_a_refusal_is_said(
+    tmp_path: Path, options: list[str], url: str, refused: bool | None
+) -> None:
+    port = free_port()
+    server = start_nats(port, tmp_path / "js", *options)
+    try:
+        await wait_for_port(port)
+        names = unique_names()
+        publisher = NatsPublisher(url.format(port=port), names["events_nats_stream"], ["x.>"])
+        try:
+            if refused:
+                with pytest.raises(Exception, match="Authorization Violation"):
+                    await publisher.connect()
+            else:
+                await publisher.connect()
+                await publisher.publish_all([Message("x.t.e", "k", b"{}", "e1")])
+        finally:
+            await publisher.close()
+    finally:
+        server.kill()
+        server.wait()
+
+
+async def test_a_server_that_goes_away_fails_the_batch_and_a_reconnect_recovers(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    server = start_nats(port, tmp_path / "js")
+    await wait_for_port(port)
+    publisher = NatsPublisher(f"nats://127.0.0.1:{port}", "S", ["x.>"])
+    try:
+        await publisher.connect()
+        server.kill()
+        server.wait()
+        with pytest.raises(PartialPublish) as failed:
+            await publisher.publish_all([Message("x.t.e", "k", b"{}", "e1")])
+        server = start_nats(port, tmp_path / "js")
+        await wait_for_port(port)
+        await publisher.connect()
+        await publisher.publish_all([Message("x.t.e", "k", b"{}", "e1")])
+    finally:
+        await publisher.close()
+        server.kill()
+        server.wait()
+
+    assert failed.value.acknowledged == 0
+
+
+async def test_the_servers_pings_are_answered_so_an_idle_connection_stays(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "nats.conf"
+    config.write_text('ping_interval: "100ms"\nping_max: 2\n')
+    server = start_nats(port, tmp_path / "js", "-c", str(config))
+    publisher = NatsPublisher(f"nats://127.0.0.1:{port}", "S", ["x.>"])
+    try:
+        await wait_for_port(port)
+        await publisher.connect()
+        await asyncio.sleep(1.0)  # ten pings: unanswered, the server drops us after two
+        await publisher.publish_all([Message("x.t.e", "k", b"{}", "e1")])
+    finally:
+        await publisher.close()
+        server.kill()
+        server.wait()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +26,9 @@ from tests.domain_events.brokers import (
     nats_reader,
     reachable,
     redis_reader,
+    start_nats,
     unique_names,
+    wait_for_port,
 )
 from tests.domain_events.helpers import client_for, feed, wait_until_published
 from tests.factories import BATCHES, activity, batch, outbox_event
@@ -136,34 +137,18 @@ async def test_kafka_gets_every_event_keyed_by_record(
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     """Starts (and restarts) a JetStream server of this test's own, on one port and store."""
-    binary = shutil.which("nats-server") or "/usr/sbin/nats-server"
-    if not Path(binary).exists():
-        pytest.skip("nats-server is not installed: broker outage test skipped")
     port = free_port()
     processes: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(
-            [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(tmp_path / "js")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        processes.append(process)
-        return process
+        processes.append(start_nats(port, tmp_path / "js"))
+        return processes[-1]
 
     start.port = port  # type: ignore[attr-defined]
     yield start
     for process in processes:
         process.kill()
         process.wait()
-
-
-async def wait_for_port(port: int) -> None:
-    for _ in range(100):
-        if reachable(f"nats://127.0.0.1:{port}"):
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail("nats-server did not start")
 
 
 async def test_a_broker_outage_loses_nothing(
