@@ -46,6 +46,7 @@ from loadbay.ingest.jobs import BatchJobs
 from loadbay.ingest.operator_service import OperatorData
 from loadbay.ingest.records import Records
 from loadbay.runtime import settle_heap
+from loadbay.serve_roles import relay_runs_beside
 from loadbay.storage import schema_revision
 from loadbay.storage.database import Database
 from loadbay.ui.views import Dashboard
@@ -174,8 +175,9 @@ async def _wal_checkpoints(db: Database) -> AsyncIterator[None]:
 
 @asynccontextmanager
 async def _relay(db: Database, config: Settings) -> AsyncIterator[None]:
-    """The event relay as a background task, when a broker is configured."""
-    if config.events_url is None or not config.relay_in_server:
+    """The event relay as a background task, when a broker is configured and no process
+    beside this one runs it (see serve_roles)."""
+    if config.events_url is None or not config.relay_in_server or relay_runs_beside():
         yield
         return
     async with running(Relay(db, publisher_for(config), config).run):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -19,12 +18,11 @@ from rich.table import Table
 
 from loadbay.auth.keys import ApiKeys, Scope, parse_scopes
 from loadbay.config import Settings
-from loadbay.domain_events.brokers import publisher_for
-from loadbay.domain_events.relay import Relay
 from loadbay.errors import LoadbayError
 from loadbay.files.cli import files_app
 from loadbay.loading.cli import load as load_command
 from loadbay.logs import JsonFormatter
+from loadbay.relay_process import relay_until_stopped
 from loadbay.runtime import run_loop
 from loadbay.storage import migrate as migrations
 from loadbay.storage import schema_revision
@@ -64,6 +62,7 @@ def serve(
         port or settings.port,
         workers or settings.workers or _usable_cores(),
         settings.log_format,
+        relay=bool(settings.events_url and settings.relay_in_server),
     )
 
 
@@ -117,21 +116,8 @@ def relay(
         raise typer.Exit(2)
     if metrics_port is not None:
         start_http_server(metrics_port, addr=settings.host)
-
-    async def run() -> None:
-        db = Database(settings.database_url)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
-        try:
-            await migrations.upgrade(db)
-            console.print(f"relaying events to {_redacted_url(settings.events_url or '')}")
-            await Relay(db, publisher_for(settings), settings).run(stop)
-        finally:
-            await db.dispose()
-
-    run_loop(run())
+    console.print(f"relaying events to {_redacted_url(settings.events_url or '')}")
+    run_loop(relay_until_stopped(settings, migrate=True))
 
 
 def _redacted_url(url: str) -> str:

@@ -20,6 +20,8 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from loadbay.serve_roles import yield_to_the_relay
+
 _BACKLOG = 2048
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -96,5 +98,6 @@ def stop_with_parent() -> None:
 if __name__ == "__main__":
     host, port, log_format = sys.argv[1:]
     stop_with_parent()
+    yield_to_the_relay()
     run(host, int(port), log_format, reuse_port=True)
     exit_now()

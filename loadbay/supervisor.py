@@ -6,8 +6,10 @@ thus starts afresh, without the CLI's, SQLAlchemy's and Alembic's modules, nor u
 86 -> 10 MB resident, for a process that does nothing else.
 
 Each worker (`loadbay.serving_worker`) listens on a socket of its own (SO_REUSEPORT), so
-that the kernel spreads connections over them. A worker that dies is started again; SIGTERM
-or SIGINT stops them all gracefully (SIGKILL for those still running after a grace period).
+that the kernel spreads connections over them. With a broker configured, the event relay runs
+beside them in a process of its own (`loadbay.relay_process`). A process that dies is started
+again; SIGTERM or SIGINT stops them all gracefully (SIGKILL for those still running after a
+grace period).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from types import FrameType
 from typing import NoReturn
 
 from loadbay.metrics_sharing import share_between_workers
+from loadbay.serve_roles import relay_beside_the_workers
 
 log = logging.getLogger("loadbay.supervisor")
 
@@ -32,13 +35,17 @@ log = logging.getLogger("loadbay.supervisor")
 STOP_GRACE_SECONDS = 40.0
 # A worker that dies this soon after its start is started again only after a pause.
 _QUICK_DEATH_SECONDS = 5.0
+_RELAY, _NO_RELAY = "relay", "no-relay"
 
 
-def become_supervisor(host: str, port: int, workers: int, log_format: str) -> NoReturn:
-    """Replace this process with one that runs the server (see the module's docstring)."""
+def become_supervisor(
+    host: str, port: int, workers: int, log_format: str, *, relay: bool
+) -> NoReturn:
+    """Replace this process with one that runs the server (see the module's docstring);
+    `relay`: the server runs the event relay."""
     sys.stdout.flush()
     sys.stderr.flush()
-    arguments = [host, str(port), str(workers), log_format]
+    arguments = [host, str(port), str(workers), log_format, _RELAY if relay else _NO_RELAY]
     os.execv(sys.executable, _python(__name__, arguments))
 
 
@@ -51,11 +58,12 @@ def _python(module: str, arguments: list[str]) -> list[str]:
     return [sys.executable, *flags, *safe_path, "-m", module, *arguments]
 
 
-def serve(host: str, port: int, workers: int, log_format: str) -> NoReturn:
+def serve(host: str, port: int, workers: int, log_format: str, relay: bool) -> NoReturn:
     # Workers find the schema ready; they check it instead of racing to migrate it.
     os.environ["LOADBAY_MIGRATE_ON_START"] = "false"
     if workers == 1:
-        # Imported here: uvicorn and the app stay out of a supervisor of several workers.
+        # Imported here: uvicorn and the app stay out of a supervisor of several workers. The
+        # one worker runs the relay too, if there is one.
         from loadbay import serving_worker
 
         serving_worker.run(host, port, log_format, reuse_port=False)
@@ -63,10 +71,13 @@ def serve(host: str, port: int, workers: int, log_format: str) -> NoReturn:
     _configure_logging(log_format)
     _check_port_free(host, port)
     metrics_folder = share_between_workers()
+    worker = ("worker", _python("loadbay.serving_worker", [host, str(port), log_format]))
+    processes = [worker] * workers
+    if relay:
+        relay_beside_the_workers()
+        processes.append(("relay", _python("loadbay.relay_process", [log_format])))
     try:
-        code = Supervisor(_python("loadbay.serving_worker", [host, str(port), log_format])).run(
-            workers
-        )
+        code = Supervisor(processes).run()
     finally:
         if metrics_folder:
             shutil.rmtree(metrics_folder, ignore_errors=True)
@@ -104,40 +115,41 @@ def _check_port_free(host: str, port: int) -> None:
 
 
 class Supervisor:
-    """Keeps `count` copies of a worker command running until told to stop."""
+    """Keeps one copy of each (name, command) running until told to stop."""
 
-    def __init__(self, command: list[str]) -> None:
-        self._command = command
+    def __init__(self, processes: list[tuple[str, list[str]]]) -> None:
+        self._processes = processes
         self._stopping = False
 
-    def run(self, count: int) -> int:
+    def run(self) -> int:
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             signal.signal(stop_signal, self._stop)
         log.info("Started parent process [%d]", os.getpid())
-        running = {self._start(): time.monotonic() for _ in range(count)}
+        running = {self._start(process): process for process in self._processes}
         while not self._stopping:
             time.sleep(0.2)
-            for worker, started in list(running.items()):
-                if worker.poll() is None or self._stopping:
+            for child, (name, command) in list(running.items()):
+                if child.poll() is None or self._stopping:
                     continue
-                del running[worker]
+                del running[child]
                 log.warning(
-                    "worker process [%d] exited (%s): starting another",
-                    worker.pid,
-                    worker.returncode,
+                    "%s process [%d] exited (%s): starting another",
+                    name,
+                    child.pid,
+                    child.returncode,
                 )
-                if time.monotonic() - started < _QUICK_DEATH_SECONDS:
+                if time.monotonic() - child.started < _QUICK_DEATH_SECONDS:
                     time.sleep(1.0)
-                running[self._start()] = time.monotonic()
+                running[self._start((name, command))] = (name, command)
         return self._stop_all(list(running))
 
-    def _start(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(self._command)
+    def _start(self, process: tuple[str, list[str]]) -> _Child:
+        return _Child(process[1])
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True
 
-    def _stop_all(self, workers: list[subprocess.Popen[bytes]]) -> int:
+    def _stop_all(self, workers: list[_Child]) -> int:
         log.info("Stopping parent process [%d]", os.getpid())
         for worker in workers:
             if worker.poll() is None:
@@ -147,12 +159,20 @@ class Supervisor:
             try:
                 worker.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("worker process [%d] still running: killing it", worker.pid)
+                log.warning("process [%d] still running: killing it", worker.pid)
                 worker.kill()
                 worker.wait()
         return 0
 
 
+class _Child(subprocess.Popen[bytes]):
+    """A process started here, and when."""
+
+    def __init__(self, command: list[str]) -> None:
+        super().__init__(command)
+        self.started = time.monotonic()
+
+
 if __name__ == "__main__":
-    host, port, workers, log_format = sys.argv[1:]
-    serve(host, int(port), int(workers), log_format)
+    host, port, workers, log_format, relay = sys.argv[1:]
+    serve(host, int(port), int(workers), log_format, relay == _RELAY)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -10,11 +11,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from loadbay.storage import migrate
+from tests.domain_events.brokers import broker_url, redis_reader, unique_names
 from tests.factories import BATCHES, activity, batch
 from tests.servers import LOADBAY, Server, loadbay_env, start_server
 
@@ -162,6 +165,77 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path, database_u
 
     assert len(workers) == 2
     assert not [pid for pid in workers if _alive(pid)]
+
+
+def test_with_a_broker_the_relay_runs_beside_the_workers_and_is_restarted(
+    tmp_path: Path, database_url: str
+) -> None:
+    url = broker_url("redis")
+    names = unique_names()
+    env = loadbay_env(tmp_path, database_url)
+    env |= {"LOADBAY_EVENTS_URL": url, "LOADBAY_EVENTS_ENV": names["events_env"]}
+    env["LOADBAY_EVENTS_SUBJECT"] = names["events_subject"]
+    server = start_server(env, tmp_path / "s.log", workers=2)
+    auth = {"Authorization": f"Bearer {server.admin_key()}"}
+    try:
+        children = _children_by_module(server.process.pid)
+        niceness = {pid: _niceness(pid) for pids in children.values() for pid in pids}
+        httpx.post(f"{server.url}{BATCHES}", json=batch(activity(1)), headers=auth)
+        first_relay = children["loadbay.relay_process"][0]
+        os.kill(first_relay, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            relays = _children_by_module(server.process.pid).get("loadbay.relay_process", [])
+            if relays and first_relay not in relays:
+                break
+            time.sleep(0.2)
+        httpx.post(f"{server.url}{BATCHES}", json=batch(activity(2)), headers=auth)
+        published = asyncio.run(_read_redis(url, names, expected=2))
+    finally:
+        server.stop(kill=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(relays[0]):
+        time.sleep(0.2)
+
+    assert {module: len(pids) for module, pids in children.items()} == {
+        "loadbay.serving_worker": 2,
+        "loadbay.relay_process": 1,
+    }
+    # Under a full load the workers yield the cores to the relay, which then keeps up.
+    assert {niceness[pid] for pid in children["loadbay.serving_worker"]} == {5}
+    assert niceness[first_relay] == 0
+    assert relays
+    assert first_relay not in relays
+    assert [key for key, _ in published] == [
+        "mentor-1:group_workshop:2026-03-28",
+        "mentor-2:group_workshop:2026-03-28",
+    ]
+    assert f"relay process [{first_relay}] exited" in server.log.read_text()
+    assert not _alive(relays[0])  # it stops with its supervisor, as the workers do
+
+
+async def _read_redis(url: str, names: dict[str, str], expected: int) -> list[Any]:
+    """What the relay appended, once `expected` events are there (10 s at most)."""
+    async with redis_reader(url, names) as read:
+        for _ in range(100):
+            if len(received := await read(expected)) >= expected:
+                return received
+            await asyncio.sleep(0.1)
+        return received
+
+
+def _children_by_module(parent: int) -> dict[str, list[int]]:
+    """The parent's live children by the module they run (`python -m MODULE`)."""
+    found: dict[str, list[int]] = {}
+    for pid in _workers(parent):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"-m" in argv:  # not a zombie yet to be reaped (its command line is gone)
+            found.setdefault(argv[argv.index(b"-m") + 1].decode(), []).append(pid)
+    return found
+
+
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
 def _alive(pid: int) -> bool:
