@@ -295,15 +295,19 @@ def main() -> None:
         help="run the relay as `loadbay relay` beside the server instead of inside it",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--keep-temp", action="store_true", help="keep the scratch folder (server logs) at the end"
+    )
     args = parser.parse_args()
     brokers = [b for b in args.brokers.split(",") if b]
     if set(brokers) - {"nats", "redis"}:
         parser.error("brokers: nats, redis (the ones this bench can start and stop itself)")
     lines = []
-    with tempfile.TemporaryDirectory(prefix="loadbay-lag-") as folder:
+    folder = tempfile.mkdtemp(prefix="loadbay-lag-")
+    try:
         for kind in brokers:
             line = run_broker(kind, args.seconds, args.outage, Path(folder), args.relay_process)
-            line["relay"] = "process" if args.relay_process else "in-server"
+            line["relay"] = "loadbay relay" if args.relay_process else "serve"
             lines.append(line)
             print(
                 f"{kind:5} ingested {line['records_per_second']:8,}/s  "
@@ -317,6 +321,11 @@ def main() -> None:
                 )
                 + f"  events: outbox {line['outbox_events']:,}, broker {line['broker_events']:,}"
             )
+    finally:
+        if args.keep_temp:
+            print(f"scratch folder, kept: {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = f"-outage{args.outage:g}" if args.outage else ""
     suffix += "-relay-process" if args.relay_process else ""

@@ -21,7 +21,12 @@ from pamqp import commands
 from pamqp import frame as pamqp_frame
 from pamqp.base import Frame
 
-from loadbay.domain_events.publishing import TIMEOUT_SECONDS, Message, PartialPublish
+from loadbay.domain_events.publishing import (
+    TIMEOUT_SECONDS,
+    Message,
+    PartialPublish,
+    hang_up,
+)
 
 _PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 _CHANNEL = 1
@@ -176,9 +181,7 @@ class AmqpConnection:
                 await asyncio.wait_for(asyncio.shield(self._listening), 1.0)
         if self._listening is not None:
             self._listening.cancel()
-        self._writer.close()
-        with contextlib.suppress(Exception):
-            await self._writer.wait_closed()
+        await hang_up(self._writer)
 
     def _frames(self, message: Message) -> bytes:
         value = message.value

@@ -22,7 +22,12 @@ from urllib.parse import unquote, urlsplit
 
 import orjson
 
-from loadbay.domain_events.publishing import TIMEOUT_SECONDS, Message, PartialPublish
+from loadbay.domain_events.publishing import (
+    TIMEOUT_SECONDS,
+    Message,
+    PartialPublish,
+    hang_up,
+)
 
 _CRLF = b"\r\n"
 # Header values cannot hold a line break (it would end the header): replaced by spaces.
@@ -142,6 +147,8 @@ class JetStreamConnection:
         except Exception as error:
             if isinstance(error, TimeoutError):
                 error = NatsError(f"JetStream did not acknowledge in {TIMEOUT_SECONDS:g} s")
+            # Acknowledgements still to come would be counted against no batch: start afresh.
+            self._break(error if isinstance(error, NatsError) else NatsError(str(error)))
             raise PartialPublish(batch.in_order(), error) from error
         finally:
             self._batch = None
@@ -154,9 +161,7 @@ class JetStreamConnection:
             self._listening.cancel()
             with contextlib.suppress(BaseException):
                 await self._listening
-        self._writer.close()
-        with contextlib.suppress(Exception):
-            await self._writer.wait_closed()
+        await hang_up(self._writer)
 
     def _hpub(self, message: Message, reply: str) -> bytes | None:
         """The message as HPUB, JetStream's Nats-Msg-Id (it drops a repeat) and our key in

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -37,3 +38,13 @@ class Publisher(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def hang_up(writer: asyncio.StreamWriter) -> None:
+    """Close a connection to a broker without waiting for ever on one that stopped reading:
+    what is still unsent after a second is dropped (its batch has failed already)."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), 1.0)
+    except (TimeoutError, OSError):
+        writer.transport.abort()

@@ -4,12 +4,14 @@ per message, and a refusal reported with how many went in before it."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 import nats
 import pytest
 
+from loadbay.domain_events import jetstream
 from loadbay.domain_events.jetstream import NatsPublisher
 from loadbay.domain_events.publishing import Message, PartialPublish
 from tests.domain_events.brokers import (
@@ -190,3 +192,45 @@ async def test_the_servers_pings_are_answered_so_an_idle_connection_stays(tmp_pa
         await publisher.close()
         server.kill()
         server.wait()
+
+
+async def test_a_server_that_stops_reading_fails_the_batch_and_closing_does_not_hang(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jetstream, "TIMEOUT_SECONDS", 0.5)
+    held: list[asyncio.StreamWriter] = []
+
+    async def answers_the_handshake_then_reads_nothing(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        held.append(writer)
+        writer.write(b'INFO {"max_payload":1048576}\r\n')
+        while line := await reader.readline():
+            if line.startswith(b"PING"):
+                writer.write(b"PONG\r\n")
+            elif line.startswith(b"PUB $JS.API.STREAM.INFO"):
+                await reader.readline()  # its empty payload
+                answer = b'{"config":{}}'
+                writer.write(b"MSG %s 1 %d\r\n%s\r\n" % (line.split()[2], len(answer), answer))
+                return  # and never reads again
+
+    server = await asyncio.start_server(answers_the_handshake_then_reads_nothing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    publisher = NatsPublisher(f"nats://127.0.0.1:{port}", "S", ["x.>"])
+    try:
+        await publisher.connect()
+        # Far more than the sockets' buffers hold: the sending side blocks.
+        batch = [Message("x.t.e", f"k{n}", b"x" * 50_000, f"e{n}") for n in range(2000)]
+        with pytest.raises(PartialPublish) as late:
+            await publisher.publish_all(batch)
+        started = time.monotonic()
+        await asyncio.wait_for(publisher.close(), 10)
+        closed_in = time.monotonic() - started
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+    assert late.value.acknowledged == 0
+    assert closed_in < 2
