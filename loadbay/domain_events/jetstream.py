@@ -138,7 +138,7 @@ class JetStreamConnection:
                 oversized = NatsError(_too_large(message, self._max_payload))
                 break
             commands.append(command)
-        batch = self._batch = _Acks(self._batch_number, len(commands))
+        batch = self._batch = _Acks(replies.encode(), len(commands))
         try:
             self._writer.write(b"".join(commands))
             async with asyncio.timeout(TIMEOUT_SECONDS):
@@ -271,22 +271,20 @@ class JetStreamConnection:
         return data[start:]
 
     def _on_message(self, subject: bytes, status: str | None, data: bytes) -> None:
-        """An answer on our inbox: to a request, or one message's acknowledgement."""
-        where = subject.decode()
-        request = self._requests.get(where)
-        if request is not None:
-            if not request.done():
-                request.set_result((status, data))
-            return
-        batch_number, _, index = where[len(self._inbox) + 1 :].partition(".")
+        """An answer on our inbox: one message's acknowledgement, or a request's answer."""
         batch = self._batch
-        if batch is None or batch.number != int(batch_number):
-            return  # an answer to a batch given up already
-        # The common answer, {"stream":…,"seq":…}, recognised without parsing it.
-        if status is None and data.startswith(b'{"stream":') and b'"error"' not in data:
-            batch.record(int(index), None)
-        else:
-            batch.record(int(index), _refusal(status, data))
+        if batch is not None and subject.startswith(batch.replies):
+            index = int(subject[len(batch.replies) :])
+            # The common answer, {"stream":…,"seq":…}, recognised without parsing it.
+            if status is None and data.startswith(b'{"stream":') and b'"error"' not in data:
+                batch.record(index, None)
+            else:
+                batch.record(index, _refusal(status, data))
+            return
+        request = self._requests.get(subject.decode())
+        if request is not None and not request.done():
+            request.set_result((status, data))
+        # Else an answer to a batch given up already.
 
     def _break(self, error: NatsError) -> None:
         if self._broken is None:
@@ -301,8 +299,8 @@ class JetStreamConnection:
 class _Acks:
     """The acknowledgements of one batch, by position, as they arrive."""
 
-    def __init__(self, number: int, expected: int) -> None:
-        self.number = number
+    def __init__(self, replies: bytes, expected: int) -> None:
+        self.replies = replies  # the reply subjects' common prefix: the index follows it
         self.complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.refused: NatsError | None = None
         self._stored = [False] * expected
