@@ -2,17 +2,18 @@
 `python -m bench.relay_lag [--seconds 60] [--outage 10] [--brokers nats,redis]`.
 
 Per broker, a broker process of this run's own (nats-server with JetStream, or redis-server,
-on a free port) and a real `loadbay serve` on a fresh PostgreSQL database, relay inside the
-server; four clients send entity batches of 1,000 as fast as it answers for `--seconds`
-(a pool of 200,000 players sent over and over: first creates, then updates, each an event),
-while `/metrics` is read every half second. Printed: records/s ingested, the outbox lag
-(age of the oldest unpublished event) at its highest during the load, and the seconds from
-the load's end until nothing is pending. With `--outage S` the broker is down S seconds in
-the middle of the load (NATS: killed and started again on its store; Redis, which keeps
-nothing on disk here: frozen with SIGSTOP, then SIGCONT), and the seconds from its return
-until the lag is under 2 s again are printed too, with whether the broker holds every event
-(JetStream deduplicates by `Nats-Msg-Id`, so its count equals the outbox's exactly; Redis
-streams keep resent events twice, so theirs is at least the outbox's).
+on a free port) and a real `loadbay serve` on a fresh PostgreSQL database, running the relay
+as it does (in a process beside its workers); four clients send entity batches of 1,000 as
+fast as it answers for `--seconds` (a pool of 200,000 players sent over and over: first
+creates, then updates, each an event), while `/metrics` is read every half second. Printed:
+records/s ingested, the outbox lag (age of the oldest unpublished event) at its highest
+during the load, and the seconds from the load's end until nothing is pending. With
+`--outage S` the broker is down S seconds in the middle of the load (NATS: killed and
+started again on its store; Redis, which keeps nothing on disk here: frozen with SIGSTOP,
+then SIGCONT), and the seconds from its return until the lag is under 2 s again are printed
+too, with whether the broker holds every event (JetStream deduplicates by `Nats-Msg-Id`, so
+its count equals the outbox's exactly; Redis streams keep resent events twice, so theirs is
+at least the outbox's).
 Results go to `bench/results/<date>-relay-lag.json`.
 """
 
@@ -292,7 +293,7 @@ def main() -> None:
     parser.add_argument(
         "--relay-process",
         action="store_true",
-        help="run the relay as `loadbay relay` beside the server instead of inside it",
+        help="run the relay as `loadbay relay` instead of the one `loadbay serve` runs",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
