@@ -15,6 +15,7 @@ import ssl
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import unquote, urlsplit
 
 from pamqp import commands
@@ -23,6 +24,7 @@ from pamqp.base import Frame
 
 from loadbay.domain_events.publishing import (
     TIMEOUT_SECONDS,
+    ConnectionPublisher,
     Message,
     PartialPublish,
     hang_up,
@@ -77,7 +79,7 @@ class AmqpAddress:
         )
 
 
-class AmqpPublisher:
+class AmqpPublisher(ConnectionPublisher):
     """Publishes to a durable topic exchange with publisher confirms; routing key = subject.
 
     Every message of a batch is in flight at once. A nack, or a confirm that does not come,
@@ -86,26 +88,7 @@ class AmqpPublisher:
     """
 
     def __init__(self, url: str, exchange: str) -> None:
-        self._url, self._exchange = url, exchange
-        self._connection: AmqpConnection | None = None
-
-    async def connect(self) -> None:
-        if self._connection is not None and self._connection.is_open:
-            return
-        await self.close()
-        # One timeout for all of it: a broker that takes the connection and then stalls
-        # must not hang the relay.
-        async with asyncio.timeout(TIMEOUT_SECONDS):
-            self._connection = await AmqpConnection.open(self._url, self._exchange)
-
-    async def publish_all(self, messages: Sequence[Message]) -> None:
-        assert self._connection is not None
-        await self._connection.publish(messages)
-
-    async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-        self._connection = None
+        super().__init__(partial(AmqpConnection.open, url, exchange))
 
 
 class AmqpConnection:
@@ -204,6 +187,8 @@ class AmqpConnection:
                 self._exchange, message.subject
             )
         room = self._frame_max - 8  # a frame's header and end byte count towards its max
+        if not value:  # a body of 0 bytes has no body frame: RabbitMQ refuses an empty one
+            return publish + _frame(_CONTENT_HEADER, content)
         if len(value) <= room:
             return b"".join((publish, _frame(_CONTENT_HEADER, content), _frame(_BODY, value)))
         bodies = [_frame(_BODY, value[i : i + room]) for i in range(0, len(value), room)]
@@ -301,6 +286,11 @@ class AmqpConnection:
         elif ids == _CONNECTION_CLOSE_OK:
             raise AmqpError("connection closed")
         elif ids in (_CHANNEL_CLOSE, _CONNECTION_CLOSE):
+            # Answered, so that RabbitMQ logs a closed channel, not a dropped connection.
+            if ids == _CHANNEL_CLOSE:
+                self._send(commands.Channel.CloseOk())
+            else:
+                self._send(commands.Connection.CloseOk(), channel=0)
             code = struct.unpack_from(">H", payload, 4)[0]
             raise AmqpError(f"RabbitMQ: {code} {_read_short_string(payload, 6)}")
 
@@ -316,30 +306,31 @@ class _Confirms:
 
     def __init__(self, first: int, count: int) -> None:
         self._first = first
-        self._confirmed = [False] * count
-        self._below = 0  # every position under it is confirmed (a `multiple` confirm's reach)
-        self._missing = count
+        # Per delivery: None while outstanding, then True (ack) or False (nack), once.
+        self._outcomes: list[bool | None] = [None] * count
+        self._below = 0  # every position under it is settled (a `multiple` confirm's reach)
+        self._outstanding = count
         self.refused: AmqpError | None = None
         self.complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if not count:
             self.complete.set_result(None)
 
     def confirm(self, tag: int, *, multiple: bool, refused: bool) -> None:
+        """basic.ack or basic.nack of `tag`, or with `multiple` of every delivery up to it
+        still outstanding (one acked or nacked already keeps its outcome)."""
         last = tag - self._first
-        if last < 0 or last >= len(self._confirmed):
+        if last < 0 or last >= len(self._outcomes):
             return  # a confirm for a batch given up already
-        if refused and self.refused is None:
-            self.refused = AmqpError(f"RabbitMQ refused the message with delivery tag {tag}")
-            # Nothing after a refused message counts: it is resent from there, in order.
-            self._done()
-            return
         for position in range(self._below if multiple else last, last + 1):
-            if not self._confirmed[position]:
-                self._confirmed[position] = True
-                self._missing -= 1
+            if self._outcomes[position] is None:
+                self._outcomes[position] = not refused
+                self._outstanding -= 1
         if multiple:
             self._below = max(self._below, last + 1)
-        if self._missing == 0:
+        if refused and self.refused is None:
+            self.refused = AmqpError(f"RabbitMQ refused the message with delivery tag {tag}")
+        # Nothing after a refused message counts: it is resent from there, in order.
+        if self._outstanding == 0 or self.refused is not None:
             self._done()
 
     def fail(self, error: AmqpError) -> None:
@@ -347,11 +338,13 @@ class _Confirms:
             self.complete.set_exception(error)
 
     def in_order(self) -> int:
-        """How many deliveries from the first were confirmed, without a gap."""
-        try:
-            return self._confirmed.index(False)
-        except ValueError:
-            return len(self._confirmed)
+        """How many deliveries from the first were acked, without a gap or a nack."""
+        count = 0
+        for outcome in self._outcomes:
+            if outcome is not True:
+                break
+            count += 1
+        return count
 
     def _done(self) -> None:
         if not self.complete.done():

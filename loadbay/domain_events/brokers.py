@@ -146,21 +146,25 @@ class RedisPublisher:
         # command in Python, a third of the relay's time. Redis runs the XADDs in order.
         packed = b"".join([pack_command(_xadd(m)) for m in messages])
         pool = self._redis.connection_pool
-        connection = await pool.get_connection()
         appended = 0
+        connection = None
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS):
+                # Inside the timeout: a connection made again says hello to Redis first.
+                connection = await pool.get_connection()
                 await connection.send_packed_command(packed)
                 for _ in messages:
                     await connection.read_response()  # raises an error reply
                     appended += 1
         except BaseException as error:
-            await connection.disconnect()  # replies may be left unread: not reused
+            if connection is not None:
+                await connection.disconnect()  # replies may be left unread: not reused
             if isinstance(error, Exception):
                 raise PartialPublish(appended, error) from error
             raise
         finally:
-            await pool.release(connection)
+            if connection is not None:
+                await pool.release(connection)
 
     async def close(self) -> None:
         if self._redis is not None:

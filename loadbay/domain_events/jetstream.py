@@ -12,11 +12,11 @@ in the URL).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -24,6 +24,7 @@ import orjson
 
 from loadbay.domain_events.publishing import (
     TIMEOUT_SECONDS,
+    ConnectionPublisher,
     Message,
     PartialPublish,
     hang_up,
@@ -64,30 +65,12 @@ class NatsAddress:
         )
 
 
-class NatsPublisher:
+class NatsPublisher(ConnectionPublisher):
     """Publishes to JetStream: a batch in one write, every message with a reply subject of
     its own, the acknowledgements counted as they come."""
 
     def __init__(self, url: str, stream: str, subjects: list[str]) -> None:
-        self._url, self._stream, self._subjects = url, stream, subjects
-        self._connection: JetStreamConnection | None = None
-
-    async def connect(self) -> None:
-        if self._connection is not None and self._connection.is_open:
-            return
-        await self.close()
-        self._connection = await JetStreamConnection.open(self._url, self._stream, self._subjects)
-
-    async def publish_all(self, messages: Sequence[Message]) -> None:
-        if not messages:
-            return
-        assert self._connection is not None
-        await self._connection.publish(messages)
-
-    async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-        self._connection = None
+        super().__init__(partial(JetStreamConnection.open, url, stream, subjects))
 
 
 class JetStreamConnection:
@@ -159,8 +142,7 @@ class JetStreamConnection:
     async def close(self) -> None:
         if self._listening is not None:
             self._listening.cancel()
-            with contextlib.suppress(BaseException):
-                await self._listening
+            await asyncio.wait([self._listening])  # a cancel of close() itself still goes through
         await hang_up(self._writer)
 
     def _hpub(self, message: Message, reply: str) -> bytes | None:
@@ -216,6 +198,8 @@ class JetStreamConnection:
             status, data = await self._request(
                 f"$JS.API.STREAM.CREATE.{stream}", orjson.dumps(config)
             )
+            if status == "503":
+                raise NatsError("NATS: JetStream did not answer the stream's creation")
             answer = orjson.loads(data)
         if "error" in answer:
             raise NatsError(f"JetStream: {answer['error'].get('description', answer['error'])}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,6 +38,46 @@ class Publisher(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class Connection(Protocol):
+    """One connection of Loadbay's own protocol code (jetstream.py, amqp.py)."""
+
+    @property
+    def is_open(self) -> bool: ...
+
+    async def publish(self, messages: Sequence[Message]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class ConnectionPublisher:
+    """A Publisher over one Connection, opened again once it broke (after a failure the
+    relay closes the publisher and connects it again)."""
+
+    def __init__(self, open_connection: Callable[[], Awaitable[Connection]]) -> None:
+        self._open = open_connection
+        self._connection: Connection | None = None
+
+    async def connect(self) -> None:
+        if self._connection is not None and self._connection.is_open:
+            return
+        await self.close()
+        # One timeout for all of it: a broker that takes the connection and then stalls
+        # must not hang the relay.
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            self._connection = await self._open()
+
+    async def publish_all(self, messages: Sequence[Message]) -> None:
+        if not messages:
+            return
+        assert self._connection is not None
+        await self._connection.publish(messages)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+        self._connection = None
 
 
 async def hang_up(writer: asyncio.StreamWriter) -> None:

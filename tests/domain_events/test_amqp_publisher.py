@@ -9,7 +9,7 @@ from typing import Any
 import aio_pika
 import pytest
 
-from loadbay.domain_events.amqp import AmqpAddress, AmqpPublisher
+from loadbay.domain_events.amqp import AmqpAddress, AmqpPublisher, _Confirms
 from loadbay.domain_events.publishing import Message, PartialPublish
 from tests.domain_events.brokers import AMQP_URL, reachable, unique_names
 
@@ -180,3 +180,38 @@ def test_the_url_is_read_as_rabbitmq_documents_it(url: str, address: tuple[Any, 
         parsed.vhost,
         parsed.tls,
     ) == address
+
+
+async def test_an_event_with_an_empty_body_goes_through(exchange: tuple[str, Any]) -> None:
+    name, channel = exchange
+    queue = await bound_queue(channel, name)
+    publisher = AmqpPublisher(AMQP_URL, name)
+    await publisher.connect()
+    try:
+        await publisher.publish_all([Message("env.t.e", "k", b"", "e1")])
+        await publisher.publish_all([Message("env.t.e", "k", b"{}", "e2")])
+    finally:
+        await publisher.close()
+
+    assert [(m.message_id, m.body) for m in await received(queue)] == [("e1", b""), ("e2", b"{}")]
+
+
+@pytest.mark.parametrize(
+    ("confirms", "in_order"),
+    [
+        # (delivery tag, multiple, nack): deliveries 1-10 of a batch
+        ([(3, True, False), (4, True, True), (8, True, False)], 3),
+        ([(2, False, False), (1, False, False), (4, True, True)], 2),
+        ([(5, False, True), (10, True, False)], 4),
+        ([(10, True, False)], 10),
+    ],
+)
+async def test_a_nacked_delivery_is_never_counted_by_a_later_multiple_ack(
+    confirms: list[tuple[int, bool, bool]], in_order: int
+) -> None:
+    batch = _Confirms(first=1, count=10)
+    for tag, multiple, nack in confirms:
+        batch.confirm(tag, multiple=multiple, refused=nack)
+
+    assert batch.in_order() == in_order
+    assert batch.complete.done()
