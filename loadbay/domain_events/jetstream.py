@@ -80,6 +80,7 @@ class JetStreamConnection:
         self._reader, self._writer = reader, writer
         self._inbox = f"_INBOX.{secrets.token_hex(11)}"
         self._max_payload = 1 << 20
+        self._subjects_checked: set[str] = set()
         self._batch_number = 0
         self._batch: _Acks | None = None
         self._requests: dict[str, asyncio.Future[tuple[str | None, bytes]]] = {}
@@ -113,14 +114,14 @@ class JetStreamConnection:
             raise PartialPublish(0, self._broken)
         self._batch_number += 1
         replies = f"{self._inbox}.{self._batch_number}."
-        commands, oversized = [], None
+        commands, unsendable = [], None
         for index, message in enumerate(messages):
-            command = self._hpub(message, f"{replies}{index}")
-            if command is None:
+            try:
+                commands.append(self._hpub(message, f"{replies}{index}"))
+            except NatsError as why:
                 # Sent up to it; it fails the batch there, once those before it are stored.
-                oversized = NatsError(_too_large(message, self._max_payload))
+                unsendable = why
                 break
-            commands.append(command)
         batch = self._batch = _Acks(replies.encode(), len(commands))
         try:
             self._writer.write(b"".join(commands))
@@ -135,7 +136,7 @@ class JetStreamConnection:
             raise PartialPublish(batch.in_order(), error) from error
         finally:
             self._batch = None
-        refused = batch.refused or oversized
+        refused = batch.refused or unsendable
         if refused is not None:
             raise PartialPublish(batch.in_order(), refused)
 
@@ -145,15 +146,22 @@ class JetStreamConnection:
             await asyncio.wait([self._listening])  # a cancel of close() itself still goes through
         await hang_up(self._writer)
 
-    def _hpub(self, message: Message, reply: str) -> bytes | None:
+    def _hpub(self, message: Message, reply: str) -> bytes:
         """The message as HPUB, JetStream's Nats-Msg-Id (it drops a repeat) and our key in
-        its headers; None if the server would refuse its size."""
+        its headers; NatsError if it cannot be sent (its subject, its size)."""
+        if message.subject not in self._subjects_checked:
+            if not _is_subject(message.subject):
+                raise NatsError(
+                    f"{message.subject!r} is not a NATS subject to publish to (no spaces, no "
+                    "empty or wildcard tokens): check LOADBAY_EVENTS_SUBJECT"
+                )
+            self._subjects_checked.add(message.subject)
         key = message.key.strip().translate(_NO_NEWLINES)
         headers = f"NATS/1.0\r\nNats-Msg-Id: {message.event_id}\r\nLoadbay-Key: {key}\r\n\r\n"
         head = headers.encode()
         total = len(head) + len(message.value)
         if total > self._max_payload:
-            return None
+            raise NatsError(_too_large(message, self._max_payload))
         line = f"HPUB {message.subject} {reply} {len(head)} {total}\r\n".encode()
         return b"".join((line, head, message.value, _CRLF))
 
@@ -344,6 +352,11 @@ def _refusal(status: str | None, data: bytes) -> NatsError | None:
     if "error" in answer:
         return NatsError(f"JetStream: {answer['error'].get('description', answer['error'])}")
     return None
+
+
+def _is_subject(subject: str) -> bool:
+    tokens = subject.split(".")
+    return all(t and t not in ("*", ">") and not any(c.isspace() for c in t) for t in tokens)
 
 
 def _too_large(message: Message, max_payload: int) -> str:

@@ -234,3 +234,21 @@ async def test_a_server_that_stops_reading_fails_the_batch_and_closing_does_not_
 
     assert late.value.acknowledged == 0
     assert closed_in < 2
+
+
+@pytest.mark.parametrize("subject", ["env.t 1.entities", "env..entities", "env.*.entities", ""])
+async def test_a_subject_nats_cannot_take_fails_the_batch_from_its_message(subject: str) -> None:
+    names = unique_names()
+    publisher = NatsPublisher(NATS_URL, names["events_nats_stream"], [f"{names['events_env']}.>"])
+    batch = messages(names, 3)
+    batch[1] = Message(subject, "k1", b"{}", "event-1")
+    await publisher.connect()
+    try:
+        with pytest.raises(PartialPublish) as refused:
+            await publisher.publish_all(batch)
+        await publisher.publish_all(messages(names, 1))  # the connection is still good
+    finally:
+        await publisher.close()
+
+    assert refused.value.acknowledged == 1
+    assert "not a NATS subject" in str(refused.value.cause)
