@@ -106,7 +106,9 @@ class Settings(BaseSettings):
         gt=0,
         description="Published events older than this (since written) leave the outbox.",
     )
-    relay_in_server: bool = Field(True, description="Run the event relay inside `serve`.")
+    relay_in_server: bool = Field(
+        True, description="`serve` runs the event relay (beside its workers, or in its one worker)."
+    )
     ready_needs_broker: bool = Field(
         True,
         description="On a node that runs the relay, /readyz needs the broker reachable; "
