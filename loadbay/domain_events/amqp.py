@@ -24,6 +24,7 @@ from pamqp.base import Frame
 
 from loadbay.domain_events.publishing import (
     TIMEOUT_SECONDS,
+    Acknowledgements,
     ConnectionPublisher,
     Message,
     PartialPublish,
@@ -34,7 +35,7 @@ _PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
 _CHANNEL = 1
 _FRAME_HEADER = struct.Struct(">BHI")  # type, channel, payload size
 _FRAME_END = b"\xce"
-_METHOD, _CONTENT_HEADER, _BODY, _HEARTBEAT = 1, 2, 3, 8
+_METHOD, _CONTENT_HEADER, _BODY = 1, 2, 3
 _METHOD_IDS = struct.Struct(">HH")  # class, method
 _BASIC = 60
 _ACK, _NACK = (_BASIC, 80), (_BASIC, 120)
@@ -187,10 +188,8 @@ class AmqpConnection:
                 self._exchange, message.subject
             )
         room = self._frame_max - 8  # a frame's header and end byte count towards its max
-        if not value:  # a body of 0 bytes has no body frame: RabbitMQ refuses an empty one
-            return publish + _frame(_CONTENT_HEADER, content)
-        if len(value) <= room:
-            return b"".join((publish, _frame(_CONTENT_HEADER, content), _frame(_BODY, value)))
+        # As many body frames as the body needs; none for 0 bytes (RabbitMQ refuses an empty
+        # one). A slice of the whole body is the body itself, not a copy.
         bodies = [_frame(_BODY, value[i : i + room]) for i in range(0, len(value), room)]
         return b"".join((publish, _frame(_CONTENT_HEADER, content), *bodies))
 
@@ -301,54 +300,24 @@ class AmqpConnection:
             self._batch.fail(error)
 
 
-class _Confirms:
-    """The confirms of one batch of deliveries, tags `first` onwards, as they arrive."""
+class _Confirms(Acknowledgements):
+    """The acknowledgements of one batch of deliveries, delivery tags `first` onwards."""
 
     def __init__(self, first: int, count: int) -> None:
+        super().__init__(count)
         self._first = first
-        # Per delivery: None while outstanding, then True (ack) or False (nack), once.
-        self._outcomes: list[bool | None] = [None] * count
         self._below = 0  # every position under it is settled (a `multiple` confirm's reach)
-        self._outstanding = count
-        self.refused: AmqpError | None = None
-        self.complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if not count:
-            self.complete.set_result(None)
 
     def confirm(self, tag: int, *, multiple: bool, refused: bool) -> None:
         """basic.ack or basic.nack of `tag`, or with `multiple` of every delivery up to it
         still outstanding (one acked or nacked already keeps its outcome)."""
         last = tag - self._first
-        if last < 0 or last >= len(self._outcomes):
+        if last < 0 or last >= len(self):
             return  # a confirm for a batch given up already
-        for position in range(self._below if multiple else last, last + 1):
-            if self._outcomes[position] is None:
-                self._outcomes[position] = not refused
-                self._outstanding -= 1
+        refusal = AmqpError(f"RabbitMQ refused the delivery with tag {tag}") if refused else None
+        self.settle(self._below if multiple else last, last, refusal)
         if multiple:
             self._below = max(self._below, last + 1)
-        if refused and self.refused is None:
-            self.refused = AmqpError(f"RabbitMQ refused the message with delivery tag {tag}")
-        # Nothing after a refused message counts: it is resent from there, in order.
-        if self._outstanding == 0 or self.refused is not None:
-            self._done()
-
-    def fail(self, error: AmqpError) -> None:
-        if not self.complete.done():
-            self.complete.set_exception(error)
-
-    def in_order(self) -> int:
-        """How many deliveries from the first were acked, without a gap or a nack."""
-        count = 0
-        for outcome in self._outcomes:
-            if outcome is not True:
-                break
-            count += 1
-        return count
-
-    def _done(self) -> None:
-        if not self.complete.done():
-            self.complete.set_result(None)
 
 
 def _frame(kind: int, payload: bytes) -> bytes:

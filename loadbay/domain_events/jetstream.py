@@ -24,6 +24,7 @@ import orjson
 
 from loadbay.domain_events.publishing import (
     TIMEOUT_SECONDS,
+    Acknowledgements,
     ConnectionPublisher,
     Message,
     PartialPublish,
@@ -33,7 +34,7 @@ from loadbay.domain_events.publishing import (
 _CRLF = b"\r\n"
 # Header values cannot hold a line break (it would end the header): replaced by spaces.
 _NO_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
-_SUBSCRIPTION = b"1"
+_SUBSCRIPTION = "1"
 
 
 class NatsError(Exception):
@@ -82,7 +83,8 @@ class JetStreamConnection:
         self._max_payload = 1 << 20
         self._subjects_checked: set[str] = set()
         self._batch_number = 0
-        self._batch: _Acks | None = None
+        self._batch: Acknowledgements | None = None
+        self._replies = b""  # the current batch's reply subjects, but for the index after
         self._requests: dict[str, asyncio.Future[tuple[str | None, bytes]]] = {}
         self._requests_made = 0
         self._broken: NatsError | None = None
@@ -122,7 +124,8 @@ class JetStreamConnection:
                 # Sent up to it; it fails the batch there, once those before it are stored.
                 unsendable = why
                 break
-        batch = self._batch = _Acks(replies.encode(), len(commands))
+        batch = self._batch = Acknowledgements(len(commands))
+        self._replies = replies.encode()
         try:
             self._writer.write(b"".join(commands))
             async with asyncio.timeout(TIMEOUT_SECONDS):
@@ -168,12 +171,13 @@ class JetStreamConnection:
     async def _handshake(self, address: NatsAddress) -> None:
         info = _info(await self._reader.readline())
         self._max_payload = int(info.get("max_payload", self._max_payload))
-        if address.tls or info.get("tls_required"):
+        tls = address.tls or bool(info.get("tls_required"))
+        if tls:
             await self._writer.start_tls(ssl.create_default_context(), server_hostname=address.host)
         options: dict[str, Any] = {
             "verbose": False,
             "pedantic": False,
-            "tls_required": address.tls or bool(info.get("tls_required")),
+            "tls_required": tls,
             "name": "loadbay-relay",
             "lang": "python",
             "version": "loadbay",
@@ -194,7 +198,7 @@ class JetStreamConnection:
                 raise NatsError(f"NATS: {line[5:].strip().decode(errors='replace')}")
             if not line:
                 raise NatsError("NATS closed the connection")
-        self._writer.write(f"SUB {self._inbox}.> {_SUBSCRIPTION.decode()}\r\n".encode())
+        self._writer.write(f"SUB {self._inbox}.> {_SUBSCRIPTION}\r\n".encode())
 
     async def _ensure_stream(self, stream: str, subjects: list[str]) -> None:
         status, data = await self._request(f"$JS.API.STREAM.INFO.{stream}", b"")
@@ -265,13 +269,13 @@ class JetStreamConnection:
     def _on_message(self, subject: bytes, status: str | None, data: bytes) -> None:
         """An answer on our inbox: one message's acknowledgement, or a request's answer."""
         batch = self._batch
-        if batch is not None and subject.startswith(batch.replies):
-            index = int(subject[len(batch.replies) :])
+        if batch is not None and subject.startswith(self._replies):
+            index = int(subject[len(self._replies) :])
             # The common answer, {"stream":…,"seq":…}, recognised without parsing it.
             if status is None and data.startswith(b'{"stream":') and b'"error"' not in data:
-                batch.record(index, None)
+                batch.settle(index, index)
             else:
-                batch.record(index, _refusal(status, data))
+                batch.settle(index, index, _refusal(status, data))
             return
         request = self._requests.get(subject.decode())
         if request is not None and not request.done():
@@ -286,46 +290,6 @@ class JetStreamConnection:
         for request in self._requests.values():
             if not request.done():
                 request.set_exception(error)
-
-
-class _Acks:
-    """The acknowledgements of one batch, by position, as they arrive."""
-
-    def __init__(self, replies: bytes, expected: int) -> None:
-        self.replies = replies  # the reply subjects' common prefix: the index follows it
-        self.complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.refused: NatsError | None = None
-        self._stored = [False] * expected
-        self._missing = expected
-        if not expected:
-            self.complete.set_result(None)
-
-    def record(self, index: int, refusal: NatsError | None) -> None:
-        if refusal is not None:
-            self.refuse(refusal)
-        elif not self._stored[index]:
-            self._stored[index] = True
-            self._missing -= 1
-            if self._missing == 0 and not self.complete.done():
-                self.complete.set_result(None)
-
-    def refuse(self, refusal: NatsError) -> None:
-        if self.refused is None:
-            self.refused = refusal
-        # Nothing after a refused message counts: it is resent from there, in order.
-        if not self.complete.done():
-            self.complete.set_result(None)
-
-    def fail(self, error: NatsError) -> None:
-        if not self.complete.done():
-            self.complete.set_exception(error)
-
-    def in_order(self) -> int:
-        """How many messages from the first were stored, without a gap."""
-        try:
-            return self._stored.index(False)
-        except ValueError:
-            return len(self._stored)
 
 
 def _info(line: bytes) -> dict[str, Any]:

@@ -40,6 +40,49 @@ class Publisher(Protocol):
     async def close(self) -> None: ...
 
 
+class Acknowledgements:
+    """What a broker answered for each message of one batch, by position, as it arrives:
+    each is settled once, stored or refused; the batch is complete when every message is
+    settled, or at the first refusal, since nothing after it counts (it is resent from
+    there, in order)."""
+
+    def __init__(self, count: int) -> None:
+        self._stored: list[bool | None] = [None] * count  # None while unanswered
+        self._unanswered = count
+        self.refused: Exception | None = None
+        self.complete: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if not count:
+            self.complete.set_result(None)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def settle(self, first: int, last: int, refusal: Exception | None = None) -> None:
+        """Positions `first` to `last` still unanswered: stored, or refused for `refusal`."""
+        for position in range(first, last + 1):
+            if self._stored[position] is None:
+                self._stored[position] = refusal is None
+                self._unanswered -= 1
+        if refusal is not None and self.refused is None:
+            self.refused = refusal
+        if (self._unanswered == 0 or self.refused is not None) and not self.complete.done():
+            self.complete.set_result(None)
+
+    def fail(self, error: Exception) -> None:
+        """The connection broke: the batch ends as far as it was stored."""
+        if not self.complete.done():
+            self.complete.set_exception(error)
+
+    def in_order(self) -> int:
+        """How many messages from the first were stored, without a gap or a refusal."""
+        count = 0
+        for stored in self._stored:
+            if stored is not True:
+                break
+            count += 1
+        return count
+
+
 class Connection(Protocol):
     """One connection of Loadbay's own protocol code (jetstream.py, amqp.py)."""
 
