@@ -125,7 +125,7 @@ class Supervisor:
         for stop_signal in (signal.SIGTERM, signal.SIGINT):
             signal.signal(stop_signal, self._stop)
         log.info("Started parent process [%d]", os.getpid())
-        running = {self._start(process): process for process in self._processes}
+        running = {_Child(command): (name, command) for name, command in self._processes}
         while not self._stopping:
             time.sleep(0.2)
             for child, (name, command) in list(running.items()):
@@ -140,11 +140,8 @@ class Supervisor:
                 )
                 if time.monotonic() - child.started < _QUICK_DEATH_SECONDS:
                     time.sleep(1.0)
-                running[self._start((name, command))] = (name, command)
+                running[_Child(command)] = (name, command)
         return self._stop_all(list(running))
-
-    def _start(self, process: tuple[str, list[str]]) -> _Child:
-        return _Child(process[1])
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         self._stopping = True
