@@ -22,6 +22,7 @@ from loadbay.api import (
     ui,
 )
 from loadbay.api.access_log import AccessLog
+from loadbay.api.auth import Authentication
 from loadbay.api.errors import install_error_handlers
 from loadbay.api.instance_envelope import instance_envelope
 from loadbay.api.middleware import IdempotencyKeys, RateLimitHeaders
@@ -133,7 +134,10 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
             "LOADBAY_AUTH=off: every request acts as an admin of the default tenant. "
             "Never run like this outside local development."
         )
-    app.state.rate_limits = RateLimits(config.rate_limit_url, parse_limits(config.rate_limits))
+    app.state.rate_limits = limits = RateLimits(
+        config.rate_limit_url, parse_limits(config.rate_limits)
+    )
+    app.state.authentication = Authentication(keys, limits, keys_required=config.auth != "off")
     app.state.idempotency = idempotency = Idempotency(db)
     await idempotency.prune()
     app.state.activity_batches = BatchJobs(

@@ -25,6 +25,7 @@ from loadbay.ingest.jobs import BatchJobs
 from loadbay.ingest.operator_service import OperatorData
 from loadbay.ingest.records import Records
 from loadbay.storage.database import Database
+from loadbay.ui.views import Dashboard
 
 
 def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
@@ -53,4 +54,5 @@ EventFeedDep = Annotated[EventFeed, Depends(_from_state("event_feed"))]
 FileStoreDep = Annotated[FileStore, Depends(_from_state("files"))]
 FileJobsDep = Annotated[FileJobs, Depends(_from_state("file_jobs"))]
 InstanceReadsDep = Annotated[InstanceReads, Depends(_from_state("instance_reads"))]
+DashboardDep = Annotated[Dashboard, Depends(_from_state("dashboard"))]
 PagingDep = Annotated[PageRequest, Depends(page_request)]

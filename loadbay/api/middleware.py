@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loadbay.api.auth import authenticate
+from loadbay.api.auth import authentication
 from loadbay.api.body import read_bytes
 from loadbay.api.errors import (
     is_database_outage,
@@ -82,7 +82,7 @@ class IdempotencyKeys(HttpMiddleware):
             )
             return
         try:
-            principal = await authenticate(request)
+            principal = await authentication(request).caller(request)
             body = await read_bytes(request, self._max_body_bytes)
             await self._handle(scope, send, app, principal.tenant_id, key, body)
         except LoadbayError as error:

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.templating import Jinja2Templates
 
-from loadbay.api.auth import DEVELOPMENT_ADMIN
+from loadbay.api.auth import authentication
+from loadbay.api.deps import DashboardDep, FileStoreDep
 from loadbay.auth.keys import Principal, Scope
 from loadbay.errors import NotFound
-from loadbay.files.store import FileStore, check_name
-from loadbay.ui.views import CHART_DAYS, FAILURES_SHOWN, KINDS, STATUSES, Dashboard
+from loadbay.files.store import check_name
+from loadbay.ui.views import CHART_DAYS, FAILURES_SHOWN, KINDS, STATUSES
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 COOKIE = "loadbay_key"
@@ -24,14 +25,12 @@ templates = Jinja2Templates(directory=str(Path(__file__).parent.parent / "ui" / 
 
 async def _principal(request: Request) -> Principal | None:
     """Who the cookie's key belongs to, if it may read; None sends the browser to log in."""
-    if request.app.state.settings.auth == "off":
-        return DEVELOPMENT_ADMIN
     return await _reader(request, request.cookies.get(COOKIE, ""))
 
 
 async def _reader(request: Request, secret: str) -> Principal | None:
     """The key's holder, if the key is valid and may read."""
-    principal = await request.app.state.api_keys.authenticate(secret) if secret else None
+    principal = await authentication(request).holder(secret)
     if principal is None or not principal.allows(Scope.READ):
         return None
     request.state.principal = principal  # for the access log line
@@ -40,10 +39,6 @@ async def _reader(request: Request, secret: str) -> Principal | None:
 
 def _to_login() -> Response:
     return RedirectResponse("/ui/login", status_code=303)
-
-
-def _dashboard(request: Request) -> Dashboard:
-    return request.app.state.dashboard  # type: ignore[no-any-return]
 
 
 @router.get("/login")
@@ -80,11 +75,12 @@ async def logout() -> Response:
 
 
 @router.get("")
-async def jobs_page(request: Request, kind: str = "", status: str = "") -> Response:
+async def jobs_page(
+    request: Request, dashboard: DashboardDep, kind: str = "", status: str = ""
+) -> Response:
     principal = await _principal(request)
     if principal is None:
         return _to_login()
-    dashboard = _dashboard(request)
     tenant = principal.tenant_id
     jobs = await dashboard.jobs(tenant, kind or None, status or None)
     bars, collections, day_labels = await dashboard.chart(tenant)
@@ -108,11 +104,11 @@ async def jobs_page(request: Request, kind: str = "", status: str = "") -> Respo
 
 
 @router.get("/jobs/{job_id}")
-async def job_page(request: Request, job_id: str) -> Response:
+async def job_page(request: Request, dashboard: DashboardDep, job_id: str) -> Response:
     principal = await _principal(request)
     if principal is None:
         return _to_login()
-    found = await _dashboard(request).job(principal.tenant_id, job_id)
+    found = await dashboard.job(principal.tenant_id, job_id)
     if found is None:
         raise NotFound(f"job {job_id} not found")
     job, failures = found
@@ -127,12 +123,11 @@ async def job_page(request: Request, job_id: str) -> Response:
 
 
 @router.get("/files/{name:path}")
-async def file_download(request: Request, name: str) -> Response:
+async def file_download(request: Request, files: FileStoreDep, name: str) -> Response:
     """A file of the tenant's space (a job's error files), for the logged-in browser."""
     principal = await _principal(request)
     if principal is None:
         return _to_login()
-    files: FileStore = request.app.state.files
     check_name(name)
     chunks = await files.read(principal.tenant_id, name)
     return StreamingResponse(chunks, media_type="text/plain; charset=utf-8")
