@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from loadbay.storage import migrate
-from tests.domain_events.brokers import broker_url, redis_reader, unique_names
+from tests.domain_events.broker_readers import broker_url, redis_reader, unique_names
 from tests.factories import BATCHES, activity, batch
 from tests.servers import LOADBAY, Server, loadbay_env, start_server
 

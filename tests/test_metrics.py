@@ -26,7 +26,7 @@ from loadbay import metrics
 from loadbay.app import create_app
 from loadbay.config import Settings
 from tests.api.instances.helpers import bulk, instance, upload
-from tests.domain_events.brokers import broker_url, unique_names
+from tests.domain_events.broker_readers import broker_url, unique_names
 from tests.domain_events.helpers import client_for, wait_until_published
 from tests.factories import BATCHES, activity, batch
 from tests.prometheus_samples import Samples, parse, value

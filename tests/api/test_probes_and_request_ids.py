@@ -14,7 +14,7 @@ from loadbay.api.request_ids import RequestIdFilter, RequestIds
 from loadbay.app import create_app
 from loadbay.config import Settings
 from loadbay.storage import migrate
-from tests.domain_events.brokers import READERS, broker_url, unique_names
+from tests.domain_events.broker_readers import READERS, broker_url, unique_names
 
 
 async def test_liveness_and_readiness(client: httpx.AsyncClient) -> None:

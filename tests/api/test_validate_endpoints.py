@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.operator.conftest import API, player, use_template
+from tests.api.operator.helpers import API, player, use_template
 from tests.factories import BATCHES, activity
 
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from loadbay.auth.keys import ApiKeys
 from loadbay.storage.types import utcnow
-from tests.api.operator.conftest import API, deposit, player, use_template
+from tests.api.operator.helpers import API, deposit, player, use_template
 from tests.conftest import ClientFactory
 from tests.factories import ACTIVITIES, BATCHES, activity, batch
 

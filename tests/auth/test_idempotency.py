@@ -18,7 +18,7 @@ from loadbay.ingest.jobs import IdempotentRequest
 from loadbay.storage import idempotency as idempotency_store
 from loadbay.storage.tables import idempotency_keys
 from loadbay.storage.types import utcnow
-from tests.api.operator.conftest import API, player, use_template
+from tests.api.operator.helpers import API, player, use_template
 from tests.conftest import ClientFactory
 from tests.factories import ACTIVITIES, BATCHES, activity, batch
 

@@ -11,7 +11,7 @@ import pytest
 
 from loadbay.domain_events.amqp import AmqpAddress, AmqpPublisher, _Confirms
 from loadbay.domain_events.publishing import Message, PartialPublish
-from tests.domain_events.brokers import AMQP_URL, reachable, unique_names
+from tests.domain_events.broker_readers import AMQP_URL, reachable, unique_names
 
 pytestmark = pytest.mark.skipif(
     not reachable(AMQP_URL), reason=f"RabbitMQ not reachable at {AMQP_URL}"

@@ -14,7 +14,7 @@ import pytest
 from loadbay.domain_events import jetstream
 from loadbay.domain_events.jetstream import NatsPublisher
 from loadbay.domain_events.publishing import Message, PartialPublish
-from tests.domain_events.brokers import (
+from tests.domain_events.broker_readers import (
     NATS_URL,
     nats_reader,
     reachable,

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from loadbay.storage import outbox
-from tests.api.operator.conftest import API, deposit, player, use_template
+from tests.api.operator.helpers import API, deposit, player, use_template
 from tests.conftest import ClientFactory
 from tests.domain_events.helpers import feed
 from tests.factories import ACTIVITIES, BATCHES, activity, batch, outbox_event

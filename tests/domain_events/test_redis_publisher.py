@@ -11,7 +11,7 @@ import pytest
 from loadbay.domain_events import brokers
 from loadbay.domain_events.brokers import RedisPublisher
 from loadbay.domain_events.publishing import Message, PartialPublish
-from tests.domain_events.brokers import REDIS_URL, reachable, redis_reader, unique_names
+from tests.domain_events.broker_readers import REDIS_URL, reachable, redis_reader, unique_names
 
 
 @pytest.mark.skipif(not reachable(REDIS_URL), reason=f"Redis not reachable at {REDIS_URL}")

@@ -20,7 +20,7 @@ from loadbay.domain_events.relay import Relay
 from loadbay.storage import outbox
 from loadbay.storage.database import Database
 from tests.api.instances.helpers import bulk, iid, instance, upload
-from tests.domain_events.brokers import (
+from tests.domain_events.broker_readers import (
     READERS,
     broker_url,
     nats_reader,

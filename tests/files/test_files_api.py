@@ -17,7 +17,7 @@ import pytest
 
 from tests.api.instances.helpers import bulk, instance, stored, text_of, upload
 from tests.conftest import ClientFactory
-from tests.domain_events.brokers import reachable
+from tests.domain_events.broker_readers import reachable
 from tests.servers import free_port
 
 

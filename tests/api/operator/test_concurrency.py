@@ -7,7 +7,7 @@ import random
 
 import httpx
 
-from tests.api.operator.conftest import API, deposit, player
+from tests.api.operator.helpers import API, deposit, player
 
 
 async def test_concurrent_upserts_and_events_on_overlapping_entities_never_deadlock(

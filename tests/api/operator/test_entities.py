@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.api.operator.conftest import API, player
+from tests.api.operator.helpers import API, player
 from tests.conftest import ClientFactory
 
 JOB_ID = re.compile(r"job_[0-9a-f]{16}")

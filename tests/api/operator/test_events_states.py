@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.operator.conftest import API, deposit
+from tests.api.operator.helpers import API, deposit
 
 
 async def events_of(client: httpx.AsyncClient, n: int) -> list[dict]:

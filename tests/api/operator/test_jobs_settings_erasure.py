@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.api.operator.conftest import API, deposit, player
+from tests.api.operator.helpers import API, deposit, player
 from tests.conftest import ClientFactory
 
 MILLIS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
