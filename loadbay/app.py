@@ -21,12 +21,14 @@ from loadbay.api import (
     operator_data,
     ui,
 )
+from loadbay.api._batch_views import record_error_code as batch_insert_error_code
 from loadbay.api.access_log import AccessLog
 from loadbay.api.auth import Authentication
 from loadbay.api.errors import install_error_handlers
 from loadbay.api.instance_envelope import instance_envelope
 from loadbay.api.middleware import IdempotencyKeys, RateLimitHeaders
 from loadbay.api.operator_envelope import operator_envelope
+from loadbay.api.operator_envelope import record_error_code as operator_error_code
 from loadbay.api.request_ids import RequestIds
 from loadbay.auth.idempotency import Idempotency
 from loadbay.auth.keys import ApiKeys
@@ -40,7 +42,7 @@ from loadbay.domain_events.relay import Relay
 from loadbay.files.jobs import FileJobs
 from loadbay.files.store import FileStore
 from loadbay.files.worker import FileJobWorker
-from loadbay.ingest.activities import ACTIVITIES
+from loadbay.ingest.activities import ACTIVITIES, Activity
 from loadbay.ingest.ids import HexIds, PublicIds
 from loadbay.ingest.instance_reads import InstanceReads
 from loadbay.ingest.jobs import BatchJobs
@@ -147,7 +149,7 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
         chunk_size=config.chunk_size,
         results_from=ACTIVITIES,
     )
-    app.state.activity_records = Records(db, ACTIVITIES)
+    app.state.activity_records = Records(db, ACTIVITIES, Activity)
     operator_jobs = BatchJobs(
         db,
         kind="operator",
@@ -164,7 +166,14 @@ async def _wire(app: FastAPI, db: Database, config: Settings) -> None:
     app.state.files = file_store = FileStore(config.files_url, **config.s3_options())
     app.state.file_jobs = FileJobs(db, file_store, config)
     app.state.instance_reads = InstanceReads(db)
-    app.state.dashboard = Dashboard(db, keys)
+    app.state.dashboard = Dashboard(
+        db,
+        keys,
+        record_errors={
+            "batch_insert": batch_insert_error_code,
+            "operator": operator_error_code,
+        },
+    )
 
 
 @asynccontextmanager

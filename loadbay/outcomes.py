@@ -22,8 +22,29 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
-UNIQUE_VIOLATION = "unique_constraint_violation"
-VALIDATION_ERROR = "validation_error"
+class RecordError(StrEnum):
+    """Why a record failed, one name per meaning; each API maps these to its contract's
+    spelling (api/_batch_views.py, api/operator_envelope.py, and
+    files/error_parts.py for the instance error files)."""
+
+    INVALID = "invalid"
+    # A records file's line that is not JSON.
+    INVALID_JSON = "invalid_json"
+    # A unique key that another stored record holds (or, where writes keep the first, this
+    # record's own key already stored).
+    DUPLICATE = "duplicate"
+    # The stored record could not be updated: it changed since it was read (`_version`).
+    VERSION_CONFLICT = "version_conflict"
+    # The stored record with this key is of another type.
+    TYPE_CONFLICT = "type_conflict"
+    # A stored record could not be written over for another reason the database gave.
+    CONFLICT = "conflict"
+    # A record this one refers to does not exist.
+    REFERENCE_NOT_FOUND = "reference_not_found"
+    # What a template does not declare.
+    UNKNOWN_ENTITY_TYPE = "unknown_entity_type"
+    UNKNOWN_EVENT_TYPE = "unknown_event_type"
+    UNKNOWN_STATE_KEY = "unknown_state_key"
 
 
 @dataclass(slots=True)
@@ -62,10 +83,3 @@ def file_progress(status: str, lines_done: int, lines_total: int | None) -> int:
     if status != JobStatus.PROCESSING.value:
         return 100
     return lines_done * 100 // lines_total if lines_total else 0
-
-
-def final_status(succeeded_count: int, record_count: int) -> JobStatus:
-    """A finished job is `failed` only when not one of its records went in."""
-    if record_count and succeeded_count == 0:
-        return JobStatus.FAILED
-    return JobStatus.COMPLETED

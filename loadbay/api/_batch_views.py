@@ -6,7 +6,18 @@ from typing import Any
 
 from loadbay.api.responses import timestamp
 from loadbay.ingest.ids import PublicIds
-from loadbay.outcomes import Job, RecordResult
+from loadbay.outcomes import Job, RecordError, RecordResult
+
+# This contract's spelling of record errors; the others are their names.
+_RECORD_ERRORS: dict[str, str] = {
+    RecordError.INVALID: "validation_error",
+    RecordError.DUPLICATE: "unique_constraint_violation",
+}
+
+
+def record_error_code(error: str) -> str:
+    """A record's error (RecordError) as the batch-insert contract spells it."""
+    return _RECORD_ERRORS.get(error, error)
 
 
 def record_result(result: RecordResult) -> dict[str, Any]:
@@ -16,7 +27,7 @@ def record_result(result: RecordResult) -> dict[str, Any]:
         "status": "success" if result.succeeded else "failed",
     }
     if not result.succeeded:
-        view["error"] = result.error
+        view["error"] = record_error_code(result.error or "")
         view["message"] = result.message
     return view
 

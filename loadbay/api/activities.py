@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -13,7 +12,7 @@ from loadbay.api.deps import ActivityRecordsDep, PagingDep, ReadTenant
 from loadbay.api.errors import error_responses
 from loadbay.api.pagination import Pagination, pagination
 from loadbay.api.responses import json_response, timestamp
-from loadbay.ingest.records import Records
+from loadbay.ingest.activities import ACTIVITIES, Activity
 
 router = APIRouter(prefix="/api/v1/activities", tags=["activities"])
 
@@ -35,17 +34,17 @@ class ActivityList(BaseModel):
     pagination: Pagination
 
 
-def _activity(row: Mapping[str, Any], records: Records) -> dict[str, Any]:
+def _activity(activity: Activity) -> dict[str, Any]:
     return {
-        "id": records.collection.ids.format(row["id"]),
-        "coordinator_id": row["coordinator_id"],
-        "mentor_id": row["mentor_id"],
-        "activity_type": row["activity_type"],
-        "activity_date": row["activity_date"].isoformat(),
-        "duration_minutes": row["duration_minutes"],
-        "version": row["version"],
-        "created_at": timestamp(row["created_at"]),
-        "updated_at": timestamp(row["updated_at"]),
+        "id": ACTIVITIES.ids.format(activity.id),
+        "coordinator_id": activity.coordinator_id,
+        "mentor_id": activity.mentor_id,
+        "activity_type": activity.activity_type,
+        "activity_date": activity.activity_date.isoformat(),
+        "duration_minutes": activity.duration_minutes,
+        "version": activity.version,
+        "created_at": timestamp(activity.created_at),
+        "updated_at": timestamp(activity.updated_at),
     }
 
 
@@ -77,7 +76,7 @@ async def list_activities(
     found = await records.list(tenant, filters=filters, offset=paging.offset, limit=paging.limit)
     return json_response(
         {
-            "data": [_activity(row, records) for row in found.records],
+            "data": [_activity(activity) for activity in found.records],
             "pagination": pagination(paging, found.total),
         }
     )
@@ -94,4 +93,4 @@ async def get_activity(
     tenant: ReadTenant,
     records: ActivityRecordsDep,
 ) -> Response:
-    return json_response(_activity(await records.get(tenant, activity_id), records))
+    return json_response(_activity(await records.get(tenant, activity_id)))

@@ -20,6 +20,7 @@ from loadbay.domain_events.broker_probe import BrokerProbe
 from loadbay.domain_events.feed import EventFeed
 from loadbay.files.jobs import FileJobs
 from loadbay.files.store import FileStore
+from loadbay.ingest.activities import Activity
 from loadbay.ingest.instance_reads import InstanceReads
 from loadbay.ingest.jobs import BatchJobs
 from loadbay.ingest.operator_service import OperatorData
@@ -48,7 +49,7 @@ SettingsDep = Annotated[Settings, Depends(_from_state("settings"))]
 DatabaseDep = Annotated[Database, Depends(_from_state("db"))]
 BrokerProbeDep = Annotated[BrokerProbe | None, Depends(_from_state("broker_probe"))]
 ActivityBatchesDep = Annotated[BatchJobs, Depends(_from_state("activity_batches"))]
-ActivityRecordsDep = Annotated[Records, Depends(_from_state("activity_records"))]
+ActivityRecordsDep = Annotated[Records[Activity], Depends(_from_state("activity_records"))]
 OperatorDataDep = Annotated[OperatorData, Depends(_from_state("operator_data"))]
 EventFeedDep = Annotated[EventFeed, Depends(_from_state("event_feed"))]
 FileStoreDep = Annotated[FileStore, Depends(_from_state("files"))]

@@ -19,15 +19,19 @@ from loadbay.api.deps import (
 from loadbay.api.errors import error_responses
 from loadbay.api.middleware import idempotent_request
 from loadbay.api.openapi import json_request_body
-from loadbay.api.operator_envelope import OperatorErrorBody, success, timestamp_ms
+from loadbay.api.operator_envelope import (
+    OperatorErrorBody,
+    record_error_code,
+    success,
+    timestamp_ms,
+)
 from loadbay.api.pagination import pagination
 from loadbay.api.responses import json_response
 from loadbay.config import Settings
 from loadbay.errors import Conflict, InvalidInput, NotFound
 from loadbay.ingest.ids import number_or_not_found
-from loadbay.ingest.operator import ENTITY_TYPE_CONFLICT
 from loadbay.ingest.operator_service import Entity, OperatorData, TemplateSetting
-from loadbay.outcomes import JobStatus, Outcome, RecordResult
+from loadbay.outcomes import JobStatus, Outcome, RecordError, RecordResult
 
 PREFIX = "/operator-data-api"
 router = APIRouter(prefix=PREFIX, tags=["operator data"])
@@ -46,7 +50,7 @@ def _record_error(result: RecordResult) -> dict[str, Any]:
     return {
         "index": result.index,
         "externalId": external_id if isinstance(external_id, str) else None,
-        "code": result.error,
+        "code": record_error_code(result.error or ""),
         "message": result.message,
     }
 
@@ -208,8 +212,8 @@ async def upsert_entity(
     record = await read_json(request, config.max_body_bytes)
     result = await service.upsert_entity(tenant, record)
     if not result.succeeded:
-        error = Conflict if result.error == ENTITY_TYPE_CONFLICT else InvalidInput
-        raise error(result.message or "", code=(result.error or "").lower())
+        error = Conflict if result.error == RecordError.TYPE_CONFLICT else InvalidInput
+        raise error(result.message or "", code=record_error_code(result.error or "").lower())
     created = result.outcome is Outcome.CREATED
     return success(
         {

@@ -9,6 +9,7 @@ from fastapi import Response
 from pydantic import BaseModel
 
 from loadbay.api.responses import json_response
+from loadbay.outcomes import RecordError
 
 # Domain codes as the contract names them; a few change status to match it.
 _CODES: dict[str, tuple[int | None, str]] = {
@@ -21,6 +22,21 @@ _CODES: dict[str, tuple[int | None, str]] = {
     "invalid_template": (400, "INVALID_INPUT"),
     "internal_error": (None, "INTERNAL_ERROR"),
 }
+
+
+# This contract's spelling of record errors; the others are their names in capitals.
+_RECORD_ERRORS: dict[str, str] = {
+    RecordError.INVALID: "VALIDATION_FAILED",
+    RecordError.DUPLICATE: "VALIDATION_FAILED",
+    RecordError.CONFLICT: "VALIDATION_FAILED",
+    RecordError.TYPE_CONFLICT: "ENTITY_TYPE_CONFLICT",
+    RecordError.REFERENCE_NOT_FOUND: "ENTITY_NOT_FOUND",
+}
+
+
+def record_error_code(error: str) -> str:
+    """A record's error (RecordError) as this contract spells it."""
+    return _RECORD_ERRORS.get(error, error.upper())
 
 
 class OperatorError(BaseModel):

@@ -13,9 +13,9 @@ from loadbay.files.lines import is_gzipped, lines
 from loadbay.files.store import FileStore
 from loadbay.ingest.collection import Collection
 from loadbay.ingest.engine import PreparedRecords, prepare_records
+from loadbay.outcomes import RecordError
 from loadbay.storage.types import utcnow
 
-INVALID_JSON = "INVALID_JSON"
 # Lines parsed between two chances for the chunks being written to send their next statement.
 _YIELD_EVERY = 250
 
@@ -72,7 +72,7 @@ async def parse_chunk(collection: Collection, tenant: str, chunk: Chunk) -> Pars
         try:
             records.append((line_no, orjson.loads(raw)))
         except orjson.JSONDecodeError as error:
-            failed[line_no] = (str(line_no), INVALID_JSON, f"line is not JSON: {error}")
+            failed[line_no] = (str(line_no), RecordError.INVALID_JSON, f"line is not JSON: {error}")
     prepared = prepare_records(
         collection, tenant, records, mode=collection.on_conflict, now=utcnow()
     )

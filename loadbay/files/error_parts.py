@@ -11,9 +11,19 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from loadbay.files.store import FileStore
+from loadbay.outcomes import RecordError
 
 # A failed line: (record id or line number, error code, message).
 FailedLine = tuple[str, str, str]
+
+# The instances contract's spelling of the errors its records can meet (FOLIO's).
+CONTRACT_CODES: dict[str, str] = {
+    RecordError.INVALID: "VALIDATION_ERROR",
+    RecordError.INVALID_JSON: "INVALID_JSON",
+    RecordError.DUPLICATE: "UNIQUE_VIOLATION",
+    RecordError.VERSION_CONFLICT: "OPTIMISTIC_LOCKING",
+    RecordError.REFERENCE_NOT_FOUND: "LINKED_INSTANCE_NOT_FOUND",
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,8 @@ class ErrorParts:
             return
         ordered = sorted(failed)
         errors = "".join(
-            f"{failed[n][0]}, {failed[n][1]}: {_one_line(failed[n][2])}\n" for n in ordered
+            f"{failed[n][0]}, {_contract_code(failed[n][1])}: {_one_line(failed[n][2])}\n"
+            for n in ordered
         )
         records = b"".join(raw_by_line[n] + b"\n" for n in ordered)
         await self._files.put_bytes(tenant, names[0], errors.encode())
@@ -91,6 +102,10 @@ class ErrorParts:
 
 def _part(base: str, number: int) -> str:
     return f"{base}.parts/{number:010d}"
+
+
+def _contract_code(error: str) -> str:
+    return CONTRACT_CODES.get(error, error.upper())
 
 
 def _one_line(message: str) -> str:

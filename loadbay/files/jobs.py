@@ -22,7 +22,6 @@ from typing import Any
 from loadbay import metrics
 from loadbay.config import Settings
 from loadbay.domain_events.outbox import EventContext
-from loadbay.errors import NotFound
 from loadbay.files.chunk_writers import ChunkWriters
 from loadbay.files.chunks import Chunk, ParsedChunk, count_lines, parse_chunk, read_chunks
 from loadbay.files.error_parts import ErrorFiles, ErrorParts, error_files
@@ -30,9 +29,9 @@ from loadbay.files.store import FileStore
 from loadbay.ingest.engine import write_prepared
 from loadbay.ingest.ids import HexIds
 from loadbay.ingest.instances import OptimisticLocking, instances_collection
-from loadbay.outcomes import JobStatus, file_progress, final_status
+from loadbay.ingest.job_lifecycle import JobLifecycle
+from loadbay.outcomes import JobStatus, file_progress
 from loadbay.storage import file_jobs as store
-from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database, lost_a_race
 from loadbay.storage.rows import from_row
 from loadbay.storage.types import utcnow
@@ -93,6 +92,7 @@ class FileJobs:
         )
         self._error_parts = ErrorParts(files)
         self.ids = HexIds("job_")
+        self._jobs = JobLifecycle(KIND, self.ids, "job")
         self.node = f"{socket.gethostname()}:{os.getpid()}"
 
     async def create(
@@ -100,16 +100,8 @@ class FileJobs:
     ) -> int:
         """A job row; claimed by this node when it runs the job inline (synchronously)."""
         await self._files.size(tenant_id, records_file)
-        now = utcnow()
         async with self._db.write() as unit:
-            job = await job_store.create_job(
-                unit,
-                tenant_id=tenant_id,
-                kind=KIND,
-                collection=self._collection.name,
-                record_count=0,
-                now=now,
-            )
+            job = await self._jobs.open(unit, tenant_id, self._collection.name)
             await store.add_file_job(
                 unit.conn,
                 {
@@ -121,7 +113,7 @@ class FileJobs:
                     "lines_total": None,
                     "errors_count": 0,
                     "claimed_by": self.node if run_here else None,
-                    "heartbeat_at": now if run_here else None,
+                    "heartbeat_at": job.created_at if run_here else None,
                     "error": None,
                 },
             )
@@ -131,7 +123,7 @@ class FileJobs:
         async with self._db.read() as conn:
             row = await store.find_file_job(conn, job_id, tenant_id)
         if row is None:
-            raise NotFound(f"job {self.ids.format(job_id)} not found")
+            raise self._jobs.not_found(job_id)
         return _file_job(row)
 
     async def run(self, job_id: int) -> None:
@@ -165,7 +157,7 @@ class FileJobs:
         except Exception as error:
             log.exception("file job %s failed", self.ids.format(job_id))
             async with self._db.write() as unit:
-                await job_store.finish_job(unit.conn, job_id, JobStatus.FAILED, utcnow())
+                await self._jobs.fail(unit.conn, job_id)
                 await store.close(unit.conn, job_id, str(error))
             raise
 
@@ -261,9 +253,8 @@ class FileJobs:
             ):
                 raise LostClaim
             await self._error_parts.write(tenant, name, chunk.number, failed, raw_by_line, parts)
-            await job_store.add_counts(
-                unit.conn, job.id, sum(r.succeeded for r in results), len(failed), utcnow()
-            )
+            succeeded = sum(r.succeeded for r in results)
+            await self._jobs.count(unit.conn, job.id, succeeded=succeeded, failed=len(failed))
         outcomes = [r.outcome.value for r in results if r.succeeded]
         metrics.count_records(self._collection.name, tenant, [*outcomes, *["failed"] * len(failed)])
         metrics.FILE_LINES.inc(len(chunk.lines))
@@ -272,13 +263,7 @@ class FileJobs:
         tenant = job.tenant_id
         parts = await self._error_parts.assemble(tenant, job.records_file)
         async with self._db.write() as unit:
-            current = await job_store.find_job(unit.conn, tenant, KIND, job.id)
-            status = (
-                final_status(current.succeeded_count, current.record_count)
-                if current
-                else JobStatus.COMPLETED
-            )
-            await job_store.finish_job(unit.conn, job.id, status, utcnow())
+            await self._jobs.finish_counted(unit.conn, tenant, job.id)
             await store.close(unit.conn, job.id)
         # The parts go once the job is marked done: a crash before that rebuilds the files.
         await self._error_parts.remove(tenant, parts)

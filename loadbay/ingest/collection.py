@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy import Table
 
 from loadbay.ingest.ids import IdCodec
+from loadbay.outcomes import RecordError
 from loadbay.storage.bulk import BulkTarget
 
 
@@ -47,7 +48,7 @@ class Reference:
     source: str  # this record's column holding the natural id
     lookup: str  # the referenced table's column it matches
     target: str  # this record's column that receives the referenced row's id
-    error_code: str
+    error_code: RecordError
     message: str
 
 
@@ -61,7 +62,7 @@ class Collection:
     validate: Callable[[Any], dict[str, Any]]
     ids: IdCodec
     on_conflict: ConflictMode
-    conflict_code: str
+    conflict_code: RecordError
     conflict_message: str
     reference: Reference | None = None
     # A column that receives each record's index in its batch, to read records in sent order.

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from loadbay.outcomes import VALIDATION_ERROR
+from loadbay.outcomes import RecordError
 
 Parser = Callable[[Any], Any]
 INT32_MAX = 2**31 - 1
@@ -19,7 +19,7 @@ INT32_MAX = 2**31 - 1
 class RecordInvalid(Exception):
     """A record that cannot be written; fails that record alone."""
 
-    def __init__(self, message: str, code: str = VALIDATION_ERROR) -> None:
+    def __init__(self, message: str, code: RecordError = RecordError.INVALID) -> None:
         super().__init__(message)
         self.code = code
         # Messages are stored as text, which PostgreSQL refuses to hold NUL characters in.

@@ -9,21 +9,16 @@ from typing import Any
 
 from loadbay import metrics
 from loadbay.domain_events.outbox import EventContext
-from loadbay.errors import Conflict, NotFound, UnprocessableInput
+from loadbay.errors import Conflict, UnprocessableInput
 from loadbay.ingest.collection import Collection, ConflictMode
 from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
 from loadbay.ingest.ids import IdCodec
-from loadbay.outcomes import Job, JobStatus, Outcome, RecordResult, final_status
+from loadbay.ingest.job_lifecycle import JobLifecycle, JobPage
+from loadbay.outcomes import Job, JobStatus, Outcome, RecordResult
 from loadbay.storage import idempotency as idempotency_store
 from loadbay.storage import jobs as job_store
 from loadbay.storage.database import Database, WriteUnit
 from loadbay.storage.types import utcnow
-
-
-@dataclass(frozen=True)
-class JobPage:
-    jobs: list[Job]
-    total: int
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,8 @@ class RetryReport:
 
 
 class BatchJobs:
-    """The batch jobs of one kind (one API surface)."""
+    """The batch jobs of one kind (one API surface): each batch written whole, its per-record
+    results kept for reading and retries."""
 
     def __init__(
         self,
@@ -58,7 +54,7 @@ class BatchJobs:
         results_from: Collection | None = None,
     ) -> None:
         self._db = db
-        self.kind = kind
+        self._jobs = JobLifecycle(kind, ids, "batch")
         self.ids = ids
         self._chunk_size = chunk_size
         # Without it only failed records keep a result row (the response still has them all).
@@ -85,21 +81,11 @@ class BatchJobs:
             collection, tenant_id, list(enumerate(records)), mode=collection.on_conflict, now=now
         )
         async with self._db.write() as unit:
-            job = await job_store.create_job(
-                unit,
-                tenant_id=tenant_id,
-                kind=self.kind,
-                collection=collection.name,
-                record_count=len(records),
-                now=now,
-            )
+            job = await self._jobs.open(unit, tenant_id, collection.name, len(records), now=now)
             job.results = await self._write(unit, collection, tenant_id, job.id, prepared)
             await job_store.add_results(unit, job.id, self._kept(job.results))
-            job.failed_count = sum(r.outcome is Outcome.FAILED for r in job.results)
-            job.succeeded_count = job.record_count - job.failed_count
-            job.status = final_status(job.succeeded_count, job.record_count)
-            job.completed_at = job.updated_at = utcnow()
-            await job_store.save_job_counts(unit, job)
+            failed = sum(r.outcome is Outcome.FAILED for r in job.results)
+            await self._jobs.finish(unit, job, failed=failed)
             # Last, so that the key's row is locked only for the commit.
             if idempotent is not None and not await idempotency_store.attach_job(
                 unit.conn, idempotent.tenant_id, idempotent.key, idempotent.claimed_at, job.id
@@ -125,9 +111,7 @@ class BatchJobs:
         """Write failed records again from their stored payloads, under `mode`."""
         wanted = sorted(set(indices))
         async with self._db.write() as unit:
-            job = await job_store.find_job(unit.conn, tenant_id, self.kind, job_id, for_update=True)
-            if job is None:
-                raise self._not_found(job_id)
+            job = await self._jobs.find(unit.conn, tenant_id, job_id, for_update=True)
             # An index past the batch cannot exist: never send it to the database.
             in_batch = [i for i in wanted if i < job.record_count]
             stored = {r.index: r for r in await self._results(unit.conn, job.id, in_batch)}
@@ -136,12 +120,7 @@ class BatchJobs:
             prepared = prepare_records(collection, tenant_id, retried, mode=mode, now=utcnow())
             results = await self._write(unit, collection, tenant_id, job.id, prepared)
             await job_store.replace_results(unit, job.id, results, keep=self._kept(results))
-            recovered = sum(r.succeeded for r in results)
-            job.succeeded_count += recovered
-            job.failed_count -= recovered
-            job.status = final_status(job.succeeded_count, job.record_count)
-            job.updated_at = utcnow()
-            await job_store.save_job_counts(unit, job)
+            await self._jobs.recount(unit, job, recovered=sum(r.succeeded for r in results))
         metrics.count_records(collection.name, tenant_id, (r.outcome.value for r in results))
         return RetryReport(job=job, results=results)
 
@@ -164,9 +143,7 @@ class BatchJobs:
 
     async def get(self, tenant_id: str, job_id: int) -> Job:
         async with self._db.read() as conn:
-            job = await job_store.find_job(conn, tenant_id, self.kind, job_id)
-            if job is None:
-                raise self._not_found(job_id)
+            job = await self._jobs.find(conn, tenant_id, job_id)
             job.results = await self._results(conn, job.id)
         return job
 
@@ -174,18 +151,11 @@ class BatchJobs:
         self, tenant_id: str, *, status: JobStatus | None, page: int, limit: int
     ) -> JobPage:
         async with self._db.read() as conn:
-            found, total = await job_store.list_jobs(
-                conn, tenant_id, self.kind, status=status, offset=(page - 1) * limit, limit=limit
-            )
-        return JobPage(jobs=found, total=total)
+            return await self._jobs.list(conn, tenant_id, status=status, page=page, limit=limit)
 
     async def delete(self, tenant_id: str, job_id: int) -> None:
         async with self._db.write() as unit:
-            if not await job_store.delete_job(unit.conn, tenant_id, self.kind, job_id):
-                raise self._not_found(job_id)
-
-    def _not_found(self, job_id: int) -> NotFound:
-        return NotFound(f"batch {self.ids.format(job_id)} not found")
+            await self._jobs.delete(unit.conn, tenant_id, job_id)
 
     def _kept(self, results: list[RecordResult]) -> list[RecordResult]:
         """The results that need a row: not those `_results` can read from the records."""

@@ -14,15 +14,10 @@ from loadbay.ingest.collection import Collection, ConflictMode, Reference
 from loadbay.ingest.fields import RecordInvalid, quoted, text
 from loadbay.ingest.ids import PublicIds
 from loadbay.ingest.templates.model import CompiledTemplate, compile_template
+from loadbay.outcomes import RecordError
 from loadbay.storage.bulk import BulkTarget
 from loadbay.storage.tables import entities, events, states
 
-VALIDATION_FAILED = "VALIDATION_FAILED"
-UNKNOWN_ENTITY_TYPE = "UNKNOWN_ENTITY_TYPE"
-UNKNOWN_EVENT_TYPE = "UNKNOWN_EVENT_TYPE"
-UNKNOWN_STATE_KEY = "UNKNOWN_STATE_KEY"
-ENTITY_NOT_FOUND = "ENTITY_NOT_FOUND"
-ENTITY_TYPE_CONFLICT = "ENTITY_TYPE_CONFLICT"
 # Beyond this many problems in one record, the rest are summarised.
 MAX_PROBLEMS = 10
 
@@ -34,7 +29,7 @@ ENTITY_REFERENCE = Reference(
     source="external_id",
     lookup="external_id",
     target="entity_id",
-    error_code=ENTITY_NOT_FOUND,
+    error_code=RecordError.REFERENCE_NOT_FOUND,
     message="no entity with this externalId exists",
 )
 
@@ -64,7 +59,7 @@ def _collections(template_json: str) -> OperatorCollections:
             validate=_entity_validator(template),
             ids=PublicIds("entity-"),
             on_conflict=ConflictMode.UPDATE,
-            conflict_code=ENTITY_TYPE_CONFLICT,
+            conflict_code=RecordError.TYPE_CONFLICT,
             conflict_message="this externalId belongs to an entity of another entityType",
         ),
         events=Collection(
@@ -74,7 +69,7 @@ def _collections(template_json: str) -> OperatorCollections:
             validate=_event_validator(template),
             ids=PublicIds("event-"),
             on_conflict=ConflictMode.IGNORE,
-            conflict_code=VALIDATION_FAILED,
+            conflict_code=RecordError.DUPLICATE,
             conflict_message="an event with this eventId exists",
             reference=ENTITY_REFERENCE,
             position_column="position",
@@ -86,7 +81,7 @@ def _collections(template_json: str) -> OperatorCollections:
             validate=_state_validator(template),
             ids=PublicIds("state-"),
             on_conflict=ConflictMode.UPDATE,
-            conflict_code=VALIDATION_FAILED,
+            conflict_code=RecordError.CONFLICT,
             conflict_message="this state could not be written",
             reference=ENTITY_REFERENCE,
         ),
@@ -105,14 +100,14 @@ class _Envelope:
     def fields(self, record: Any) -> Mapping[str, Any]:
         # A decoded JSON body holds dicts: skip the slower ABC check for them.
         if type(record) is not dict and not isinstance(record, Mapping):
-            raise RecordInvalid(f"{self.what} must be a JSON object", VALIDATION_FAILED)
+            raise RecordInvalid(f"{self.what} must be a JSON object")
         keys = record.keys()
         # Two set comparisons for a good record; the messages only for a bad one.
         if keys >= self._required and keys <= self._allowed:
             return record
         problems = [f"Missing required field: {quoted(f)}" for f in self.required if f not in keys]
         problems += [f"Unknown field: {quoted(f)}" for f in record if f not in self._allowed]
-        raise RecordInvalid("; ".join(problems), VALIDATION_FAILED)
+        raise RecordInvalid("; ".join(problems))
 
 
 _ENTITY = _Envelope("entity", ("entityType", "externalId", "data"))
@@ -124,7 +119,9 @@ def _entity_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, A
     def validate(record: Any) -> dict[str, Any]:
         fields = _ENTITY.fields(record)
         entity_type = _name(fields, "entityType")
-        schema = _known(template.entity_types, entity_type, UNKNOWN_ENTITY_TYPE, "entity type")
+        schema = _known(
+            template.entity_types, entity_type, RecordError.UNKNOWN_ENTITY_TYPE, "entity type"
+        )
         external_id = _identifier_of(fields, "externalId")
         data = _data(fields, "data", schema)
         return {"external_id": external_id, "entity_type": entity_type, "data": data}
@@ -136,7 +133,9 @@ def _event_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, An
     def validate(record: Any) -> dict[str, Any]:
         fields = _EVENT.fields(record)
         event_type = _name(fields, "eventType")
-        schema = _known(template.event_types, event_type, UNKNOWN_EVENT_TYPE, "event type")
+        schema = _known(
+            template.event_types, event_type, RecordError.UNKNOWN_EVENT_TYPE, "event type"
+        )
         external_id = _identifier_of(fields, "externalId")
         event_id = _identifier_of(fields, "eventId") if "eventId" in fields else str(uuid.uuid4())
         data = _data(fields, "data", schema)
@@ -154,7 +153,7 @@ def _state_validator(template: CompiledTemplate) -> Callable[[Any], dict[str, An
     def validate(record: Any) -> dict[str, Any]:
         fields = _STATE.fields(record)
         state_key = _name(fields, "stateKey")
-        schema = _known(template.state_keys, state_key, UNKNOWN_STATE_KEY, "state key")
+        schema = _known(template.state_keys, state_key, RecordError.UNKNOWN_STATE_KEY, "state key")
         external_id = _identifier_of(fields, "externalId")
         _check(schema, fields["value"], "value")
         return {"external_id": external_id, "state_key": state_key, "value": fields["value"]}
@@ -166,7 +165,7 @@ def _text_field(fields: Mapping[str, Any], name: str, parse: Callable[[Any], str
     try:
         return parse(fields[name])
     except ValueError as error:
-        raise RecordInvalid(f"Invalid field {quoted(name)}: {error}", VALIDATION_FAILED) from None
+        raise RecordInvalid(f"Invalid field {quoted(name)}: {error}") from None
 
 
 def _identifier_of(fields: Mapping[str, Any], name: str) -> str:
@@ -178,7 +177,7 @@ def _name(fields: Mapping[str, Any], name: str) -> str:
 
 
 def _known(
-    validators: Mapping[str, jsonschema_rs.Validator], name: str, code: str, what: str
+    validators: Mapping[str, jsonschema_rs.Validator], name: str, code: RecordError, what: str
 ) -> jsonschema_rs.Validator:
     validator = validators.get(name)
     if validator is None:
@@ -190,9 +189,7 @@ def _known(
 def _data(fields: Mapping[str, Any], name: str, schema: jsonschema_rs.Validator) -> Any:
     data = fields[name]
     if not isinstance(data, dict):
-        raise RecordInvalid(
-            f"Invalid field {quoted(name)}: must be a JSON object", VALIDATION_FAILED
-        )
+        raise RecordInvalid(f"Invalid field {quoted(name)}: must be a JSON object")
     _check(schema, data, None)
     return data
 
@@ -203,7 +200,7 @@ def _check(schema: jsonschema_rs.Validator, instance: Any, label: str | None) ->
     problems = list(_describe(schema.iter_errors(instance), label))
     if len(problems) > MAX_PROBLEMS:
         problems = [*problems[:MAX_PROBLEMS], f"and {len(problems) - MAX_PROBLEMS} more problems"]
-    raise RecordInvalid("; ".join(problems), VALIDATION_FAILED)
+    raise RecordInvalid("; ".join(problems))
 
 
 def _describe(errors: Iterable[jsonschema_rs.ValidationError], label: str | None) -> Iterable[str]:

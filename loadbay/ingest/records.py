@@ -4,26 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from loadbay.ingest.collection import Collection
 from loadbay.ingest.ids import not_found, number_or_not_found
 from loadbay.storage import records as record_store
 from loadbay.storage.database import Database
+from loadbay.storage.rows import from_row
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class RecordPage:
-    records: list[Mapping[str, Any]]
+class RecordPage(Generic[T]):
+    records: list[T]
     total: int
 
 
-class Records:
-    def __init__(self, db: Database, collection: Collection) -> None:
+class Records(Generic[T]):
+    """The stored records of one collection, each as a `record_type` (a dataclass whose
+    fields are columns of the collection's table)."""
+
+    def __init__(self, db: Database, collection: Collection, record_type: type[T]) -> None:
         self._db = db
         self.collection = collection
+        self._record_type = record_type
 
-    async def get(self, tenant_id: str, public_id: str) -> Mapping[str, Any]:
+    async def get(self, tenant_id: str, public_id: str) -> T:
         what = f"{self.collection.name} record"
         number = number_or_not_found(self.collection.ids, public_id, what)
         async with self._db.read() as conn:
@@ -32,11 +39,11 @@ class Records:
             )
         if record is None:
             raise not_found(what, public_id)
-        return record
+        return from_row(self._record_type, record)
 
     async def list(
         self, tenant_id: str, *, filters: Mapping[str, Any], offset: int, limit: int
-    ) -> RecordPage:
+    ) -> RecordPage[T]:
         async with self._db.read() as conn:
             found, total = await record_store.list_records(
                 conn,
@@ -46,4 +53,4 @@ class Records:
                 offset=offset,
                 limit=limit,
             )
-        return RecordPage(records=found, total=total)
+        return RecordPage([from_row(self._record_type, row) for row in found], total)

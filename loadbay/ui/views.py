@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,9 +52,16 @@ class ChartBar:
 
 
 class Dashboard:
-    def __init__(self, db: Database, api_keys: ApiKeys) -> None:
+    def __init__(
+        self,
+        db: Database,
+        api_keys: ApiKeys,
+        record_errors: Mapping[str, Callable[[str], str]],
+    ) -> None:
         self._db = db
         self._keys = api_keys
+        # Per job kind, how the API that took the job spells a failed record's error.
+        self._record_errors = record_errors
 
     async def jobs(self, tenant_id: str, kind: str | None, status: str | None) -> list[JobRow]:
         kinds = [kind] if kind in KINDS else list(KINDS)
@@ -79,6 +86,9 @@ class Dashboard:
             if row is None:
                 return None
             failures = await store.failed_results(conn, number, FAILURES_SHOWN)
+        spelled = self._record_errors.get(row["kind"])
+        if spelled is not None:
+            failures = [{**f, "error": spelled(f["error"] or "")} for f in failures]
         return _row(row), failures
 
     async def chart(self, tenant_id: str) -> tuple[list[ChartBar], list[str], list[str]]:

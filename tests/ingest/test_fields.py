@@ -16,6 +16,7 @@ from loadbay.ingest.fields import (
     record_validator,
     text,
 )
+from loadbay.outcomes import RecordError
 
 validate = record_validator([Field("name", text(10)), Field("when", iso_date, required=False)])
 
@@ -36,7 +37,7 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(RecordInvalid) as caught:
         validate({"when": "never", "zzz": 1})
 
-    assert caught.value.code == "validation_error"
+    assert caught.value.code is RecordError.INVALID
     assert caught.value.message == (
         'missing required field "name"; field "when" must be a date as YYYY-MM-DD; '
         'unknown field "zzz"'

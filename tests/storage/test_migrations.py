@@ -230,6 +230,67 @@ async def test_0013_starts_the_relay_below_the_first_event_still_listed(
     assert none_pending == ids[3]
 
 
+async def test_0014_names_stored_record_errors_by_meaning_and_back(database_url: str) -> None:
+    """0014: each batch kind's stored codes become Loadbay's names, the operator API's one
+    VALIDATION_FAILED split by its messages; a downgrade gives each kind its codes back."""
+    stored = [
+        ("batch_insert", "validation_error", "bad"),
+        ("batch_insert", "unique_constraint_violation", "taken"),
+        ("operator", "VALIDATION_FAILED", "Missing field"),
+        ("operator", "VALIDATION_FAILED", "an event with this eventId exists"),
+        ("operator", "ENTITY_NOT_FOUND", "no entity with this externalId exists"),
+        ("operator", "UNKNOWN_EVENT_TYPE", "Unknown event type"),
+    ]
+    db = Database(database_url)
+    try:
+        await migrate.downgrade(db, "0013")
+        async with db.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "INSERT INTO tenants (id, name, created_at) VALUES ('m14', 'm', CURRENT_TIMESTAMP)"
+            )
+            for n, (kind, code, message) in enumerate(stored):
+                job = await conn.exec_driver_sql(
+                    "INSERT INTO jobs (tenant_id, kind, collection, status, record_count,"
+                    " succeeded_count, failed_count, created_at, updated_at) VALUES"
+                    f" ('m14', '{kind}', 'c', 'completed', 1, 0, 1, CURRENT_TIMESTAMP,"
+                    " CURRENT_TIMESTAMP) RETURNING id"
+                )
+                await conn.exec_driver_sql(
+                    "INSERT INTO job_results (job_id, idx, status, error, message) VALUES"
+                    f" ({job.scalar_one()}, {n}, 'failed', '{code}', '{message}')"
+                )
+        await migrate.upgrade(db)
+        async with db.engine.begin() as conn:
+            named = await _stored_errors(conn)
+        await migrate.downgrade(db, "0013")
+        async with db.engine.begin() as conn:
+            back = await _stored_errors(conn)
+            await conn.exec_driver_sql(
+                "DELETE FROM job_results WHERE job_id IN"
+                " (SELECT id FROM jobs WHERE tenant_id = 'm14')"
+            )
+            await conn.exec_driver_sql("DELETE FROM jobs WHERE tenant_id = 'm14'")
+            await conn.exec_driver_sql("DELETE FROM tenants WHERE id = 'm14'")
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+    assert named == [
+        "invalid",
+        "duplicate",
+        "invalid",
+        "duplicate",
+        "reference_not_found",
+        "unknown_event_type",
+    ]
+    assert back == [code for _, code, _ in stored]
+
+
+async def _stored_errors(conn: AsyncConnection) -> list[str]:
+    found = await conn.exec_driver_sql("SELECT error FROM job_results ORDER BY idx")
+    return [error for (error,) in found.all()]
+
+
 async def _relay_position(conn: AsyncConnection) -> int:
     found = await conn.exec_driver_sql("SELECT published_through FROM relay_position")
     return int(found.scalar_one())
