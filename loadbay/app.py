@@ -24,6 +24,7 @@ from loadbay.api import (
 from loadbay.api._batch_views import record_error_code as batch_insert_error_code
 from loadbay.api.access_log import AccessLog
 from loadbay.api.auth import Authentication
+from loadbay.api.connection_spread import SpreadConnections
 from loadbay.api.errors import install_error_handlers
 from loadbay.api.instance_envelope import instance_envelope
 from loadbay.api.middleware import IdempotencyKeys, RateLimitHeaders
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(IdempotencyKeys, max_body_bytes=config.max_body_bytes)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(AccessLog)  # it sees every answer, replays too
+    app.add_middleware(SpreadConnections)
     app.add_middleware(RequestIds)  # outermost: every answer and log line has the id
     app.include_router(batch_inserts.router)
     app.include_router(activities.router)

@@ -20,14 +20,17 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from loadbay.connection_balance import count_connections
 from loadbay.serve_roles import yield_to_the_relay
 
 _BACKLOG = 2048
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def run(host: str, port: int, log_format: str, *, reuse_port: bool) -> None:
-    """Serve until SIGTERM or SIGINT (uvicorn's graceful shutdown), then return."""
+def run(host: str, port: int, log_format: str, *, slot: int | None = None) -> None:
+    """Serve until SIGTERM or SIGINT (uvicorn's graceful shutdown), then return. A worker of
+    several has a `slot`: it shares the port (SO_REUSEPORT) and counts its connections there
+    (connection_balance)."""
     config = uvicorn.Config(
         "loadbay.app:create_app",
         factory=True,
@@ -38,7 +41,10 @@ def run(host: str, port: int, log_format: str, *, reuse_port: bool) -> None:
         access_log=False,  # Loadbay writes its own, with the caller and the record count
         backlog=_BACKLOG,
     )
-    uvicorn.Server(config).run(sockets=[listening_socket(host, port, reuse_port=reuse_port)])
+    server = uvicorn.Server(config)
+    if slot is not None:
+        count_connections(server.server_state, slot)
+    server.run(sockets=[listening_socket(host, port, reuse_port=slot is not None)])
 
 
 def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -96,8 +102,8 @@ def stop_with_parent() -> None:
 
 
 if __name__ == "__main__":
-    host, port, log_format = sys.argv[1:]
+    host, port, log_format, slot = sys.argv[1:]
     stop_with_parent()
     yield_to_the_relay()
-    run(host, int(port), log_format, reuse_port=True)
+    run(host, int(port), log_format, slot=int(slot))
     exit_now()

@@ -6,7 +6,8 @@ thus starts afresh, without the CLI's, SQLAlchemy's and Alembic's modules, nor u
 86 -> 10 MB resident, for a process that does nothing else.
 
 Each worker (`loadbay.serving_worker`) listens on a socket of its own (SO_REUSEPORT), so
-that the kernel spreads connections over them. With a broker configured, the event relay runs
+that the kernel spreads connections over them, and they keep the spread even
+(`loadbay.connection_balance`). With a broker configured, the event relay runs
 beside them in a process of its own (`loadbay.relay_process`). A process that dies is started
 again; SIGTERM or SIGINT stops them all gracefully (SIGKILL for those still running after a
 grace period).
@@ -25,6 +26,7 @@ import time
 from types import FrameType
 from typing import NoReturn
 
+from loadbay import connection_balance
 from loadbay.metrics_sharing import share_between_workers
 from loadbay.serve_roles import relay_beside_the_workers
 
@@ -66,13 +68,17 @@ def serve(host: str, port: int, workers: int, log_format: str, relay: bool) -> N
         # one worker runs the relay too, if there is one.
         from loadbay import serving_worker
 
-        serving_worker.run(host, port, log_format, reuse_port=False)
+        serving_worker.run(host, port, log_format)
         serving_worker.exit_now()
     _configure_logging(log_format)
     _check_port_free(host, port)
     metrics_folder = share_between_workers()
-    worker = ("worker", _python("loadbay.serving_worker", [host, str(port), log_format]))
-    processes = [worker] * workers
+    counts_file = connection_balance.share_between_workers(workers)
+    # Each worker counts its connections in a slot of its own, kept when it is restarted.
+    processes = [
+        ("worker", _python("loadbay.serving_worker", [host, str(port), log_format, str(slot)]))
+        for slot in range(workers)
+    ]
     if relay:
         relay_beside_the_workers()
         processes.append(("relay", _python("loadbay.relay_process", [log_format])))
@@ -81,6 +87,7 @@ def serve(host: str, port: int, workers: int, log_format: str, relay: bool) -> N
     finally:
         if metrics_folder:
             shutil.rmtree(metrics_folder, ignore_errors=True)
+        os.unlink(counts_file)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -85,3 +85,28 @@ def start_server(
             time.sleep(0.1)
     server.stop(kill=True)
     raise RuntimeError(f"loadbay serve did not become healthy in {timeout} s")
+
+
+def established_connections(pid: int, port: int) -> int:
+    """How many established TCP connections to local `port` the process `pid` holds."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01":  # ESTABLISHED
+                inodes.add(fields[9])
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        held += target.startswith("socket:[") and target[8:-1] in inodes
+    return held
+
+
+def child_processes(parent: int) -> list[int]:
+    """The live child processes of `parent` (a supervisor's workers)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return sorted(int(pid) for pid in children)

@@ -19,7 +19,7 @@ import pytest
 from loadbay.storage import migrate
 from tests.domain_events.broker_readers import broker_url, redis_reader, unique_names
 from tests.factories import BATCHES, activity, batch
-from tests.servers import LOADBAY, Server, loadbay_env, start_server
+from tests.servers import LOADBAY, Server, child_processes, loadbay_env, start_server
 
 
 def test_migrate_creates_the_embedded_database(tmp_path: Path) -> None:
@@ -112,11 +112,11 @@ def test_several_workers_print_one_admin_key_and_share_the_load(
 def test_a_worker_that_dies_is_started_again(tmp_path: Path, database_url: str) -> None:
     server = start_server(loadbay_env(tmp_path, database_url), tmp_path / "s.log", workers=2)
     try:
-        first = _workers(server.process.pid)
+        first = child_processes(server.process.pid)
         os.kill(first[0], signal.SIGKILL)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            now = _workers(server.process.pid)
+            now = child_processes(server.process.pid)
             if len(now) == 2 and first[0] not in now:
                 break
             time.sleep(0.2)
@@ -157,7 +157,7 @@ def test_a_second_server_on_the_port_of_a_running_one_fails(
 
 def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path, database_url: str) -> None:
     server = start_server(loadbay_env(tmp_path, database_url), tmp_path / "s.log", workers=2)
-    workers = _workers(server.process.pid)
+    workers = child_processes(server.process.pid)
     server.stop(kill=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
@@ -227,7 +227,7 @@ async def _read_redis(url: str, names: dict[str, str], expected: int) -> list[An
 def _children_by_module(parent: int) -> dict[str, list[int]]:
     """The parent's live children by the module they run (`python -m MODULE`)."""
     found: dict[str, list[int]] = {}
-    for pid in _workers(parent):
+    for pid in child_processes(parent):
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         if b"-m" in argv:  # not a zombie yet to be reaped (its command line is gone)
             found.setdefault(argv[argv.index(b"-m") + 1].decode(), []).append(pid)
@@ -245,12 +245,6 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return state != "Z"
-
-
-def _workers(parent: int) -> list[int]:
-    """The live child processes of `parent`."""
-    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return sorted(int(pid) for pid in children)
 
 
 def test_serve_imports_nothing_from_the_folder_it_is_started_in(
