@@ -10,7 +10,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from loadbay import __version__, metrics
+from loadbay import __version__, connection_balance, metrics
 from loadbay.api import (
     activities,
     batch_inserts,
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             async with _wal_checkpoints(db), _relay(db, config), _file_worker(app, config):
                 settle_heap()
                 log.info("loadbay %s ready on %s", __version__, db.dialect)
+                connection_balance.serving()
                 yield
         finally:
             if hasattr(app.state, "rate_limits"):

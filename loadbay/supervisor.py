@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
@@ -73,7 +74,7 @@ def serve(host: str, port: int, workers: int, log_format: str, relay: bool) -> N
     _configure_logging(log_format)
     _check_port_free(host, port)
     metrics_folder = share_between_workers()
-    counts_file = connection_balance.share_between_workers(workers)
+    counts_file = Path(connection_balance.share_between_workers(workers))
     # Each worker counts its connections in a slot of its own, kept when it is restarted.
     processes = [
         ("worker", _python("loadbay.serving_worker", [host, str(port), log_format, str(slot)]))
@@ -87,7 +88,7 @@ def serve(host: str, port: int, workers: int, log_format: str, relay: bool) -> N
     finally:
         if metrics_folder:
             shutil.rmtree(metrics_folder, ignore_errors=True)
-        os.unlink(counts_file)
+        counts_file.unlink(missing_ok=True)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

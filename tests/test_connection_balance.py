@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from starlette.types import Message, Receive, Scope, Send
 
-from loadbay.connection_balance import ConnectionCounts, share_between_workers
+from loadbay.api import connection_spread
+from loadbay.connection_balance import (
+    ConnectionCounts,
+    CountedConnections,
+    share_between_workers,
+)
 from tests.servers import (
     child_processes,
     established_connections,
@@ -18,11 +25,23 @@ from tests.servers import (
 )
 
 
-def counts_of(workers: int, monkeypatch: pytest.MonkeyPatch) -> list[ConnectionCounts]:
+@pytest.fixture
+def shared_file(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int], str]]:
+    """Makes the supervisor's file for so many workers; removed after the test."""
+    made: list[str] = []
+
+    def make(workers: int) -> str:
+        made.append(share_between_workers(workers))
+        return made[-1]
+
     monkeypatch.delenv("LOADBAY_SERVE_CONNECTION_COUNTS", raising=False)
-    path = share_between_workers(workers)
-    monkeypatch.setenv("LOADBAY_SERVE_CONNECTION_COUNTS", path)  # restored after the test
-    return [ConnectionCounts(path, slot) for slot in range(workers)]
+    yield make
+    monkeypatch.delenv("LOADBAY_SERVE_CONNECTION_COUNTS", raising=False)
+    for path in made:
+        os.unlink(path)
+
+
+NOT_SERVING = -1
 
 
 @pytest.mark.parametrize(
@@ -33,26 +52,61 @@ def counts_of(workers: int, monkeypatch: pytest.MonkeyPatch) -> list[ConnectionC
         ((2, 2), (False, False)),
         ((3, 2), (False, False)),  # as even as five can be
         ((0, 0, 2), (False, False, True)),
+        ((3, 3, 0), (True, False, False)),  # the first of the most loaded only
         ((0, 0, 0), (False, False, False)),
+        ((NOT_SERVING, 3, 1), (False, True, False)),
+        ((NOT_SERVING, 3, 2), (False, False, False)),  # not one with none
+        ((5, NOT_SERVING), (False, False)),
     ],
 )
-def test_a_worker_two_connections_above_the_least_loaded_one_is_over_its_share(
-    held: tuple[int, ...], over: tuple[bool, ...], monkeypatch: pytest.MonkeyPatch
+def test_only_the_most_loaded_worker_two_above_the_least_loaded_one_sends_a_client_away(
+    held: tuple[int, ...], over: tuple[bool, ...], shared_file: Callable[[int], str]
 ) -> None:
-    workers = counts_of(len(held), monkeypatch)
+    path = shared_file(len(held))
+    workers = [ConnectionCounts(path, slot) for slot in range(len(held))]
     for counts, n in zip(workers, held, strict=True):
         counts.publish(n)
 
     assert tuple(counts.over_share() for counts in workers) == over
 
 
-def test_a_worker_started_again_counts_from_zero(monkeypatch: pytest.MonkeyPatch) -> None:
-    first, other = counts_of(2, monkeypatch)
+def test_a_worker_started_again_counts_only_once_it_serves(
+    shared_file: Callable[[int], str],
+) -> None:
+    path = shared_file(2)
+    first, other = ConnectionCounts(path, 0), ConnectionCounts(path, 1)
     first.publish(5)
-    restarted = ConnectionCounts(os.environ["LOADBAY_SERVE_CONNECTION_COUNTS"], 0)
+    other.publish(1)
+    was_over = first.over_share()
+    restarted = CountedConnections(ConnectionCounts(path, 0))
 
-    assert not restarted.over_share()
+    assert was_over
+    assert not restarted.send_one_away()
     assert not other.over_share()
+    restarted.start_serving()
+    assert not other.over_share()  # 1 against 0: even
+
+
+def test_one_client_at_a_time_is_sent_away_and_counts_as_gone_at_once(
+    shared_file: Callable[[int], str],
+) -> None:
+    path = shared_file(2)
+    mine, other = CountedConnections(ConnectionCounts(path, 0)), ConnectionCounts(path, 1)
+    mine.start_serving()
+    other.publish(0)
+    clients = [object() for _ in range(4)]
+    for client in clients:
+        mine.add(client)
+
+    answers = []
+    for leaving in clients[:3]:
+        # Asked twice while the client asked first has not closed: only one is sent away.
+        answers.append([mine.send_one_away(), mine.send_one_away()])
+        mine.discard(leaving)
+
+    # 4, 3, 2 held against none; then 1 against none is even.
+    assert answers == [[True, False], [True, False], [True, False]]
+    assert not mine.send_one_away()
 
 
 @pytest.mark.slow
@@ -72,7 +126,8 @@ def test_four_keep_alive_clients_end_up_two_on_each_of_two_workers(
 
 
 async def _spread_of_a_session(url: str, port: int, workers: list[int]) -> list[int]:
-    """Four connections kept busy until they sit two on each worker (or 40 rounds pass)."""
+    """Four connections kept busy until they sit two on each worker (or 40 rounds pass), and
+    then 10 rounds more, to see that they stay so."""
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
     async with httpx.AsyncClient(base_url=url, limits=limits) as client:
         for _ in range(40):
@@ -81,4 +136,45 @@ async def _spread_of_a_session(url: str, port: int, workers: list[int]) -> list[
             held = sorted(established_connections(pid, port) for pid in workers)
             if held == [2, 2]:
                 break
+        for _ in range(10):
+            await asyncio.gather(*(client.get("/livez") for _ in range(4)))
+            if held == [2, 2]:
+                held = sorted(established_connections(pid, port) for pid in workers)
     return held
+
+
+@pytest.mark.parametrize(
+    ("headers", "reads_body", "closes"),
+    [
+        ([], False, True),  # a GET: nothing to read
+        ([(b"content-length", b"5")], True, True),
+        ([(b"content-length", b"5")], False, False),  # an early 413, say
+        ([(b"transfer-encoding", b"chunked")], False, False),
+    ],
+)
+async def test_a_client_is_asked_to_reconnect_only_once_its_request_is_read_whole(
+    headers: list[tuple[bytes, bytes]],
+    reads_body: bool,
+    closes: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection_spread, "should_reconnect", lambda: True)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if reads_body:
+            await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"12345", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "headers": headers}
+    await connection_spread.SpreadConnections(app)(scope, receive, send)
+
+    assert ((b"connection", b"close") in sent[0]["headers"]) is closes

@@ -14,9 +14,23 @@ _CLOSE = (b"connection", b"close")
 
 class SpreadConnections(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])
+        # Only once the request's body is read whole: closing while the client still sends
+        # would reset the connection under the answer (an early 413 or 401, say).
+        body_read = b"transfer-encoding" not in headers and headers.get(
+            b"content-length", b"0"
+        ) in (b"0", b"")
+
+        async def reading() -> Message:
+            nonlocal body_read
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                body_read = True
+            return message
+
         async def maybe_closing(message: Message) -> None:
-            if message["type"] == "http.response.start" and should_reconnect():
+            if message["type"] == "http.response.start" and body_read and should_reconnect():
                 message = {**message, "headers": [*message.get("headers", []), _CLOSE]}
             await send(message)
 
-        await self.app(scope, receive, maybe_closing)
+        await self.app(scope, reading, maybe_closing)
