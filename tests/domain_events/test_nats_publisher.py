@@ -249,6 +249,7 @@ async def test_a_subject_nats_cannot_take_fails_the_batch_from_its_message(subje
         await publisher.publish_all(messages(names, 1))  # the connection is still good
     finally:
         await publisher.close()
+        await delete_stream(names["events_nats_stream"])
 
     assert refused.value.acknowledged == 1
     assert "not a NATS subject" in str(refused.value.cause)
