@@ -131,6 +131,11 @@ def serving() -> None:
         _connections.start_serving()
 
 
+def spreading() -> bool:
+    """Whether this worker is one of several whose connections are kept spread."""
+    return _connections is not None
+
+
 def should_reconnect() -> bool:
     """Whether the response being sent should ask its client to reconnect (elsewhere)."""
     return _connections is not None and _connections.send_one_away()

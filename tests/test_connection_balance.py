@@ -158,6 +158,7 @@ async def test_a_client_is_asked_to_reconnect_only_once_its_request_is_read_whol
     closes: bool,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(connection_spread, "spreading", lambda: True)
     monkeypatch.setattr(connection_spread, "should_reconnect", lambda: True)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:

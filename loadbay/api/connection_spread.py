@@ -7,13 +7,16 @@ from __future__ import annotations
 from starlette.types import Message, Receive, Scope, Send
 
 from loadbay.api.http_middleware import HttpMiddleware
-from loadbay.connection_balance import should_reconnect
+from loadbay.connection_balance import should_reconnect, spreading
 
 _CLOSE = (b"connection", b"close")
 
 
 class SpreadConnections(HttpMiddleware):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not spreading():  # one worker alone, or the app outside `loadbay serve`
+            await self.app(scope, receive, send)
+            return
         headers = dict(scope["headers"])
         # Only once the request's body is read whole: closing while the client still sends
         # would reset the connection under the answer (an early 413 or 401, say).
