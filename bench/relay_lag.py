@@ -278,7 +278,7 @@ def run_broker(
 async def _outbox_count(url: str) -> int:
     conn = await asyncpg.connect(url)
     try:
-        return int(await conn.fetchval("SELECT count(*) FROM outbox"))
+        return int(await conn.fetchval("SELECT coalesce(sum(event_count), 0) FROM outbox"))
     finally:
         await conn.close()
 

@@ -28,7 +28,8 @@ def batch(*records: dict[str, Any]) -> dict[str, Any]:
 
 
 def outbox_event(key: str) -> dict[str, Any]:
-    """An outbox row as Python writes one (a deletion's, say), its payload naming `key`."""
+    """An event as Python writes one to the outbox (a deletion's, say), its payload naming
+    `key`."""
     return {
         "tenant_id": "default",
         "collection": "activities",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from loadbay.errors import UnprocessableInput
 from loadbay.storage import outbox as store
 from loadbay.storage.database import Database
@@ -33,11 +35,11 @@ class EventFeed:
         """Events after the cursor, oldest first; the cursor of the last one comes back."""
         position = _position(after)
         async with self._db.read() as conn:
-            rows = await store.feed(
+            events = await store.feed(
                 conn, tenant_id, collection=collection, after=position, limit=limit
             )
-        cursor = str(rows[-1]["id"]) if rows else after
-        return FeedPage(events=[row["payload"] for row in rows], cursor=cursor)
+        cursor = _cursor(events[-1].position) if events else after
+        return FeedPage(events=[orjson.Fragment(e.payload) for e in events], cursor=cursor)
 
     async def lag(self) -> Lag:
         async with self._db.read() as conn:
@@ -46,11 +48,23 @@ class EventFeed:
         return Lag(pending=pending, oldest_age_seconds=max(age, 0.0))
 
 
-def _position(cursor: str | None) -> int:
+def _cursor(position: store.FeedPosition) -> str:
+    """`row` after a whole outbox row (as every cursor was before rows held several events),
+    `row.rank` after the rank-th event of one."""
+    row_id, rank = position
+    return str(row_id) if rank is None else f"{row_id}.{rank}"
+
+
+def _position(cursor: str | None) -> store.FeedPosition:
     if cursor is None:
-        return 0
-    if not cursor.isdigit() or len(cursor) > 18:
+        return store.FeedPosition(0)
+    row, dot, rank = cursor.partition(".")
+    if not _is_number(row) or (dot and not _is_number(rank)):
         raise UnprocessableInput(
             "after must be a cursor returned by this feed", code="invalid_parameter"
         )
-    return int(cursor)
+    return store.FeedPosition(int(row), int(rank) if dot else None)
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 18

@@ -110,7 +110,10 @@ class Relay:
             if acknowledged == len(events):
                 await unit.bulk.mark_published(claim.through)
             elif acknowledged:
-                await unit.bulk.mark_published(events[acknowledged - 1].id)
+                # Up to the first event not acknowledged: the rows before its own went out
+                # whole, and so did the events before it in its row.
+                first_left = events[acknowledged]
+                await unit.bulk.mark_published(first_left.id - 1, first_left.rank - 1)
             if before is not None:
                 await asyncio.shield(before.task)  # commit in the order of the batches
         if failure is not None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
+import orjson
 from sqlalchemy import Table
 
 from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB
@@ -19,10 +20,12 @@ Row = Mapping[str, Any]
 
 
 class PendingEvent(NamedTuple):
-    """An outbox event claimed for publishing: `payload` is the stored JSON text's UTF-8
-    bytes, as sent; `written_at` when it was written, in seconds since the epoch."""
+    """An outbox event claimed for publishing: `id` is its row's (which may hold others),
+    `rank` its place in the row, from 1; `payload` the event's JSON text as UTF-8 bytes, as
+    sent; `written_at` when it was written, in seconds since the epoch."""
 
     id: int
+    rank: int
     tenant_id: str
     collection: str
     record_key: str
@@ -31,9 +34,27 @@ class PendingEvent(NamedTuple):
     written_at: float
 
 
+def claimed_events(rows: Iterable[Sequence[Any]]) -> list[PendingEvent]:
+    """The events of claimed outbox rows, in order. A row: its id, tenant_id, collection,
+    record_keys and event_ids (JSON arrays), payloads (UTF-8 bytes, one event a line),
+    written_at, and how many of its first events were published already."""
+    events = []
+    for row_id, tenant_id, collection, keys, event_ids, payloads, written_at, done in rows:
+        lines = payloads.split(b"\n")
+        in_row = zip(orjson.loads(keys), orjson.loads(event_ids), lines, strict=True)
+        for rank, (key, event_id, payload) in enumerate(in_row, start=1):
+            if rank > done:
+                events.append(
+                    PendingEvent(
+                        row_id, rank, tenant_id, collection, key, event_id, payload, written_at
+                    )
+                )
+    return events
+
+
 class EventClaim(NamedTuple):
-    """Events claimed for publishing. Every id up to `through` was claimed, or names no event
-    (never will: it is at most the limit asked for); `caught_up`: none is left after it."""
+    """Events claimed for publishing. Every row id up to `through` was claimed, or names no
+    row (never will: it is at most the limit asked for); `caught_up`: none is left after it."""
 
     events: list[PendingEvent]
     through: int
@@ -135,10 +156,12 @@ class BulkWriter(Protocol):
     async def stop_capturing(self) -> None: ...
 
     async def claim_events(self, after: int, up_to: int | None, limit: int) -> EventClaim:
-        """The next outbox events, oldest first, `limit` at most: after both an id and the
-        relay's position, up to an id (None: no limit)."""
+        """The next outbox events, oldest first, whole rows until `limit` events (the last
+        row may go past it): after both a row id and the relay's position, up to a row id
+        (None: no limit)."""
         ...
 
-    async def mark_published(self, through: int) -> None:
-        """Move the relay's position on to an id (never back), in one statement."""
+    async def mark_published(self, through: int, next_rank: int = 0) -> None:
+        """Move the relay's position on (never back), in one statement: every row up to the
+        id `through`, and the first `next_rank` events of the row after it."""
         ...

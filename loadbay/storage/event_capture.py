@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import Enum
 
 from sqlalchemy import Column, Date, Integer, Table
 
@@ -29,6 +30,14 @@ from loadbay.storage.tables import (
     states,
 )
 from loadbay.storage.types import JsonText, UtcDateTime
+
+
+class OutboxLayout(Enum):
+    """How the outbox holds events, by schema revision: migrations write each one's capture."""
+
+    EVENT_ROWS = "a row per event"  # revisions 0005 to 0009, 0013 and 0014
+    LISTED_EVENT_ROWS = "a row per event, listed in outbox_pending"  # 0010 to 0012
+    STATEMENT_ROWS = "a row per write statement"  # from 0015
 
 
 @dataclass(frozen=True)
@@ -140,35 +149,50 @@ def _pg_key(captured: CapturedTable, alias: str) -> str:
     return " || ':' || ".join(parts)
 
 
-def _pg_write_events(captured: CapturedTable, change: str, pending_list: bool) -> str:
-    """The trigger's statement: the outbox rows of the changed rows, listed as pending."""
+def _pg_write_events(captured: CapturedTable, change: str, layout: OutboxLayout) -> str:
+    """The trigger's statement: the outbox rows of the changed rows."""
     event_type = _event_type(change)
     old_select, old_member, old_join = "", "", ""
     if change == "update":
         old_select = f",\n             {_pg_view(captured, 'o')} AS old"
         old_member = """',"old":' || e.old || """
         old_join = " JOIN old_rows o ON o.id = n.id"
-    events = f"""
-    INSERT INTO outbox
-      (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
-    SELECT e.tenant_id, '{captured.collection}', e.record_key, e.event_id, '{event_type}',
-           '{{"eventId":"' || e.event_id || after_id || to_json(e.tenant_id)::text || after_tenant
-             || to_json(e.record_key)::text || after_key || {old_member}',"new":' || e.new || '}}',
-           to_timestamp(ts / 1000.0)
-    FROM (
+    payload = f"""'{{"eventId":"' || e.event_id || after_id || to_json(e.tenant_id)::text
+             || after_tenant || to_json(e.record_key)::text || after_key
+             || {old_member}',"new":' || e.new || '}}'"""
+    changed = f"""(
       SELECT n.id, n.tenant_id, {_pg_key(captured, "n")} AS record_key,
              id_prefix || lpad(to_hex(n.id), 11, '0') AS event_id,
              {_pg_view(captured, "n")} AS new{old_select}
       FROM new_rows n{old_join}
-    ) e
+    ) e"""
+    if layout is OutboxLayout.STATEMENT_ROWS:
+        # GROUP BY: a statement with no row writes no outbox row.
+        return f"""
+    INSERT INTO outbox (tenant_id, collection, event_type, event_count, record_keys,
+                        event_ids, payloads, created_at)
+    SELECT e.tenant_id, '{captured.collection}', '{event_type}', count(*),
+           to_json(array_agg(e.record_key ORDER BY e.id))::text,
+           to_json(array_agg(e.event_id ORDER BY e.id))::text,
+           string_agg({payload}, E'\\n' ORDER BY e.id),
+           to_timestamp(ts / 1000.0)
+    FROM {changed}
+    GROUP BY e.tenant_id;"""
+    events = f"""
+    INSERT INTO outbox
+      (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
+    SELECT e.tenant_id, '{captured.collection}', e.record_key, e.event_id, '{event_type}',
+           {payload},
+           to_timestamp(ts / 1000.0)
+    FROM {changed}
     ORDER BY e.id"""
-    if not pending_list:
+    if layout is OutboxLayout.EVENT_ROWS:
         return f"{events};"
     listed = "INSERT INTO outbox_pending (id) SELECT id FROM written;"
     return f"  WITH written AS ({events}\n    RETURNING id\n  )\n  {listed}"
 
 
-def _pg_function(captured: CapturedTable, change: str, pending_list: bool) -> str:
+def _pg_function(captured: CapturedTable, change: str, layout: OutboxLayout) -> str:
     event_type = _event_type(change)
     # Transition tables have no statistics: a cached generic plan estimates one row each and
     # joins old to new with a nested loop, 4M comparisons (380 ms) for 2,000 rows.
@@ -191,27 +215,24 @@ BEGIN
   IF ts IS NULL THEN
     RETURN NULL;
   END IF;
-{_pg_write_events(captured, change, pending_list)}
+{_pg_write_events(captured, change, layout)}
   RETURN NULL;
 END
 $$
 """
 
 
-def postgres_functions(*, pending_list: bool = False) -> Iterator[str]:
-    """The trigger functions, as `CREATE OR REPLACE`: a migration may run them again.
-
-    With `pending_list`, as from migration 0010 to 0013: events listed in `outbox_pending`.
-    """
+def postgres_functions(layout: OutboxLayout) -> Iterator[str]:
+    """The trigger functions, as `CREATE OR REPLACE`: a migration may run them again."""
     yield _PG_FUNCTIONS
     for captured in CAPTURED:
         for change in ("insert", "update"):
-            yield _pg_function(captured, change, pending_list)
+            yield _pg_function(captured, change, layout)
 
 
-def postgres_ddl(*, pending_list: bool = False) -> Iterator[str]:
+def postgres_ddl(layout: OutboxLayout) -> Iterator[str]:
     """Functions and statement-level triggers for every captured table."""
-    yield from postgres_functions(pending_list=pending_list)
+    yield from postgres_functions(layout)
     for captured in CAPTURED:
         name = captured.table.name
         for change in ("insert", "update"):
@@ -313,37 +334,48 @@ def _sqlite_payload(captured: CapturedTable, change: str, key: str) -> str:
     return f"printf('{text}', {', '.join(heading + arguments)})"
 
 
-def sqlite_ddl(*, pending_list: bool = False) -> Iterator[str]:
-    """Row triggers for every captured table; they act while `capture_context` has its row.
-
-    With `pending_list`, as from migration 0010 to 0013: events listed in `outbox_pending`.
-    """
+def _sqlite_write_event(captured: CapturedTable, change: str, layout: OutboxLayout) -> str:
+    """The trigger's statement: the changed row's outbox row, a row of one event."""
+    key = " || ':' || ".join(f'NEW."{name}"' for name in captured.key)
+    event_type = _event_type(change)
+    event_id = _sqlite_event_id(captured, change)
+    payload = _sqlite_payload(captured, change, key)
+    if layout is OutboxLayout.STATEMENT_ROWS:
+        return f"""
+  INSERT INTO outbox (tenant_id, collection, event_type, event_count, record_keys, event_ids,
+                      payloads, created_at)
+  SELECT NEW.tenant_id, '{captured.collection}', '{event_type}', 1, json_array({key}),
+         json_array({event_id}), {payload}, c.created_at
+  FROM capture_context c;"""
     # Inside a trigger, last_insert_rowid() is the trigger's own last insert: the event.
-    listed = "\n  INSERT INTO outbox_pending (id) VALUES (last_insert_rowid());" * pending_list
+    listed = "\n  INSERT INTO outbox_pending (id) VALUES (last_insert_rowid());"
+    return f"""
+  INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
+  SELECT NEW.tenant_id, '{captured.collection}', {key}, {event_id},
+         '{event_type}', {payload}, c.created_at
+  FROM capture_context c;{listed if layout is OutboxLayout.LISTED_EVENT_ROWS else ""}"""
+
+
+def sqlite_ddl(layout: OutboxLayout) -> Iterator[str]:
+    """Row triggers for every captured table; they act while `capture_context` has its row."""
     for captured in CAPTURED:
-        key = " || ':' || ".join(f'NEW."{name}"' for name in captured.key)
         for change in ("insert", "update"):
-            event_type = _event_type(change)
             yield f"""
 CREATE TRIGGER {_trigger(captured, change)} AFTER {change.upper()} ON "{captured.table.name}"
 WHEN EXISTS (SELECT 1 FROM capture_context)
-BEGIN
-  INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type, payload, created_at)
-  SELECT NEW.tenant_id, '{captured.collection}', {key}, {_sqlite_event_id(captured, change)},
-         '{event_type}', {_sqlite_payload(captured, change, key)}, c.created_at
-  FROM capture_context c;{listed}
+BEGIN{_sqlite_write_event(captured, change, layout)}
 END
 """
 
 
-def recreated(dialect: str, *, pending_list: bool = False) -> Iterator[str]:
+def recreated(dialect: str, layout: OutboxLayout) -> Iterator[str]:
     """What a migration runs to replace the capture of earlier revisions: PostgreSQL's
     functions in place (their triggers stay), SQLite's triggers dropped and made anew."""
     if dialect == "postgresql":
-        yield from postgres_functions(pending_list=pending_list)
+        yield from postgres_functions(layout)
         return
     yield from sqlite_drop_ddl()
-    yield from sqlite_ddl(pending_list=pending_list)
+    yield from sqlite_ddl(layout)
 
 
 def sqlite_drop_ddl() -> Iterator[str]:

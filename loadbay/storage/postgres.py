@@ -23,7 +23,7 @@ from loadbay.storage._sql import (
     stored_by_key,
     stored_read,
 )
-from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, PendingEvent, Row
+from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, Row, claimed_events
 from loadbay.storage.event_capture import PG_AT_SETTING, PG_JOB_SETTING, PG_TS_SETTING
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -35,20 +35,29 @@ _ENCODERS: dict[type[TypeEngine[Any]], Encoder] = {}
 # On the driver's connection: through SQLAlchemy, building 2,000 result mappings and an IN
 # list of 2,000 parameters was most of the relay's own time. The payload comes as the bytes
 # sent and the time as a number: the relay's loop decodes, encodes and subtracts nothing.
-_CLAIM_AFTER = "greatest($1, coalesce((SELECT published_through FROM relay_position), 0))"
+_POSITION = "coalesce((SELECT published_through FROM relay_position), 0)"
+_CLAIM_AFTER = f"greatest($1, {_POSITION})"
 _FIRST_TO_CLAIM = f"(SELECT min(id) FROM outbox WHERE id > {_CLAIM_AFTER})"
 # A range of ids as wide as the batch, from the first event to claim: whatever the planner
 # estimates, it reads that range alone. As `id > … ORDER BY id LIMIT n` the planner took, on
 # a fresh outbox's statistics (none, or older than the backlog), a scan of every event after
 # the position and a sort: 11-36 ms a claim with 30,000 pending, and growing with them.
+# Whole rows, until they hold the batch's events: the range cannot hold more rows than that.
+# Of the row just after the relay's position, the events published already are left out.
 _CLAIM_EVENTS = (
-    "SELECT id, tenant_id, collection, record_key, event_id, convert_to(payload, 'UTF8'), "
-    "extract(epoch FROM created_at)::float8 FROM outbox "
-    f"WHERE id >= {_FIRST_TO_CLAIM} AND id < {_FIRST_TO_CLAIM} + $3 AND id <= $2 ORDER BY id"
+    "SELECT id, tenant_id, collection, record_keys, event_ids, convert_to(payloads, 'UTF8'), "
+    "extract(epoch FROM created_at)::float8, CASE WHEN before = 0 AND $1 <= "
+    f"{_POSITION} THEN coalesce((SELECT published_rank FROM relay_position), 0) ELSE 0 END "
+    "FROM (SELECT *, sum(event_count) OVER (ORDER BY id) - event_count AS before FROM outbox "
+    f"WHERE id >= {_FIRST_TO_CLAIM} AND id < {_FIRST_TO_CLAIM} + $3 AND id <= $2) AS claimed "
+    "WHERE before < $3 ORDER BY id"
 )
 _MARK_PUBLISHED = (
-    "INSERT INTO relay_position (id, published_through) VALUES (1, $1) ON CONFLICT (id) "
-    "DO UPDATE SET published_through = greatest(relay_position.published_through, $1)"
+    "INSERT INTO relay_position AS p (id, published_through, published_rank) "
+    "VALUES (1, $1, $2) "
+    "ON CONFLICT (id) DO UPDATE SET published_through = greatest(p.published_through, $1), "
+    "published_rank = CASE WHEN $1 > p.published_through THEN $2 WHEN $1 = p.published_through "
+    "THEN greatest(p.published_rank, $2) ELSE p.published_rank END"
 )
 
 
@@ -137,15 +146,17 @@ class PostgresBulkWriter:
         up_to = _NO_LIMIT if up_to is None else up_to
         conn = await self._in_transaction()
         rows = await conn.fetch(_CLAIM_EVENTS, after, up_to, limit)
-        events = [PendingEvent(*row) for row in rows]
+        events = claimed_events(rows)
         if not events:
             return EventClaim(events, after, caught_up=True)
-        through = min(events[0].id + limit - 1, up_to)
+        # A claim of `limit` events may stop short of the range's end.
+        full = len(events) >= limit
+        through = events[-1].id if full else min(events[0].id + limit - 1, up_to)
         return EventClaim(events, through, caught_up=through >= up_to)
 
-    async def mark_published(self, through: int) -> None:
+    async def mark_published(self, through: int, next_rank: int = 0) -> None:
         conn = await self._in_transaction()
-        await conn.execute(_MARK_PUBLISHED, through)
+        await conn.execute(_MARK_PUBLISHED, through, next_rank)
 
     async def _in_transaction(self) -> Any:
         """The driver's connection, inside the unit's transaction."""

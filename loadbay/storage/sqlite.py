@@ -19,7 +19,7 @@ from loadbay.storage._sql import (
     stored_by_key,
     stored_read,
 )
-from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, PendingEvent, Row
+from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, Row, claimed_events
 from loadbay.storage.event_capture import sqlite_event_id_prefix
 from loadbay.storage.types import UtcDateTime
 
@@ -121,24 +121,32 @@ class SqliteBulkWriter:
 
     async def claim_events(self, after: int, up_to: int | None, limit: int) -> EventClaim:
         rows = await self._conn.execute_fetchall(_CLAIM_EVENTS, (after, up_to, limit))
-        events = [PendingEvent(*row) for row in rows]
+        events = claimed_events(rows)
         through = events[-1].id if events else after
         return EventClaim(events, through, caught_up=len(events) < limit)
 
-    async def mark_published(self, through: int) -> None:
-        await self._conn.execute_fetchall(_MARK_PUBLISHED, (through,))
+    async def mark_published(self, through: int, next_rank: int = 0) -> None:
+        await self._conn.execute_fetchall(_MARK_PUBLISHED, (through, next_rank))
 
 
 # The payload as the bytes sent, the time as seconds since the epoch (stored as UTC text).
+# Whole rows, until they hold the batch's events (as many rows at most); of the row just
+# after the relay's position, the events published already are left out. The payloads as
+# the bytes sent, the time as seconds since the epoch (stored as UTC text).
+_POSITION = "coalesce((SELECT published_through FROM relay_position), 0)"
 _CLAIM_EVENTS = (
-    "SELECT id, tenant_id, collection, record_key, event_id, CAST(payload AS BLOB), "
-    "(julianday(created_at) - 2440587.5) * 86400.0 FROM outbox "
-    "WHERE id > max(?1, coalesce((SELECT published_through FROM relay_position), 0)) "
-    "AND id <= coalesce(?2, 9223372036854775807) ORDER BY id LIMIT ?3"
+    "SELECT id, tenant_id, collection, record_keys, event_ids, CAST(payloads AS BLOB), "
+    "(julianday(created_at) - 2440587.5) * 86400.0, CASE WHEN before = 0 AND ?1 <= "
+    f"{_POSITION} THEN coalesce((SELECT published_rank FROM relay_position), 0) ELSE 0 END "
+    "FROM (SELECT *, sum(event_count) OVER (ORDER BY id) - event_count AS before FROM outbox "
+    f"WHERE id > max(?1, {_POSITION}) AND id <= coalesce(?2, 9223372036854775807) "
+    "ORDER BY id LIMIT ?3) WHERE before < ?3 ORDER BY id"
 )
 _MARK_PUBLISHED = (
-    "INSERT INTO relay_position (id, published_through) VALUES (1, ?1) ON CONFLICT (id) "
-    "DO UPDATE SET published_through = max(relay_position.published_through, ?1)"
+    "INSERT INTO relay_position AS p (id, published_through, published_rank) VALUES (1, ?1, ?2) "
+    "ON CONFLICT (id) DO UPDATE SET published_through = max(p.published_through, ?1), "
+    "published_rank = CASE WHEN ?1 > p.published_through THEN ?2 WHEN ?1 = p.published_through "
+    "THEN max(p.published_rank, ?2) ELSE p.published_rank END"
 )
 
 

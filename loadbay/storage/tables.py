@@ -203,17 +203,25 @@ erasures = Table(
     sqlite_autoincrement=True,
 )
 
+# A row per write statement: the events of every record it changed, in record id order (on
+# SQLite, whose triggers act per row, and for events written from Python: one event a row).
+# One row of 1,000 events instead of 1,000 rows took PostgreSQL's capture cost from 9 to 3.6
+# ms per 1,000 entities: one heap tuple and index entry, and the text compressed (lz4) to a
+# sixteenth of the WAL. Feed cursors and the relay's position name a row, and an event in it.
 outbox = Table(
     "outbox",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("tenant_id", String(64), nullable=False),  # no foreign key: see BULK_TENANT
     Column("collection", String(64), nullable=False),
-    Column("record_key", String(1024), nullable=False),
-    Column("event_id", String(36), nullable=False),
     Column("event_type", String(8), nullable=False),
-    # The whole event value as published: {eventId, eventTs, type, tenant, old?, new, …}.
-    Column("payload", JsonText(), nullable=False),
+    Column("event_count", Integer, nullable=False),
+    # The events' record keys and ids, each a JSON array of strings, in event order.
+    Column("record_keys", Text, nullable=False),
+    Column("event_ids", Text, nullable=False),
+    # Each event's whole value as published ({eventId, eventTs, type, tenant, old?, new, …}),
+    # compact JSON, one a line: compact JSON holds no line break.
+    Column("payloads", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Index(None, "tenant_id", "id"),
     sqlite_autoincrement=True,
@@ -228,6 +236,8 @@ relay_position = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("published_through", BigId, nullable=False),
+    # How many events of the next row went out too: a batch the broker acknowledged in part.
+    Column("published_rank", Integer, nullable=False, server_default="0"),
     CheckConstraint("id = 1", name="ck_relay_position_one_row"),
 )
 

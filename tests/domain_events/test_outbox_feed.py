@@ -184,7 +184,31 @@ async def test_the_feed_pages_by_cursor_and_filters(client: httpx.AsyncClient) -
     assert again == {"data": [], "cursor": rest["cursor"]}
 
 
-@pytest.mark.parametrize("cursor", ["abc", "-1", "1" * 30])
+@pytest.mark.parametrize("limit", [1, 2, 3, 5])
+async def test_paging_reads_every_event_once_in_order(
+    client: httpx.AsyncClient, limit: int
+) -> None:
+    """Pages end inside the events of one write (a row of them on PostgreSQL) and across
+    writes; however they fall, paging reads what one page reads."""
+    await client.post(BATCHES, json=batch(*(activity(n) for n in range(3))))
+    await client.post(BATCHES, json=batch(*(activity(n) for n in range(3, 7))))
+    whole = (await client.get("/events", params={"limit": 100})).json()["data"]
+
+    paged, cursor = [], None
+    for _ in range(10):
+        params = {"limit": limit} if cursor is None else {"limit": limit, "after": cursor}
+        page = (await client.get("/events", params=params)).json()
+        if not page["data"]:
+            break
+        assert len(page["data"]) == min(limit, len(whole) - len(paged))
+        paged += page["data"]
+        cursor = page["cursor"]
+
+    assert len(whole) == 7
+    assert paged == whole
+
+
+@pytest.mark.parametrize("cursor", ["abc", "-1", "1" * 30, "1.", ".1", "1.x", "1.2.3", "\u0661"])
 async def test_a_bad_cursor_is_422(client: httpx.AsyncClient, cursor: str) -> None:
     response = await client.get("/events", params={"after": cursor})
 

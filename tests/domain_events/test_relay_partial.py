@@ -59,8 +59,10 @@ async def test_the_unacknowledged_tail_is_resent_in_order(
 
     with pytest.raises(ConnectionError):
         await relay.publish_pending()
+    pending = (await client.get("/metrics")).text
     resent = await relay.publish_pending()
 
+    assert "loadbay_outbox_pending_events 2" in pending
     first, second = broker.received
     assert len(first) == 5
     assert second == first[3:]
@@ -68,10 +70,33 @@ async def test_the_unacknowledged_tail_is_resent_in_order(
     assert await relay.publish_pending() == 0
 
 
+async def one_write_each(client: httpx.AsyncClient, activities: int) -> None:
+    """Activities written one a request: on every database, an outbox row each."""
+    for n in range(activities):
+        assert (await client.post(BATCHES, json=batch(activity(n)))).status_code == 201
+
+
+async def test_a_write_larger_than_a_batch_goes_out_whole_and_in_order(
+    client: httpx.AsyncClient, started: FastAPI
+) -> None:
+    """PostgreSQL keeps a write's events in one outbox row, claimed whole; SQLite a row each."""
+    await client.post(BATCHES, json=batch(*(activity(n) for n in range(10, 15))))
+    await one_write_each(client, 3)
+    ids = [event["eventId"] for event in await feed(client)]
+    settings = started.state.settings.model_copy(update={"relay_batch_size": 2})
+    broker = StandInBroker()
+
+    published = await Relay(started.state.db, broker, settings).publish_pending()
+
+    assert published == 8
+    assert [event_id for sent in broker.received for event_id in sent] == ids
+    assert all(len(sent) <= 5 for sent in broker.received)
+
+
 async def test_the_batch_claimed_behind_a_failed_one_waits_for_the_resend(
     client: httpx.AsyncClient, started: FastAPI
 ) -> None:
-    await client.post(BATCHES, json=batch(*(activity(n) for n in range(7))))
+    await one_write_each(client, 7)
     ids = [event["eventId"] for event in await feed(client)]
     settings = started.state.settings.model_copy(update={"relay_batch_size": 2})
     broker = FailsOnce(fail_at=1, batch=2)
@@ -104,7 +129,7 @@ class Slow(StandInBroker):
 async def test_a_stopped_relay_finishes_the_batch_it_is_sending_and_no_other(
     client: httpx.AsyncClient, started: FastAPI
 ) -> None:
-    await client.post(BATCHES, json=batch(*(activity(n) for n in range(6))))
+    await one_write_each(client, 6)
     ids = [event["eventId"] for event in await feed(client)]
     settings = started.state.settings.model_copy(update={"relay_batch_size": 2})
     broker = Slow()

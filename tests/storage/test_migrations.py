@@ -177,7 +177,7 @@ async def test_0010_hands_out_no_outbox_id_twice(database_url: str) -> None:
         await migrate.downgrade(db, "0009")
         async with db.engine.begin() as conn:
             highest = await _insert_then_drop_newest(conn, "outbox", [insert_event] * 3, keep=1)
-        await migrate.upgrade(db)
+        await migrate.upgrade(db, "0014")  # the last revision with a row per event
         async with db.engine.begin() as conn:
             after_upgrade = await _insert_then_drop_newest(conn, "outbox", [insert_event], keep=1)
         await migrate.downgrade(db, "0009")
@@ -289,6 +289,72 @@ async def test_0014_names_stored_record_errors_by_meaning_and_back(database_url:
 async def _stored_errors(conn: AsyncConnection) -> list[str]:
     found = await conn.exec_driver_sql("SELECT error FROM job_results ORDER BY idx")
     return [error for (error,) in found.all()]
+
+
+async def test_0015_keeps_every_event_in_its_place(database_url: str) -> None:
+    """0015: each event becomes a row of one, keeping its id (feed cursors and the relay's
+    position name it). A downgrade gives every event of a row its own row again, in order,
+    and the relay's position follows the last event of the last row it had published."""
+    old_event = (
+        "INSERT INTO outbox (tenant_id, collection, record_key, event_id, event_type, payload,"
+        " created_at) VALUES ('t', 'entities', 'k{0}', 'e{0}', 'CREATE', '{{\"n\":{0}}}',"
+        " CURRENT_TIMESTAMP) RETURNING id"
+    )
+    db = Database(database_url)
+    postgres = db.engine.dialect.name == "postgresql"
+    try:
+        await migrate.downgrade(db, "0014")
+        async with db.engine.begin() as conn:
+            ids = [(await conn.exec_driver_sql(old_event.format(n))).scalar_one() for n in (0, 1)]
+        await migrate.upgrade(db)
+        async with db.engine.begin() as conn:
+            upgraded = (
+                await conn.exec_driver_sql(
+                    "SELECT id, event_count, record_keys, event_ids, payloads FROM outbox"
+                    " ORDER BY id"
+                )
+            ).all()
+            if postgres:  # only its capture writes rows of several events
+                await conn.exec_driver_sql(
+                    "INSERT INTO outbox (tenant_id, collection, event_type, event_count,"
+                    " record_keys, event_ids, payloads, created_at) VALUES ('t', 'entities',"
+                    ' \'CREATE\', 3, \'["k2","k3","k4"]\', \'["e2","e3","e4"]\','
+                    " '{\"n\":2}' || chr(10) || '{\"n\":3}' || chr(10) || '{\"n\":4}',"
+                    " CURRENT_TIMESTAMP)"
+                )
+                await conn.exec_driver_sql(
+                    "INSERT INTO relay_position (id, published_through) SELECT 1, max(id)"
+                    " FROM outbox ON CONFLICT (id) DO UPDATE SET"
+                    " published_through = EXCLUDED.published_through"
+                )
+            await conn.exec_driver_sql(
+                "INSERT INTO outbox (tenant_id, collection, event_type, event_count, record_keys,"
+                " event_ids, payloads, created_at) VALUES ('t', 'entities', 'CREATE', 1,"
+                " '[\"k5\"]', '[\"e5\"]', '{\"n\":5}', CURRENT_TIMESTAMP)"
+            )
+        await migrate.downgrade(db, "0014")
+        async with db.engine.begin() as conn:
+            downgraded = (
+                await conn.exec_driver_sql(
+                    "SELECT id, record_key, event_id, payload FROM outbox ORDER BY id"
+                )
+            ).all()
+            position = await _relay_position(conn) if postgres else None
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+    assert upgraded == [
+        (ids[0], 1, '["k0"]', '["e0"]', '{"n":0}'),
+        (ids[1], 1, '["k1"]', '["e1"]', '{"n":1}'),
+    ]
+    numbers = [0, 1, 2, 3, 4, 5] if postgres else [0, 1, 5]
+    assert [(key, event_id, payload) for _, key, event_id, payload in downgraded] == [
+        (f"k{n}", f"e{n}", f'{{"n":{n}}}') for n in numbers
+    ]
+    assert [row_id for row_id, *_ in downgraded] == sorted({row[0] for row in downgraded})
+    if postgres:
+        assert position == downgraded[4][0]
 
 
 async def _relay_position(conn: AsyncConnection) -> int:

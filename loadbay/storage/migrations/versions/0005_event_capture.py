@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from loadbay.storage import event_capture
+from loadbay.storage.event_capture import OutboxLayout
 from loadbay.storage.table_rebuilds import altering
 
 revision = "0005"
@@ -52,9 +53,9 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in UPSERTED_TABLES:
             op.execute(f'ALTER TABLE "{table}" SET (fillfactor = 50)')
-        statements = event_capture.postgres_ddl(pending_list=False)
+        statements = event_capture.postgres_ddl(OutboxLayout.EVENT_ROWS)
     else:
-        statements = event_capture.sqlite_ddl(pending_list=False)
+        statements = event_capture.sqlite_ddl(OutboxLayout.EVENT_ROWS)
     _run(statements)
 
 

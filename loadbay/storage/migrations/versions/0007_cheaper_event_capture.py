@@ -11,6 +11,7 @@ from __future__ import annotations
 from alembic import op
 
 from loadbay.storage import event_capture
+from loadbay.storage.event_capture import OutboxLayout
 
 revision = "0007"
 down_revision = "0006"
@@ -20,7 +21,7 @@ depends_on = None
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        for statement in event_capture.postgres_functions(pending_list=False):
+        for statement in event_capture.postgres_functions(OutboxLayout.EVENT_ROWS):
             op.execute(statement)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 from loadbay.storage import event_capture
+from loadbay.storage.event_capture import OutboxLayout
 
 revision = "0009"
 down_revision = "0008"
@@ -20,7 +21,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    for statement in event_capture.recreated(op.get_bind().dialect.name, pending_list=False):
+    for statement in event_capture.recreated(op.get_bind().dialect.name, OutboxLayout.EVENT_ROWS):
         op.execute(statement)
 
 

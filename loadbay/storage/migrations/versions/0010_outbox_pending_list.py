@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from loadbay.storage import event_capture
+from loadbay.storage.event_capture import OutboxLayout
 from loadbay.storage.table_rebuilds import altering
 
 revision = "0010"
@@ -37,7 +38,7 @@ def upgrade() -> None:
     _drop_sqlite_capture()
     with altering("outbox") as table:
         table.drop_column("published_at")
-    _capture(pending_list=True)
+    _capture(OutboxLayout.LISTED_EVENT_ROWS)
 
 
 def downgrade() -> None:
@@ -57,7 +58,7 @@ def downgrade() -> None:
         sqlite_where=sa.text(_UNPUBLISHED),
     )
     op.drop_table("outbox_pending")
-    _capture(pending_list=False)
+    _capture(OutboxLayout.EVENT_ROWS)
 
 
 def _drop_sqlite_capture() -> None:
@@ -67,6 +68,6 @@ def _drop_sqlite_capture() -> None:
             op.execute(statement)
 
 
-def _capture(*, pending_list: bool) -> None:
-    for statement in event_capture.recreated(op.get_bind().dialect.name, pending_list=pending_list):
+def _capture(layout: OutboxLayout) -> None:
+    for statement in event_capture.recreated(op.get_bind().dialect.name, layout):
         op.execute(statement)

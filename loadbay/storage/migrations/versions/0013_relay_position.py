@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from loadbay.storage import event_capture
+from loadbay.storage.event_capture import OutboxLayout
 
 revision = "0013"
 down_revision = "0012"
@@ -39,7 +40,7 @@ def upgrade() -> None:
         "(SELECT min(p.id) - 1 FROM outbox_pending p JOIN outbox o ON o.id = p.id), "
         "(SELECT max(id) FROM outbox), 0)"
     )
-    _capture(pending_list=False)
+    _capture(OutboxLayout.EVENT_ROWS)
     op.drop_table("outbox_pending")
 
 
@@ -53,10 +54,10 @@ def downgrade() -> None:
         "INSERT INTO outbox_pending (id) SELECT id FROM outbox "
         "WHERE id > coalesce((SELECT published_through FROM relay_position), 0)"
     )
-    _capture(pending_list=True)
+    _capture(OutboxLayout.LISTED_EVENT_ROWS)
     op.drop_table("relay_position")
 
 
-def _capture(*, pending_list: bool) -> None:
-    for statement in event_capture.recreated(op.get_bind().dialect.name, pending_list=pending_list):
+def _capture(layout: OutboxLayout) -> None:
+    for statement in event_capture.recreated(op.get_bind().dialect.name, layout):
         op.execute(statement)
