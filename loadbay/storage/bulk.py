@@ -35,12 +35,15 @@ class PendingEvent(NamedTuple):
 
 
 def claimed_events(rows: Iterable[Sequence[Any]]) -> list[PendingEvent]:
-    """The events of claimed outbox rows, in order. A row: its id, tenant_id, collection,
-    record_keys and event_ids (JSON arrays), payloads (UTF-8 bytes, one event a line),
-    written_at, and how many of its first events were published already."""
+    """The events of claimed outbox rows, in order, but those published already. A row: its
+    id, tenant_id, collection, event_count, record_keys and event_ids (JSON arrays), payloads
+    (UTF-8 bytes, one event a line), written_at, and how many of its first events were
+    published."""
     events = []
-    for row_id, tenant_id, collection, keys, event_ids, payloads, written_at, done in rows:
-        lines = payloads.split(b"\n")
+    for row in rows:
+        row_id, tenant_id, collection, count, keys, event_ids, payloads, written_at, done = row
+        # A row of one event is the event whole, whatever it holds.
+        lines = payloads.split(b"\n") if count > 1 else [payloads]
         in_row = zip(orjson.loads(keys), orjson.loads(event_ids), lines, strict=True)
         for rank, (key, event_id, payload) in enumerate(in_row, start=1):
             if rank > done:
@@ -50,6 +53,11 @@ def claimed_events(rows: Iterable[Sequence[Any]]) -> list[PendingEvent]:
                     )
                 )
     return events
+
+
+def claimed_event_count(rows: Sequence[Sequence[Any]]) -> int:
+    """How many events claimed rows hold, those published already included."""
+    return sum(row[3] for row in rows)
 
 
 class EventClaim(NamedTuple):

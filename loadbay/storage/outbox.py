@@ -84,18 +84,21 @@ async def feed(
     horizon = await committed_up_to(conn)
     # The rows to read: as many as hold the events wanted, their texts read only for those.
     before = func.sum(outbox.c.event_count).over(order_by=outbox.c.id) - outbox.c.event_count
-    rows = select(outbox.c.id, outbox.c.payloads, before.label("before")).where(
-        outbox.c.tenant_id == tenant_id, outbox.c.id > first_row
-    )
+    rows = select(
+        outbox.c.id, outbox.c.event_count, outbox.c.payloads, before.label("before")
+    ).where(outbox.c.tenant_id == tenant_id, outbox.c.id > first_row)
     if horizon is not None:
         rows = rows.where(outbox.c.id <= horizon)
     if collection is not None:
         rows = rows.where(outbox.c.collection == collection)
-    read = rows.order_by(outbox.c.id).limit(limit).subquery()
-    query = select(read.c.id, read.c.payloads).where(read.c.before < limit + skipped)
+    # Every row read holds an event to return, but perhaps the cursor's own: one row more.
+    read = rows.order_by(outbox.c.id).limit(limit + 1).subquery()
+    query = select(read.c.id, read.c.event_count, read.c.payloads)
+    query = query.where(read.c.before < limit + skipped)
     events: list[FeedEvent] = []
-    for row_id, payloads in (await conn.execute(query.order_by(read.c.id))).all():
-        texts = payloads.split(EVENT_SEPARATOR)
+    for row_id, count, payloads in (await conn.execute(query.order_by(read.c.id))).all():
+        # A row of one event is the event whole, whatever it holds.
+        texts = payloads.split(EVENT_SEPARATOR) if count > 1 else [payloads]
         start = skipped if row_id == after.row_id else 0
         for rank in range(start + 1, len(texts) + 1):
             if len(events) == limit:

@@ -23,7 +23,14 @@ from loadbay.storage._sql import (
     stored_by_key,
     stored_read,
 )
-from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, Row, claimed_events
+from loadbay.storage.bulk import (
+    BulkTarget,
+    EventClaim,
+    OnConflict,
+    Row,
+    claimed_event_count,
+    claimed_events,
+)
 from loadbay.storage.event_capture import PG_AT_SETTING, PG_JOB_SETTING, PG_TS_SETTING
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -45,7 +52,8 @@ _FIRST_TO_CLAIM = f"(SELECT min(id) FROM outbox WHERE id > {_CLAIM_AFTER})"
 # Whole rows, until they hold the batch's events: the range cannot hold more rows than that.
 # Of the row just after the relay's position, the events published already are left out.
 _CLAIM_EVENTS = (
-    "SELECT id, tenant_id, collection, record_keys, event_ids, convert_to(payloads, 'UTF8'), "
+    "SELECT id, tenant_id, collection, event_count, record_keys, event_ids, "
+    "convert_to(payloads, 'UTF8'), "
     "extract(epoch FROM created_at)::float8, CASE WHEN before = 0 AND $1 <= "
     f"{_POSITION} THEN coalesce((SELECT published_rank FROM relay_position), 0) ELSE 0 END "
     "FROM (SELECT *, sum(event_count) OVER (ORDER BY id) - event_count AS before FROM outbox "
@@ -146,12 +154,13 @@ class PostgresBulkWriter:
         up_to = _NO_LIMIT if up_to is None else up_to
         conn = await self._in_transaction()
         rows = await conn.fetch(_CLAIM_EVENTS, after, up_to, limit)
+        if not rows:
+            return EventClaim([], after, caught_up=True)
         events = claimed_events(rows)
-        if not events:
-            return EventClaim(events, after, caught_up=True)
-        # A claim of `limit` events may stop short of the range's end.
-        full = len(events) >= limit
-        through = events[-1].id if full else min(events[0].id + limit - 1, up_to)
+        # Rows holding `limit` events, those published already included, may stop short of
+        # the range's end: the claim then goes as far as its last row.
+        full = claimed_event_count(rows) >= limit
+        through = rows[-1][0] if full else min(rows[0][0] + limit - 1, up_to)
         return EventClaim(events, through, caught_up=through >= up_to)
 
     async def mark_published(self, through: int, next_rank: int = 0) -> None:

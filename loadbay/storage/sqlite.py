@@ -19,7 +19,14 @@ from loadbay.storage._sql import (
     stored_by_key,
     stored_read,
 )
-from loadbay.storage.bulk import BulkTarget, EventClaim, OnConflict, Row, claimed_events
+from loadbay.storage.bulk import (
+    BulkTarget,
+    EventClaim,
+    OnConflict,
+    Row,
+    claimed_event_count,
+    claimed_events,
+)
 from loadbay.storage.event_capture import sqlite_event_id_prefix
 from loadbay.storage.types import UtcDateTime
 
@@ -122,8 +129,8 @@ class SqliteBulkWriter:
     async def claim_events(self, after: int, up_to: int | None, limit: int) -> EventClaim:
         rows = await self._conn.execute_fetchall(_CLAIM_EVENTS, (after, up_to, limit))
         events = claimed_events(rows)
-        through = events[-1].id if events else after
-        return EventClaim(events, through, caught_up=len(events) < limit)
+        through = rows[-1][0] if rows else after
+        return EventClaim(events, through, caught_up=claimed_event_count(rows) < limit)
 
     async def mark_published(self, through: int, next_rank: int = 0) -> None:
         await self._conn.execute_fetchall(_MARK_PUBLISHED, (through, next_rank))
@@ -135,7 +142,8 @@ class SqliteBulkWriter:
 # the bytes sent, the time as seconds since the epoch (stored as UTC text).
 _POSITION = "coalesce((SELECT published_through FROM relay_position), 0)"
 _CLAIM_EVENTS = (
-    "SELECT id, tenant_id, collection, record_keys, event_ids, CAST(payloads AS BLOB), "
+    "SELECT id, tenant_id, collection, event_count, record_keys, event_ids, "
+    "CAST(payloads AS BLOB), "
     "(julianday(created_at) - 2440587.5) * 86400.0, CASE WHEN before = 0 AND ?1 <= "
     f"{_POSITION} THEN coalesce((SELECT published_rank FROM relay_position), 0) ELSE 0 END "
     "FROM (SELECT *, sum(event_count) OVER (ORDER BY id) - event_count AS before FROM outbox "

@@ -208,6 +208,27 @@ async def test_paging_reads_every_event_once_in_order(
     assert paged == whole
 
 
+async def test_a_cursor_past_the_end_of_its_row_reads_on_from_the_next(
+    client: httpx.AsyncClient,
+) -> None:
+    """A cursor names an outbox row and a place in it; a place past the row's last event (a
+    cursor made by hand) reads on from the next row, never an empty page short of the end."""
+    await client.post(BATCHES, json=batch(*(activity(n) for n in range(3))))
+    await client.post(BATCHES, json=batch(activity(3)))
+    whole = (await client.get("/events", params={"limit": 100})).json()["data"]
+    cursors, cursor = [], None
+    for _ in whole:
+        params = {"limit": 1} if cursor is None else {"limit": 1, "after": cursor}
+        cursor = (await client.get("/events", params=params)).json()["cursor"]
+        cursors.append(cursor)
+    first_row = cursors[0].partition(".")[0]
+    last_of_first_row = cursors.index(first_row)
+
+    page = await client.get("/events", params={"limit": 1, "after": f"{first_row}.99"})
+
+    assert page.json()["data"] == [whole[last_of_first_row + 1]]
+
+
 @pytest.mark.parametrize("cursor", ["abc", "-1", "1" * 30, "1.", ".1", "1.x", "1.2.3", "\u0661"])
 async def test_a_bad_cursor_is_422(client: httpx.AsyncClient, cursor: str) -> None:
     response = await client.get("/events", params={"after": cursor})

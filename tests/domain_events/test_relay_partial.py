@@ -93,6 +93,29 @@ async def test_a_write_larger_than_a_batch_goes_out_whole_and_in_order(
     assert all(len(sent) <= 5 for sent in broker.received)
 
 
+async def test_the_resend_of_a_row_acknowledged_in_part_reaches_every_later_event(
+    client: httpx.AsyncClient, started: FastAPI
+) -> None:
+    """PostgreSQL: the resend claims the rest of a 5-event row and rows after it until the
+    batch would be full counting the row's published head; none of the rows it leaves out
+    may be taken as claimed (and so never published)."""
+    await client.post(BATCHES, json=batch(*(activity(n) for n in range(10, 15))))
+    await one_write_each(client, 3)
+    ids = [event["eventId"] for event in await feed(client)]
+    settings = started.state.settings.model_copy(update={"relay_batch_size": 5})
+    broker = FailsOnce(fail_at=3)
+    relay = Relay(started.state.db, broker, settings)
+
+    with pytest.raises(ConnectionError):
+        await relay.publish_pending()
+    resent = await relay.publish_pending()
+
+    sent = [event_id for batch_ in broker.received for event_id in batch_]
+    assert len(ids) == 8
+    assert sent[:3] + sent[len(broker.received[0]) :] == ids
+    assert resent == 5
+
+
 async def test_the_batch_claimed_behind_a_failed_one_waits_for_the_resend(
     client: httpx.AsyncClient, started: FastAPI
 ) -> None:

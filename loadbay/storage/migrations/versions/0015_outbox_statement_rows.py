@@ -14,7 +14,8 @@ the next row that went out, when the broker acknowledged a batch in part.
 
 A downgrade gives each event its row again: with its row's id where every row holds one
 event; otherwise numbered anew in the same order (the relay's position follows the last
-event of its row), and feed cursors handed out meanwhile no longer apply.
+event of its row; events of the next row it had published go out again), and feed cursors
+handed out meanwhile no longer apply.
 """
 
 from __future__ import annotations
