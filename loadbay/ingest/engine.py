@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from loadbay.domain_events.outbox import EventContext
@@ -63,7 +64,7 @@ def prepare_records(
     results: dict[int, RecordResult] = {}
     pending = _validate_and_dedupe(collection, records, mode, results)
     # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
-    ordered = [record for _, record in sorted(pending.items(), key=lambda item: item[0])]
+    ordered = [pending[key] for key in sorted(pending)]
     return PreparedRecords(ordered, results, mode, now)
 
 
@@ -180,15 +181,18 @@ def _validate_and_dedupe(
     records: Sequence[tuple[int, Any]],
     mode: ConflictMode,
     results: dict[int, RecordResult],
-) -> dict[tuple[Any, ...], _Pending]:
-    pending: dict[tuple[Any, ...], _Pending] = {}
+) -> dict[Any, _Pending]:
+    pending: dict[Any, _Pending] = {}
+    # A record's key: its one value, or a tuple of several (a generator per record was the
+    # loop's largest cost).
+    key_of = itemgetter(*collection.key)
     for index, payload in records:
         try:
             row = collection.validate(payload)
         except RecordInvalid as invalid:
             results[index] = _failed(index, invalid.code, invalid.message, payload)
             continue
-        key = tuple(row[k] for k in collection.key)
+        key = key_of(row)
         earlier = pending.get(key)
         if earlier is not None and mode is ConflictMode.FAIL:
             message = f"{collection.conflict_message} (same key as record {earlier.index})"

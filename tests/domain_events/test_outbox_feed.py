@@ -44,6 +44,24 @@ async def test_a_mixed_batch_yields_events_for_its_inserted_records_only(
     assert len({e["eventId"] for e in events}) == 2
 
 
+async def test_a_batch_meeting_stored_keys_yields_events_for_its_new_records_only(
+    client: httpx.AsyncClient,
+) -> None:
+    """On PostgreSQL the batch's first attempt, a plain INSERT, meets the stored key and is
+    rolled back; only the write that skips stored keys may leave events."""
+    await client.post(BATCHES, json=batch(activity(1)))
+    before = await feed(client)
+
+    body = (await client.post(BATCHES, json=batch(activity(2), activity(1), activity(3)))).json()
+    events = (await feed(client))[len(before) :]
+
+    assert [r["status"] for r in body["results"]] == ["success", "failed", "success"]
+    assert body["results"][1]["error"] == "unique_constraint_violation"
+    created = {r["activity_id"] for r in body["results"] if r["status"] == "success"}
+    assert sorted(e["new"]["id"] for e in events) == sorted(created)
+    assert [e["new"]["mentor_id"] for e in events] == ["mentor-2", "mentor-3"]
+
+
 async def test_a_retry_that_updates_yields_old_and_new(client: httpx.AsyncClient) -> None:
     await client.post(BATCHES, json=batch(activity(1)))
     await client.post(BATCHES, json=batch(activity(1, duration_minutes=45)))
