@@ -70,6 +70,11 @@ _MARK_PUBLISHED = (
 )
 
 
+# A released savepoint stays a subtransaction of its transaction until the end; past 64 of
+# them PostgreSQL's per-backend cache overflows and every session's snapshots get slower. So
+# a transaction writes by plain INSERTs in savepoints (see `write`) this many times at most.
+_MOST_SAVEPOINTS = 32
+
 # A statement that only makes SQLAlchemy open its transaction (asyncpg's opens lazily).
 _OPEN = text("SELECT 1")
 
@@ -93,6 +98,7 @@ class PostgresBulkWriter:
         # writer sends to open it otherwise.
         self._conn = conn
         self._driver = driver_connection
+        self._savepoints = 0
 
     async def write(
         self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict, shared: Row
@@ -107,7 +113,8 @@ class PostgresBulkWriter:
         returned = []
         for arrays in _column_arrays(records):
             values = (*arrays, *shared.values())
-            if on_conflict is OnConflict.NOTHING:
+            if on_conflict is OnConflict.NOTHING and self._savepoints < _MOST_SAVEPOINTS:
+                self._savepoints += 1
                 plain = _upsert_sql(target, tuple(columns), tuple(shared), None)
                 returned += await _insert_unless_conflicting(conn, plain, sql, values)
             else:

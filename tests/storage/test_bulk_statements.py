@@ -90,6 +90,29 @@ async def test_a_thousand_records_take_a_bounded_number_of_statements(
     assert len(without_savepoints(statements)) <= 6
 
 
+async def test_a_transaction_takes_few_savepoints_however_small_its_chunks(
+    database_url: str, backend: str
+) -> None:
+    """Past 64 subtransactions in one transaction PostgreSQL slows every session's snapshots:
+    chunks past the 32nd go straight to ON CONFLICT DO NOTHING."""
+    db = Database(database_url)
+    records = [(n, activity(n)) for n in range(40)]
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+            statements = await watch_statements(unit, backend)
+            results = await write_records(
+                unit, ACTIVITIES, "t1", records, mode=ConflictMode.FAIL, chunk_size=1, now=utcnow()
+            )
+    finally:
+        await db.dispose()
+
+    assert all(r.succeeded for r in results)
+    savepoints = sum(s.startswith("SAVEPOINT") for s in statements)
+    assert savepoints == (32 if backend == "postgres" else 0)
+    assert len(inserts_into_activities(statements)) == 40
+
+
 async def test_a_chunk_meeting_a_stored_key_is_written_again_skipping_stored_keys(
     database_url: str, backend: str
 ) -> None:
