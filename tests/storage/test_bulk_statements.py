@@ -15,6 +15,7 @@ from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import write_records
 from loadbay.ingest.operator import OperatorCollections, collections_for
 from loadbay.ingest.templates.model import built_in, checked
+from loadbay.outcomes import RecordResult
 from loadbay.storage.bulk import OnConflict
 from loadbay.storage.database import Database, WriteUnit
 from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB, activities
@@ -55,6 +56,25 @@ async def watch_statements(unit: WriteUnit, backend: str) -> list[str]:
 
 def inserts_into_activities(statements: list[str]) -> list[str]:
     return [s for s in statements if s.lstrip().upper().startswith('INSERT INTO "ACTIVITIES"')]
+
+
+async def write_activities(
+    db: Database, backend: str, records: list[tuple[int, Any]], *, chunk_size: int
+) -> tuple[list[str], list[RecordResult]]:
+    """Write activities in one unit (tenant t1, failing stored keys); the statements it sent."""
+    async with db.write() as unit:
+        await ensure_tenant(unit.conn, "t1", "T1")
+        statements = await watch_statements(unit, backend)
+        results = await write_records(
+            unit,
+            ACTIVITIES,
+            "t1",
+            records,
+            mode=ConflictMode.FAIL,
+            chunk_size=chunk_size,
+            now=utcnow(),
+        )
+    return statements, results
 
 
 def without_savepoints(statements: list[str]) -> list[str]:
@@ -98,12 +118,7 @@ async def test_a_transaction_takes_few_savepoints_however_small_its_chunks(
     db = Database(database_url)
     records = [(n, activity(n)) for n in range(40)]
     try:
-        async with db.write() as unit:
-            await ensure_tenant(unit.conn, "t1", "T1")
-            statements = await watch_statements(unit, backend)
-            results = await write_records(
-                unit, ACTIVITIES, "t1", records, mode=ConflictMode.FAIL, chunk_size=1, now=utcnow()
-            )
+        statements, results = await write_activities(db, backend, records, chunk_size=1)
     finally:
         await db.dispose()
 
@@ -120,29 +135,9 @@ async def test_a_chunk_meeting_a_stored_key_is_written_again_skipping_stored_key
     time), in a savepoint; meeting a stored key, it rolls back to it and skips stored keys."""
     db = Database(database_url)
     try:
-        async with db.write() as unit:
-            await ensure_tenant(unit.conn, "t1", "T1")
-            await write_records(
-                unit,
-                ACTIVITIES,
-                "t1",
-                [(0, activity(2))],
-                mode=ConflictMode.FAIL,
-                chunk_size=1000,
-                now=utcnow(),
-            )
-        async with db.write() as unit:
-            statements = await watch_statements(unit, backend)
-            records = [(n, activity(n)) for n in range(1, 4)]
-            results = await write_records(
-                unit,
-                ACTIVITIES,
-                "t1",
-                records,
-                mode=ConflictMode.FAIL,
-                chunk_size=1000,
-                now=utcnow(),
-            )
+        await write_activities(db, backend, [(0, activity(2))], chunk_size=1000)
+        records = [(n, activity(n)) for n in range(1, 4)]
+        statements, results = await write_activities(db, backend, records, chunk_size=1000)
         async with db.read() as conn:
             stored = (await conn.execute(select(func.count()).select_from(activities))).scalar_one()
     finally:
@@ -357,18 +352,7 @@ async def test_a_chunk_too_large_for_one_message_goes_in_several_statements(
     db = Database(database_url)
     records: list[tuple[int, Any]] = [(n, activity(n)) for n in range(100)]
     try:
-        async with db.write() as unit:
-            await ensure_tenant(unit.conn, "t1", "T1")
-            statements = await watch_statements(unit, backend)
-            results = await write_records(
-                unit,
-                ACTIVITIES,
-                "t1",
-                records,
-                mode=ConflictMode.FAIL,
-                chunk_size=100,
-                now=utcnow(),
-            )
+        statements, results = await write_activities(db, backend, records, chunk_size=100)
         async with db.read() as conn:
             mentors = (await conn.execute(select(activities.c.mentor_id))).scalars().all()
     finally:
