@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, NamedTuple, Protocol
+from typing import Any, AnyStr, NamedTuple, Protocol
 
 import orjson
 from sqlalchemy import Table
@@ -34,6 +34,14 @@ class PendingEvent(NamedTuple):
     written_at: float
 
 
+def row_payloads(payloads: AnyStr, count: int) -> list[AnyStr]:
+    """The events of an outbox row, one a line (compact JSON holds no line break), as text or
+    bytes; a row of one event is the event whole, whatever it holds."""
+    if count == 1:
+        return [payloads]
+    return payloads.split(b"\n" if isinstance(payloads, bytes) else "\n")  # type: ignore[arg-type]
+
+
 def claimed_events(rows: Iterable[Sequence[Any]]) -> list[PendingEvent]:
     """The events of claimed outbox rows, in order, but those published already. A row: its
     id, tenant_id, collection, event_count, record_keys and event_ids (JSON arrays), payloads
@@ -42,8 +50,7 @@ def claimed_events(rows: Iterable[Sequence[Any]]) -> list[PendingEvent]:
     events = []
     for row in rows:
         row_id, tenant_id, collection, count, keys, event_ids, payloads, written_at, done = row
-        # A row of one event is the event whole, whatever it holds.
-        lines = payloads.split(b"\n") if count > 1 else [payloads]
+        lines = row_payloads(payloads, count)
         in_row = zip(orjson.loads(keys), orjson.loads(event_ids), lines, strict=True)
         for rank, (key, event_id, payload) in enumerate(in_row, start=1):
             if rank > done:

@@ -14,10 +14,9 @@ import orjson
 from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loadbay.storage.bulk import row_payloads
 from loadbay.storage.feed_horizon import committed_up_to
 from loadbay.storage.tables import outbox, relay_position
-
-EVENT_SEPARATOR = "\n"  # between the events of a row: compact JSON holds no line break
 
 
 class FeedPosition(NamedTuple):
@@ -97,8 +96,7 @@ async def feed(
     query = query.where(read.c.before < limit + skipped)
     events: list[FeedEvent] = []
     for row_id, count, payloads in (await conn.execute(query.order_by(read.c.id))).all():
-        # A row of one event is the event whole, whatever it holds.
-        texts = payloads.split(EVENT_SEPARATOR) if count > 1 else [payloads]
+        texts = row_payloads(payloads, count)
         start = skipped if row_id == after.row_id else 0
         for rank in range(start + 1, len(texts) + 1):
             if len(events) == limit:

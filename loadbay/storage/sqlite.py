@@ -136,7 +136,6 @@ class SqliteBulkWriter:
         await self._conn.execute_fetchall(_MARK_PUBLISHED, (through, next_rank))
 
 
-# The payload as the bytes sent, the time as seconds since the epoch (stored as UTC text).
 # Whole rows, until they hold the batch's events (as many rows at most); of the row just
 # after the relay's position, the events published already are left out. The payloads as
 # the bytes sent, the time as seconds since the epoch (stored as UTC text).
