@@ -147,10 +147,13 @@ async def _write_chunk(
     tenant_id = shared["tenant_id"]
     if collection.reference is not None:
         chunk = await _resolve(unit, collection.reference, tenant_id, chunk, results)
+    # Whether a read found none of the chunk's keys stored; None: no read.
+    none_stored = None
     if collection.prepare is not None and chunk:
         rows = [record.row for record in chunk]
         # The collection's hook sees the stored versions, locked in key order.
         stored = await _stored_versions(unit, collection, rows, shared)
+        none_stored = not stored
         refused = await collection.prepare(unit, tenant_id, rows, stored)
         for position, invalid in refused.items():
             _fail_key(chunk[position], invalid.code, invalid.message, results)
@@ -158,7 +161,11 @@ async def _write_chunk(
     if not chunk:
         return
     written = await unit.bulk.write(
-        collection.target, [record.row for record in chunk], _ON_CONFLICT[mode], shared
+        collection.target,
+        [record.row for record in chunk],
+        _ON_CONFLICT[mode],
+        shared,
+        none_stored=none_stored,
     )
     _report(collection, mode, chunk, written, results)
     if collection.after_write is not None:

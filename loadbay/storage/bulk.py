@@ -128,7 +128,13 @@ class BulkTarget:
 
 class BulkWriter(Protocol):
     async def write(
-        self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict, shared: Row
+        self,
+        target: BulkTarget,
+        rows: Sequence[Row],
+        on_conflict: OnConflict,
+        shared: Row,
+        *,
+        none_stored: bool | None = None,
     ) -> list[Sequence[Any] | None]:
         """Write rows (unique on the conflict columns) in bulk.
 
@@ -137,6 +143,10 @@ class BulkWriter(Protocol):
         the `returning` columns of each row written (in that order, perhaps followed by
         others), or None for a row that was not written: a conflict under
         `OnConflict.NOTHING`, or an update its `update_guard` refused.
+
+        `none_stored`: whether a read in this transaction found none of the rows' keys
+        stored (None: no read). A writer may then try a plain insert first, or not; a
+        concurrent writer may have stored some since, and the result is the same either way.
         """
         ...
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from loadbay.storage._writer_lock import WriterLock
 from loadbay.storage.bulk import BulkWriter
 from loadbay.storage.postgres import PostgresBulkWriter
+from loadbay.storage.recent_conflicts import RecentConflicts
 from loadbay.storage.sqlite import SqliteBulkWriter
 from loadbay.storage.wal_checkpoints import BACKSTOP_PAGES, WalCheckpoints
 
@@ -62,6 +63,7 @@ class Database:
         )
         # SQLite has one writer at a time; queueing here is cheaper than busy-waiting.
         self._writer_lock = WriterLock(database_file) if self.dialect == "sqlite" else None
+        self._recent_conflicts = RecentConflicts()
         # Run by the server beside its writers (see wal_checkpoints); None on PostgreSQL.
         self.wal_checkpoints = WalCheckpoints(database_file) if database_file else None
 
@@ -87,7 +89,7 @@ class Database:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 driver = (await conn.get_raw_connection()).driver_connection
-                bulk = bulk_writer_for(self.dialect, conn, driver)
+                bulk = bulk_writer_for(self.dialect, conn, driver, self._recent_conflicts)
                 counters = self._counters.begin if self._counters else lambda: nullcontext(conn)
                 yield WriteUnit(conn=conn, bulk=bulk, driver=driver, counters=counters)
 
@@ -168,8 +170,10 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}")
 
 
-def bulk_writer_for(dialect: str, conn: AsyncConnection, driver_connection: Any) -> BulkWriter:
+def bulk_writer_for(
+    dialect: str, conn: AsyncConnection, driver_connection: Any, conflicts: RecentConflicts
+) -> BulkWriter:
     """The fast path of a unit whose SQLAlchemy connection is `conn`, on its driver's own."""
     if dialect == "postgresql":
-        return PostgresBulkWriter(conn, driver_connection)
+        return PostgresBulkWriter(conn, driver_connection, conflicts)
     return SqliteBulkWriter(driver_connection, conn.dialect)

@@ -57,7 +57,13 @@ class SqliteBulkWriter:
         self._dialect = dialect
 
     async def write(
-        self, target: BulkTarget, rows: Sequence[Row], on_conflict: OnConflict, shared: Row
+        self,
+        target: BulkTarget,
+        rows: Sequence[Row],
+        on_conflict: OnConflict,
+        shared: Row,
+        *,
+        none_stored: bool | None = None,
     ) -> list[Sequence[Any] | None]:
         columns = target.row_columns(shared)
         params = encode_rows(target.table, columns, rows, _ENCODERS)
