@@ -273,8 +273,10 @@ instances = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("tenant_id", "instance_id"),
-    UniqueConstraint("tenant_id", "hrid"),
-    UniqueConstraint("tenant_id", "match_key"),
+    # Only the id's key leads with the tenant: on a table without statistics, PostgreSQL
+    # read a chunk's stored versions through any of them (migration 0016).
+    UniqueConstraint("hrid", "tenant_id"),
+    UniqueConstraint("match_key", "tenant_id"),
     sqlite_autoincrement=True,
 )
 
