@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import Table
@@ -84,10 +85,16 @@ class Collection:
 
     def touched(self, rows: Iterable[dict[str, Any]]) -> set[Hashable]:
         """Everything these rows write or depend on that another chunk's rows could too."""
-        touched: set[Hashable] = set()
-        for row in rows:
-            touched.add(tuple(row[column] for column in self.key))
-            if self.shares is not None:
+        rows = list(rows)
+        # Keys as tuples, whatever their width: `shares` names linked records that way.
+        if len(self.key) == 1:
+            (column,) = self.key
+            touched: set[Hashable] = {(row[column],) for row in rows}
+        else:
+            key_of = itemgetter(*self.key)
+            touched = {key_of(row) for row in rows}
+        if self.shares is not None:
+            for row in rows:
                 touched.update(self.shares(row))
         return touched
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Hashable, Mapping
 from enum import StrEnum
 from importlib import resources
 from typing import Any
@@ -265,10 +265,14 @@ async def _check_unique(
                 break
 
 
-def _shares(row: dict[str, Any]) -> Iterator[Hashable]:
+def _shares(row: dict[str, Any]) -> list[Hashable]:
     """The instances its titles link (by natural key), its hrid and its matchKey."""
-    yield from ((other,) for other in linked_instances(row[_TITLES] or ()))
-    yield from ((column, row[column]) for column, _ in _UNIQUE if row[column])
+    # A list, not a generator, and no set for the many rows without titles: this runs
+    # once per row of every chunk of a file.
+    shared: list[Hashable] = [(column, row[column]) for column, _ in _UNIQUE if row[column]]
+    if row[_TITLES]:
+        shared += [(other,) for other in linked_instances(row[_TITLES])]
+    return shared
 
 
 def instance_document(row: Mapping[str, Any]) -> dict[str, Any]:

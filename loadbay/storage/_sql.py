@@ -140,8 +140,9 @@ def align(
         (position,) = positions
         found = {r[width]: r for r in returned}
         return [found.get(row[position]) for row in params]
+    key_of = itemgetter(*positions)
     found = {tuple(r[width:]): r for r in returned}
-    return [found.get(tuple(row[i] for i in positions)) for row in params]
+    return [found.get(key_of(row)) for row in params]
 
 
 def _encoder_for(
