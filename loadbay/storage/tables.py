@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from loadbay.storage.types import BigId, JsonText, UtcDateTime
@@ -273,10 +274,20 @@ instances = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("tenant_id", "instance_id"),
-    # Only the id's key leads with the tenant: on a table without statistics, PostgreSQL
-    # read a chunk's stored versions through any of them (migration 0016).
-    UniqueConstraint("hrid", "tenant_id"),
-    UniqueConstraint("match_key", "tenant_id"),
+    # Partial, on a predicate only a lookup by the value implies: on a table without
+    # statistics, PostgreSQL read a chunk's stored versions (by id) through any index
+    # leading with the tenant, the tenant alone as its condition (migration 0016).
+    *(
+        Index(
+            f"uq_instances_tenant_id_{value}",
+            "tenant_id",
+            value,
+            unique=True,
+            postgresql_where=text(f"{value} IS NOT NULL"),
+            sqlite_where=text(f"{value} IS NOT NULL"),
+        )
+        for value in ("hrid", "match_key")
+    ),
     sqlite_autoincrement=True,
 )
 
