@@ -274,9 +274,10 @@ instances = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("tenant_id", "instance_id"),
-    # Partial, on a predicate only a lookup by the value implies: on a table without
-    # statistics, PostgreSQL read a chunk's stored versions (by id) through any index
-    # leading with the tenant, the tenant alone as its condition (migration 0016).
+    # Partial on PostgreSQL, on a predicate only a lookup by the value implies: on a table
+    # without statistics, it read a chunk's stored versions (by id) through any index
+    # leading with the tenant, the tenant alone as its condition (migration 0016). SQLite
+    # never did, and ignored partial ones for lookups by hrid: whole ones there.
     *(
         Index(
             f"uq_instances_tenant_id_{value}",
@@ -284,7 +285,6 @@ instances = Table(
             value,
             unique=True,
             postgresql_where=text(f"{value} IS NOT NULL"),
-            sqlite_where=text(f"{value} IS NOT NULL"),
         )
         for value in ("hrid", "match_key")
     ),

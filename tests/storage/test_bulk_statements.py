@@ -19,6 +19,7 @@ from loadbay.ingest.templates.model import built_in, checked
 from loadbay.outcomes import Outcome, RecordResult
 from loadbay.storage.bulk import OnConflict
 from loadbay.storage.database import Database, WriteUnit
+from loadbay.storage.instances import hrid_holders_between
 from loadbay.storage.outbox import FeedPosition, feed
 from loadbay.storage.postgres import _stored_sql
 from loadbay.storage.recent_conflicts import REMEMBERED_SECONDS, RecentConflicts
@@ -271,6 +272,36 @@ async def test_stored_instances_are_read_by_their_key_on_a_table_without_statist
     condition = plan[plan.index(scan) + 1]
     assert "tenant_id" in condition
     assert "instance_id" in condition
+
+
+async def test_a_range_of_assigned_hrids_is_read_through_the_tenants_hrid_key(
+    database_url: str, backend: str
+) -> None:
+    """Every chunk that assigns hrids reads their range: through (tenant, hrid), with both
+    as its condition, not every row of the tenant (SQLite ignored a partial index for it)."""
+    statements: list[tuple[str, Any]] = []
+
+    def heard(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    db = Database(database_url)
+    try:
+        async with db.read() as conn:
+            event.listen(conn.sync_connection, "before_cursor_execute", heard)
+            await hrid_holders_between(conn, "t1", "in00000000001", "in00000002000")
+            (statement, parameters), *_ = statements
+            explain = "EXPLAIN QUERY PLAN" if backend == "sqlite" else "EXPLAIN"
+            plan = [
+                str(row[-1])
+                for row in await conn.exec_driver_sql(f"{explain} {statement}", parameters)
+            ]
+    finally:
+        await db.dispose()
+
+    (scan,) = [line for line in plan if "uq_instances_tenant_id_hrid" in line]
+    condition = scan if backend == "sqlite" else plan[plan.index(scan) + 1]
+    assert "tenant_id" in condition
+    assert "hrid" in condition
 
 
 async def test_an_upsert_told_no_key_is_stored_still_updates_a_key_stored_since(

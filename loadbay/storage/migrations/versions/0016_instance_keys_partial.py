@@ -1,4 +1,4 @@
-"""The unique keys of instances' hrid and matchKey become partial unique indexes.
+"""The unique keys of instances' hrid and matchKey become unique indexes, partial on PostgreSQL.
 
 Revision ID: 0016
 Revises: 0015
@@ -17,6 +17,10 @@ index only for a query whose conditions imply its predicate: lookups by hrid or 
 (any comparison implies not null), the read by id cannot. Leading with the value instead
 would have made the range of hrids a chunk was assigned a scan across every tenant (their
 counters share the prefix): 0.4 -> 7.9 ms with 50 tenants.
+
+SQLite never read by id through them, and its planner took a partial index for no lookup by
+hrid (a chunk's range of hrids read every row of the tenant: the first load of 1,000,000
+lines fell from 28k to 15k lines/s): there they are whole unique indexes, as the keys were.
 """
 
 from __future__ import annotations
@@ -52,7 +56,6 @@ def upgrade() -> None:
             ["tenant_id", value],
             unique=True,
             postgresql_where=where,
-            sqlite_where=where,
         )
 
 
