@@ -23,6 +23,8 @@ import struct
 import tempfile
 from typing import Any
 
+from loadbay import scratch_files
+
 # The shared file's path, inherited by the workers from the supervisor.
 _COUNTS_FILE = "LOADBAY_SERVE_CONNECTION_COUNTS"
 _SLOT = struct.Struct("=q")
@@ -36,7 +38,8 @@ _NOT_SERVING = -1
 def share_between_workers(workers: int) -> str:
     """Make the file the workers count their connections in, one slot each; call before the
     workers start. Returns its path: the caller removes it at exit."""
-    handle, path = tempfile.mkstemp(prefix="loadbay-connections-")
+    scratch_files.remove_orphans("connections")
+    handle, path = tempfile.mkstemp(prefix=scratch_files.prefix("connections"))
     with os.fdopen(handle, "wb") as file:
         file.write(bytes(_SLOT.size * workers))
     os.environ[_COUNTS_FILE] = path

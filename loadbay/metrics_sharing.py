@@ -10,6 +10,8 @@ import os
 import shutil
 import tempfile
 
+from loadbay import scratch_files
+
 # prometheus_client's multiprocess mode reads the folder from this variable.
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -26,6 +28,7 @@ def share_between_workers() -> str | None:
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
         return None
-    folder = tempfile.mkdtemp(prefix="loadbay-metrics-")
+    scratch_files.remove_orphans("metrics")
+    folder = tempfile.mkdtemp(prefix=scratch_files.prefix("metrics"))
     os.environ[MULTIPROCESS_DIR] = folder
     return folder

@@ -167,6 +167,33 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path: Path, database_u
     assert not [pid for pid in workers if _alive(pid)]
 
 
+def test_a_killed_supervisors_scratch_files_go_when_the_next_one_starts(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A supervisor shares a folder (metrics) and a file (connection counts) with its
+    workers; killed, it cannot remove them, so the next server does."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = loadbay_env(tmp_path, database_url) | {"TMPDIR": str(scratch)}
+
+    def ours() -> set[str]:
+        return {path.name for path in scratch.iterdir() if path.name.startswith("loadbay-")}
+
+    killed = start_server(env, tmp_path / "killed.log", workers=2)
+    left = ours()
+    killed.stop(kill=True)
+    server = start_server(env, tmp_path / "next.log", workers=2)
+    try:
+        beside_the_next = ours()
+    finally:
+        server.stop()
+
+    assert sorted(name.split("-")[1] for name in left) == ["connections", "metrics"]
+    assert not left & beside_the_next
+    assert len(beside_the_next) == 2
+    assert ours() == set()
+
+
 def test_with_a_broker_the_relay_runs_beside_the_workers_and_is_restarted(
     tmp_path: Path, database_url: str
 ) -> None:
