@@ -160,11 +160,19 @@ def _pg_write_events(captured: CapturedTable, change: str, layout: OutboxLayout)
     payload = f"""'{{"eventId":"' || e.event_id || after_id || to_json(e.tenant_id)::text
              || after_tenant || to_json(e.record_key)::text || after_key
              || {old_member}',"new":' || e.new || '}}'"""
+    # A statement's rows, sorted once: an ORDER BY in each of the three aggregates below
+    # sorted them three times, 1.0-1.2 of PostgreSQL's ~11.6 us an activity. The aggregates
+    # of one outbox row read the same rows in the same order, so its keys, ids and values
+    # stay aligned whatever the order; by tenant, then id, the GROUP BY needs no sort of its
+    # own and the events keep the order of their ids.
+    sorted_once = (
+        "\n      ORDER BY n.tenant_id, n.id" if layout is OutboxLayout.STATEMENT_ROWS else ""
+    )
     changed = f"""(
       SELECT n.id, n.tenant_id, {_pg_key(captured, "n")} AS record_key,
              id_prefix || lpad(to_hex(n.id), 11, '0') AS event_id,
              {_pg_view(captured, "n")} AS new{old_select}
-      FROM new_rows n{old_join}
+      FROM new_rows n{old_join}{sorted_once}
     ) e"""
     if layout is OutboxLayout.STATEMENT_ROWS:
         # GROUP BY: a statement with no row writes no outbox row.
@@ -172,9 +180,9 @@ def _pg_write_events(captured: CapturedTable, change: str, layout: OutboxLayout)
     INSERT INTO outbox (tenant_id, collection, event_type, event_count, record_keys,
                         event_ids, payloads, created_at)
     SELECT e.tenant_id, '{captured.collection}', '{event_type}', count(*),
-           to_json(array_agg(e.record_key ORDER BY e.id))::text,
-           to_json(array_agg(e.event_id ORDER BY e.id))::text,
-           string_agg({payload}, E'\\n' ORDER BY e.id),
+           to_json(array_agg(e.record_key))::text,
+           to_json(array_agg(e.event_id))::text,
+           string_agg({payload}, E'\\n'),
            to_timestamp(ts / 1000.0)
     FROM {changed}
     GROUP BY e.tenant_id;"""
