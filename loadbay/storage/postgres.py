@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from asyncpg import UniqueViolationError
@@ -119,7 +119,8 @@ class PostgresBulkWriter:
         if not records:
             return []
         conn = await self._in_transaction()
-        sql = _upsert_sql(target, tuple(columns), tuple(shared), on_conflict)
+        statement_of = partial(_upsert_sql, target, tuple(columns), tuple(shared))
+        sql, plain = statement_of(on_conflict), statement_of(None)
         # Where rows go when they may meet stored keys: the writes there lately tell.
         written_to = (table.name, shared.get("tenant_id"))
         returned = []
@@ -131,7 +132,6 @@ class PostgresBulkWriter:
                 plain_first = none_stored
             if plain_first and self._savepoints < _MOST_SAVEPOINTS:
                 self._savepoints += 1
-                plain = _upsert_sql(target, tuple(columns), tuple(shared), None)
                 written, conflicted = await _insert_unless_conflicting(conn, plain, sql, values)
                 if conflicted:
                     self._conflicts.met(written_to)
