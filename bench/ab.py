@@ -43,9 +43,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--scenario",
-        choices=("entities", "files"),
+        choices=("entities", "activities", "files"),
         default="entities",
-        help="entity batches over HTTP, or an instance file's first load and re-load",
+        help="entity batches over HTTP (inserts, then updates), activities through the"
+        " batch-insert API, or an instance file's first load and re-load",
     )
     parser.add_argument(
         "--records", type=int, default=100_000, help="entities, or the file's lines, per round"
@@ -74,8 +75,10 @@ def report(args: argparse.Namespace, seen: dict[tuple[str, str], list[Measuremen
     if args.scenario == "files":
         print(f"\n{args.db}, an instance file of {args.records:,} lines:")
     else:
-        print(f"\n{args.db}, {args.clients} clients, {args.records:,} entities per line:")
+        print(f"\n{args.db}, {args.clients} clients, {args.records:,} {args.scenario} per line:")
     for op, _ in OPS:
+        if ("before", op) not in seen:
+            continue
         before = [m.rate for m in seen[("before", op)]]
         after = [m.rate for m in seen[("after", op)]]
         # Each round's two runs ran minutes apart at most: their ratio is the paired figure.
@@ -105,6 +108,8 @@ def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, Me
             headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
             if args.scenario == "files":
                 return file_loads(run, server, headers, args.records)
+            if args.scenario == "activities":
+                return activity_inserts(server, headers, args)
             httpx.put(
                 f"{server.url}/operator-data-api/settings",
                 headers=headers,
@@ -135,6 +140,28 @@ def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, Me
     finally:
         run.drop_databases()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def activity_inserts(
+    server: Server, headers: dict[str, str], args: argparse.Namespace
+) -> dict[str, Measurement]:
+    """Activities through the batch-insert API, after batches of other ids warmed it up."""
+    path = "/api/v1/batch-inserts"
+    warm_up(server, path, data.activity_batches(WARM_UP_LINES), headers)
+    seen = measure(
+        server,
+        "activities insert",
+        "loadbay",
+        "insert",
+        path,
+        data.activity_batches(range(args.records)),
+        clients=args.clients,
+        headers=headers,
+        count_failures=scenarios.activity_failures,
+    )
+    if seen.failed:
+        raise RuntimeError(f"{seen.failed} records failed: {seen.first_error}")
+    return {"insert": seen}
 
 
 def file_loads(
