@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter as Counts
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +116,14 @@ _IN_USE = "loadbay_in_use"
 
 def count_records(collection: str, tenant: str, outcomes: Iterable[str]) -> None:
     """Count committed results; call after the commit, never inside the transaction."""
-    for outcome, count in Counts(outcomes).items():
-        RECORDS.labels(collection, tenant, outcome).inc(count)
+    count_outcomes(collection, tenant, Counts(outcomes))
+
+
+def count_outcomes(collection: str, tenant: str, counts: Mapping[str, int]) -> None:
+    """`count_records`, from the number of records of each outcome."""
+    for outcome, count in counts.items():
+        if count:
+            RECORDS.labels(collection, tenant, outcome).inc(count)
 
 
 def render(extra: Iterable[str] = ()) -> bytes:

@@ -103,15 +103,28 @@ async def test_records_are_counted_by_collection_and_outcome(client: httpx.Async
 
 async def test_file_jobs_count_their_lines_and_show_the_queue(client: httpx.AsyncClient) -> None:
     before = await scrape(client)
-    await upload(client, "a.ndjson", instance(1), b"oops", instance(2))
+    # The last line repeats the second's record: both lines count, as their record's outcome.
+    await upload(client, "a.ndjson", instance(1), instance(2), b"oops", instance(2))
 
     await bulk(client, "a.ndjson")
+    loaded = await scrape(client)
+    stored = {"_version": 1}
+    lines = (instance(1, **stored), instance(2, **stored), b"oops", instance(2, **stored))
+    await upload(client, "b.ndjson", *lines)
+    await bulk(client, "b.ndjson")
 
     after = await scrape(client)
-    assert value(after, "loadbay_file_lines_total") - value(before, "loadbay_file_lines_total") == 3
+    assert value(after, "loadbay_file_lines_total") - value(before, "loadbay_file_lines_total") == 8
     labels = {"collection": "instances", "tenant": "default"}
-    created = value(after, "loadbay_records_total", **labels, outcome="created")
-    assert created - value(before, "loadbay_records_total", **labels, outcome="created") == 2
+    for scrapes, outcome, count in (
+        ((before, loaded), "created", 3),
+        ((before, loaded), "updated", 0),
+        ((loaded, after), "created", 0),
+        ((loaded, after), "updated", 3),
+        ((before, after), "failed", 2),
+    ):
+        start, end = (value(s, "loadbay_records_total", **labels, outcome=outcome) for s in scrapes)
+        assert end - start == count, outcome
     assert value(after, "loadbay_file_jobs", status="completed") >= 1
     assert value(after, "loadbay_file_jobs", status="processing") == 0
 

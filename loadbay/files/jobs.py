@@ -221,25 +221,25 @@ class FileJobs:
             parsed.chunk,
             parsed.failed,
         )
-        raw_by_line = dict(chunk.lines)
         events = EventContext(self.ids.format(job.id)) if job.publish_events else None
+        prepared = parsed.prepared
         async with self._db.write() as unit:
-            results = await write_prepared(
+            failures = await write_prepared(
                 unit,
                 self._collection,
                 tenant,
-                parsed.prepared,
+                prepared,
                 # The whole chunk in one statement: its lines commit together.
-                chunk_size=len(parsed.prepared.ordered) or 1,
+                chunk_size=len(prepared.ordered) or 1,
                 events=events,
+                count_successes=True,
             )
-            for result in results:
-                if not result.succeeded:
-                    failed[result.index] = (
-                        _identity(result.payload, result.index),
-                        result.error or "",
-                        result.message or "",
-                    )
+            for result in failures:
+                failed[result.index] = (
+                    _identity(result.payload, result.index),
+                    result.error or "",
+                    result.message or "",
+                )
             # Listed and claimed before its error parts are written: a run that has lost the
             # job, or whose chunk another run committed, stops here without touching them.
             if not await store.advance(
@@ -252,11 +252,12 @@ class FileJobs:
                 now=utcnow(),
             ):
                 raise LostClaim
+            raw_by_line = dict(chunk.lines) if failed else {}
             await self._error_parts.write(tenant, name, chunk.number, failed, raw_by_line, parts)
-            succeeded = sum(r.succeeded for r in results)
+            succeeded = prepared.succeeded.total()
             await self._jobs.count(unit.conn, job.id, succeeded=succeeded, failed=len(failed))
-        outcomes = [r.outcome.value for r in results if r.succeeded]
-        metrics.count_records(self._collection.name, tenant, [*outcomes, *["failed"] * len(failed)])
+        outcomes = {outcome.value: count for outcome, count in prepared.succeeded.items()}
+        metrics.count_outcomes(self._collection.name, tenant, {**outcomes, "failed": len(failed)})
         metrics.FILE_LINES.inc(len(chunk.lines))
 
     async def _finish(self, job: FileJob) -> None:
