@@ -89,6 +89,13 @@ def report(args: argparse.Namespace, seen: dict[tuple[str, str], list[Measuremen
             f" {statistics.median(paired):.2f}x"
         )
         print(f"    rounds before {[round(r) for r in before]}, after {[round(r) for r in after]}")
+        for who in ("server", "postgres") if args.db == "postgres" else ("server",):
+            used = {name: _cpu_us(seen[(name, op)], who) for name in ("before", "after")}
+            if all(used.values()):
+                print(
+                    f"    {who} CPU a record, median: {statistics.median(used['before']):.1f} → "
+                    f"{statistics.median(used['after']):.1f} us"
+                )
         peaks = {
             name: [m.peak_rss_mb or 0 for m in seen[(name, op)]] for name in ("before", "after")
         }
@@ -96,6 +103,17 @@ def report(args: argparse.Namespace, seen: dict[tuple[str, str], list[Measuremen
             f"    peak RSS summed over the server's processes, median: "
             f"{statistics.median(peaks['before']):.0f} → {statistics.median(peaks['after']):.0f} MB"
         )
+
+
+def _cpu_us(rounds: list[Measurement], who: str) -> list[float]:
+    """Each round's CPU of the server (its processes) or PostgreSQL, in us a record: steadier
+    than records/s on a machine whose speed moves, where that side was not the bottleneck."""
+    key = f"{who}_cpu_cores"
+    return [
+        m.notes[key] * m.seconds / m.records * 1e6
+        for m in rounds
+        if m.records and m.notes.get(key) is not None
+    ]
 
 
 def one_round(args: argparse.Namespace, name: str, source: Path) -> dict[str, Measurement]:
