@@ -375,6 +375,28 @@ async def test_publish_events_true_writes_events_and_false_writes_none(
     assert update["jobId"].startswith("job_")
 
 
+async def test_events_carry_documents_in_any_script_whole(client: httpx.AsyncClient) -> None:
+    # The capture adds `_version` before a stored document's closing brace: characters of
+    # 2, 3 and 4 bytes just before it must stay whole.
+    first, second = 'Ünïcødé "quoted" \\ 漢字 😀', "Ωμέγα 😀"
+    # The document keeps its keys' order: the hrid, sent last, ends it.
+    await upload(client, "a.ndjson", instance(1, title=first, indexTitle="末", hrid="hr-😀"))
+    await bulk(client, "a.ndjson")
+    again = instance(1, title=second, indexTitle="é", hrid="hr-😀", _version=1)
+    await upload(client, "b.ndjson", again)
+    await bulk(client, "b.ndjson")
+
+    events = (await client.get("/events", params={"collection": "instances"})).json()["data"]
+
+    assert [e["type"] for e in events] == ["CREATE", "UPDATE"]
+    created, updated = events
+    assert (created["new"]["title"], created["new"]["indexTitle"]) == (first, "末")
+    assert (updated["old"]["title"], updated["old"]["indexTitle"]) == (first, "末")
+    assert (updated["new"]["title"], updated["new"]["indexTitle"]) == (second, "é")
+    assert (updated["old"]["_version"], updated["new"]["_version"]) == (1, 2)
+    assert updated["new"]["hrid"] == "hr-😀"
+
+
 async def test_async_mode_answers_202_and_a_job_to_poll(client: httpx.AsyncClient) -> None:
     await upload(client, "a.ndjson", instance(1), b"bad", instance(2))
 
