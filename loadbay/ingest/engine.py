@@ -158,17 +158,19 @@ async def _write_chunk(
     tenant_id = shared["tenant_id"]
     if collection.reference is not None:
         chunk = await _resolve(unit, collection.reference, tenant_id, chunk, results)
-    # Whether a read found none of the chunk's keys stored; None: no read.
-    none_stored = None
+    # The id each record's key was found stored under, None where it was not; None: no read.
+    stored_ids = None
     if collection.prepare is not None and chunk:
         rows = [record.row for record in chunk]
+        keys = collection.target.keys(rows, shared)
         # The collection's hook sees the stored versions, locked in key order.
-        stored = await _stored_versions(unit, collection, rows, shared)
-        none_stored = not stored
+        stored = await _stored_versions(unit, collection, keys)
         refused = await collection.prepare(unit, tenant_id, rows, stored)
         for position, invalid in refused.items():
             _fail_key(chunk[position], invalid.code, invalid.message, results)
-        chunk = [record for p, record in enumerate(chunk) if p not in refused]
+        kept = [p for p in range(len(chunk)) if p not in refused] if refused else range(len(chunk))
+        chunk = [chunk[p] for p in kept]
+        stored_ids = [None if (old := stored.get(keys[p])) is None else old["id"] for p in kept]
     if not chunk:
         return
     written = await unit.bulk.write(
@@ -176,7 +178,7 @@ async def _write_chunk(
         [record.row for record in chunk],
         _ON_CONFLICT[mode],
         shared,
-        none_stored=none_stored,
+        stored_ids=stored_ids,
     )
     _report(collection, mode, chunk, written, results, tally)
     if collection.after_write is not None:
@@ -185,13 +187,11 @@ async def _write_chunk(
 
 
 async def _stored_versions(
-    unit: WriteUnit, collection: Collection, rows: list[dict[str, Any]], shared: dict[str, Any]
+    unit: WriteUnit, collection: Collection, keys: list[tuple[Any, ...]]
 ) -> dict[tuple[Any, ...], Mapping[str, Any]]:
     target = collection.target
-    keys = target.keys(rows, shared)
-    return await unit.bulk.stored_rows(
-        target.table, target.conflict_columns, keys, collection.stored_columns
-    )
+    wanted = ("id", *collection.stored_columns)
+    return await unit.bulk.stored_rows(target.table, target.conflict_columns, keys, wanted)
 
 
 def _validate_and_dedupe(

@@ -134,7 +134,7 @@ class BulkWriter(Protocol):
         on_conflict: OnConflict,
         shared: Row,
         *,
-        none_stored: bool | None = None,
+        stored_ids: Sequence[int | None] | None = None,
     ) -> list[Sequence[Any] | None]:
         """Write rows (unique on the conflict columns) in bulk.
 
@@ -144,9 +144,11 @@ class BulkWriter(Protocol):
         others), or None for a row that was not written: a conflict under
         `OnConflict.NOTHING`, or an update its `update_guard` refused.
 
-        `none_stored`: whether a read in this transaction found none of the rows' keys
-        stored (None: no read). A writer may then try a plain insert first, or not; a
-        concurrent writer may have stored some since, and the result is the same either way.
+        `stored_ids`: aligned with `rows`, the id under which a locking read in this
+        transaction found each row's key stored, None where it found none (None: no read).
+        A writer may update those rows by their id and insert the others by a plain insert
+        first, or not; a concurrent writer may have stored some of the others since, and the
+        result is the same either way.
         """
         ...
 

@@ -111,7 +111,7 @@ class PostgresBulkWriter:
         on_conflict: OnConflict,
         shared: Row,
         *,
-        none_stored: bool | None = None,
+        stored_ids: Sequence[int | None] | None = None,
     ) -> list[Sequence[Any] | None]:
         table = target.table
         columns = target.row_columns(shared)
@@ -119,17 +119,35 @@ class PostgresBulkWriter:
         if not records:
             return []
         conn = await self._in_transaction()
+        returned: list[Any] = []
+        inserted = records
+        # Whether a read found none of the rows' keys stored: the rows may go in plainly.
+        found_none = stored_ids is not None and all(i is None for i in stored_ids)
+        update = _update_sql(target, tuple(columns), tuple(shared))
+        some_stored = stored_ids is not None and not found_none
+        if some_stored and on_conflict is OnConflict.UPDATE and update is not None:
+            # The rows found stored, and locked, are updated through their ids: ON CONFLICT
+            # probed their key again, after the read had.
+            updated, inserted = [], []
+            for row_id, record in zip(stored_ids, records, strict=True):
+                if row_id is None:
+                    inserted.append(record)
+                else:
+                    updated.append((row_id, *record))
+            sql, constants = update
+            for arrays in _column_arrays(updated):
+                returned += await conn.fetch(sql, *arrays, *(shared[c] for c in constants))
+            found_none = True
         statement_of = partial(_upsert_sql, target, tuple(columns), tuple(shared))
         sql, plain = statement_of(on_conflict), statement_of(None)
         # Where rows go when they may meet stored keys: the writes there lately tell.
         written_to = (table.name, shared.get("tenant_id"))
-        returned = []
-        for arrays in _column_arrays(records):
+        for arrays in _column_arrays(inserted) if inserted else ():
             values = (*arrays, *shared.values())
-            if none_stored is None:
+            if stored_ids is None:
                 plain_first = not self._conflicts.expected(written_to)
             else:
-                plain_first = none_stored
+                plain_first = found_none
             if plain_first and self._savepoints < _MOST_SAVEPOINTS:
                 self._savepoints += 1
                 written, conflicted = await _insert_unless_conflicting(conn, plain, sql, values)
@@ -254,6 +272,38 @@ def _upsert_sql(
         f"FROM unnest({', '.join(arrays)}) AS batch ({names(columns)}) "
         f"ORDER BY {order}{conflict} RETURNING {names(returned_columns(target, shared))}"
     )
+
+
+@cache
+def _update_sql(
+    target: BulkTarget, columns: tuple[str, ...], shared: tuple[str, ...]
+) -> tuple[str, tuple[str, ...]] | None:
+    """An UPDATE of stored rows by id: the ids ($1), then one array per column, then the
+    shared values it sets (their names, returned beside the statement); the columns and
+    guard of `conflict_clause`. None where an updated column is neither in the rows nor
+    shared (ON CONFLICT would set its default)."""
+    table = target.table
+    used = (*target.update_columns, *target.update_guard)
+    if any(c not in columns and c not in shared for c in used):
+        return None
+    constants = tuple(c for c in shared if c in used)
+    first = len(columns) + 2
+    value = {c: f'batch."{c}"' for c in columns}
+    value.update({c: f"${n}::{_sql_type(table, c)}" for n, c in enumerate(constants, first)})
+    sets = [f'"{c}" = {value[c]}' for c in target.update_columns]
+    if target.version_column:
+        sets.append(f'"{target.version_column}" = t."{target.version_column}" + 1')
+    conditions = ["t.id = batch._stored_id"]
+    conditions += [f't."{c}" = {value[c]}' for c in target.update_guard]
+    arrays = ["$1::BIGINT[]"]
+    arrays += [f"${n}::{_sql_type(table, c)}[]" for n, c in enumerate(columns, start=2)]
+    returning = ", ".join(f't."{c}"' for c in returned_columns(target, shared))
+    sql = (
+        f'UPDATE "{table.name}" AS t SET {", ".join(sets)} '
+        f"FROM unnest({', '.join(arrays)}) AS batch (_stored_id, {names(columns)}) "
+        f"WHERE {' AND '.join(conditions)} RETURNING {returning}"
+    )
+    return sql, constants
 
 
 def _sql_type(table: Table, column: str) -> str:

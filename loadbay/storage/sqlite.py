@@ -63,7 +63,7 @@ class SqliteBulkWriter:
         on_conflict: OnConflict,
         shared: Row,
         *,
-        none_stored: bool | None = None,
+        stored_ids: Sequence[int | None] | None = None,
     ) -> list[Sequence[Any] | None]:
         columns = target.row_columns(shared)
         params = encode_rows(target.table, columns, rows, _ENCODERS)

@@ -60,4 +60,9 @@ class JsonText(TypeDecorator[Any]):
         return self.raw_encode(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return self.raw_decode(value)
+
+    @staticmethod
+    def raw_decode(value: str | None) -> Any:
+        """The stored value, also used by the bulk fast paths."""
         return None if value is None else orjson.loads(value)

@@ -210,12 +210,14 @@ def test_stored_keys_met_are_remembered_for_a_while_then_forgotten() -> None:
     assert not conflicts.expected(("activities", "t1"))
 
 
-async def test_instances_none_of_which_is_stored_go_in_by_a_plain_insert(
+async def test_instances_go_in_by_a_plain_insert_when_new_and_by_their_id_when_stored(
     database_url: str, backend: str
 ) -> None:
-    """Instances read their stored versions first: when none is stored, PostgreSQL inserts
-    them without ON CONFLICT (its speculative insertion is work for nothing there); a second
-    write of the same instances, all stored, goes straight to the upsert."""
+    """Instances read their stored versions first (locked): on PostgreSQL those not stored
+    go in without ON CONFLICT (its speculative insertion is work for nothing there), and
+    those stored are updated through the ids the read found (ON CONFLICT would probe their
+    key again). A chunk of both takes one statement of each; every record gets its outcome
+    and its event, an update's with old and new."""
     collection = instances_collection()
     db = Database(database_url)
     passes = []
@@ -223,31 +225,52 @@ async def test_instances_none_of_which_is_stored_go_in_by_a_plain_insert(
         async with db.write() as unit:
             # Committed first: hrids are numbered on a connection of their own.
             await ensure_tenant(unit.conn, "t1", "T1")
-        for version in (None, 1):
-            records = [(n, instance(n, _version=version)) for n in range(3)]
+        for numbers in (range(3), range(1, 5)):
+            records = [
+                (n, instance(n, title=f"pass {len(passes)}", _version=1 if n < 3 else None))
+                for n in numbers
+            ]
             async with db.write() as unit:
                 statements = await watch_statements(unit, backend)
+                await unit.bulk.capture_events("job-1", utcnow())
                 results = await write_records(
                     unit,
                     collection,
                     "t1",
-                    records,
+                    [(i, record) for i, (_, record) in enumerate(records)],
                     mode=ConflictMode.UPDATE,
                     chunk_size=10,
                     now=utcnow(),
                 )
-            upserts = [s for s in statements if 'INSERT INTO "instances"' in s]
-            passes.append(([r.outcome for r in results], upserts, statements))
+            writes = [s for s in statements if 'INTO "instances"' in s or 'UPDATE "instances"' in s]
+            passes.append(([r.outcome for r in results], writes))
+        async with db.read() as conn:
+            events = await feed(conn, "t1", collection=None, after=FeedPosition(0), limit=20)
     finally:
         await db.dispose()
 
-    (created, first, _), (updated, again, statements) = passes
+    (created, first), (mixed, second) = passes
     assert created == [Outcome.CREATED] * 3
-    assert updated == [Outcome.UPDATED] * 3
-    assert len(first) == len(again) == 1
-    assert "ON CONFLICT" not in first[0] if backend == "postgres" else "DO UPDATE" in first[0]
-    assert "DO UPDATE" in again[0]
-    assert not any("SAVEPOINT" in s for s in statements)
+    assert mixed == [Outcome.UPDATED, Outcome.UPDATED, Outcome.CREATED, Outcome.CREATED]
+    assert len(first) == 1
+    if backend == "postgres":
+        assert "ON CONFLICT" not in first[0]
+        (update, insert) = second
+        assert update.startswith('UPDATE "instances"')
+        assert "ON CONFLICT" not in insert
+    else:
+        (upsert,) = second
+        assert "DO UPDATE" in upsert
+    changes = [orjson.loads(e.payload) for e in events]
+    seen = sorted(
+        (c["type"], c["key"], c.get("old", {}).get("title"), c["new"]["title"]) for c in changes
+    )
+    assert seen == sorted(
+        [("CREATE", instance(n)["id"], None, "pass 0") for n in range(3)]
+        + [("UPDATE", instance(n)["id"], "pass 0", "pass 1") for n in (1, 2)]
+        + [("CREATE", instance(n)["id"], None, "pass 1") for n in (3, 4)]
+    )
+    assert {c["new"]["_version"] for c in changes if c["type"] == "UPDATE"} == {2}
 
 
 async def test_stored_instances_are_read_by_their_key_on_a_table_without_statistics(
@@ -336,7 +359,7 @@ async def test_an_upsert_told_no_key_is_stored_still_updates_a_key_stored_since(
             statements = await watch_statements(unit, backend)
             await unit.bulk.capture_events("job-1", now)
             written = await unit.bulk.write(
-                entities.target, rows, OnConflict.UPDATE, shared, none_stored=True
+                entities.target, rows, OnConflict.UPDATE, shared, stored_ids=[None, None]
             )
         async with db.read() as conn:
             events = await feed(conn, "t1", collection=None, after=FeedPosition(0), limit=10)
