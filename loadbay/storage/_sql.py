@@ -64,6 +64,14 @@ def stored_read(
     return StoredRead(fixed, varying, selected)
 
 
+def tuple_getter(items: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """`itemgetter(*items)`, but a tuple also for one item."""
+    if len(items) == 1:
+        (item,) = items
+        return lambda row: (row[item],)
+    return itemgetter(*items)
+
+
 def stored_by_key(
     table: Table,
     columns: Sequence[str],
@@ -74,9 +82,8 @@ def stored_by_key(
     """The driver's rows of `selected` columns, decoded as SQLAlchemy reads them, by their
     values of `columns` (which `selected` includes)."""
     decoders = _decoders(table, selected, dialect)
-    # The key as a tuple, whatever its width, of decoded values (SQLite's dates): a generator
-    # per row was a fifth of this loop.
-    key_of = itemgetter(*columns) if len(columns) > 1 else lambda row: (row[columns[0]],)
+    # Of decoded values (SQLite's dates): a generator per row was a fifth of this loop.
+    key_of = tuple_getter(columns)
     stored = {}
     for values in found:
         row = dict(zip(selected, values, strict=True))
@@ -112,7 +119,7 @@ def encode_rows(
     encoders: Mapping[type[TypeEngine[Any]], Encoder],
 ) -> list[tuple[Any, ...]]:
     """Rows as tuples in `columns` order, each value encoded for its column type."""
-    pick = itemgetter(*columns) if len(columns) > 1 else (lambda row: (row[columns[0]],))
+    pick = tuple_getter(columns)
     special = [
         (position, _remembering_last(encoder))
         for position, name in enumerate(columns)

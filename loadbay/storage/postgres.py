@@ -121,11 +121,14 @@ class PostgresBulkWriter:
         conn = await self._in_transaction()
         returned: list[Any] = []
         inserted = records
-        # Whether a read found none of the rows' keys stored: the rows may go in plainly.
-        found_none = stored_ids is not None and all(i is None for i in stored_ids)
-        update = _update_sql(target, tuple(columns), tuple(shared))
-        some_stored = stored_ids is not None and not found_none
-        if some_stored and on_conflict is OnConflict.UPDATE and update is not None:
+        # Whether a read found none of the keys to insert stored (None: no read): if so, they
+        # go in plainly first.
+        absent = None if stored_ids is None else all(i is None for i in stored_ids)
+        if (
+            absent is False
+            and on_conflict is OnConflict.UPDATE
+            and (update := _update_sql(target, tuple(columns), tuple(shared))) is not None
+        ):
             # The rows found stored, and locked, are updated through their ids: ON CONFLICT
             # probed their key again, after the read had.
             updated, inserted = [], []
@@ -137,17 +140,14 @@ class PostgresBulkWriter:
             sql, constants = update
             for arrays in _column_arrays(updated):
                 returned += await conn.fetch(sql, *arrays, *(shared[c] for c in constants))
-            found_none = True
+            absent = True
         statement_of = partial(_upsert_sql, target, tuple(columns), tuple(shared))
         sql, plain = statement_of(on_conflict), statement_of(None)
         # Where rows go when they may meet stored keys: the writes there lately tell.
         written_to = (table.name, shared.get("tenant_id"))
         for arrays in _column_arrays(inserted) if inserted else ():
             values = (*arrays, *shared.values())
-            if stored_ids is None:
-                plain_first = not self._conflicts.expected(written_to)
-            else:
-                plain_first = found_none
+            plain_first = not self._conflicts.expected(written_to) if absent is None else absent
             if plain_first and self._savepoints < _MOST_SAVEPOINTS:
                 self._savepoints += 1
                 written, conflicted = await _insert_unless_conflicting(conn, plain, sql, values)
