@@ -344,9 +344,10 @@ def _stored_sql(
 ) -> str:
     """The varying key columns as arrays ($1…), the fixed ones after them.
 
-    The shape of `_keys.restrict_to` with an update lock, as SQL text for the driver: the
-    index probed once per key, in key order, through a LATERAL subquery over the sorted,
-    distinct keys (why not a join: see there).
+    The index is probed once per key, through a LATERAL subquery over the keys in the order
+    given (see `_keys.restrict_to` for why not a join). The engine gives them sorted and
+    distinct: sorting and deduplicating them again here was a fifth of the statement's time
+    for 2,000 keys (a hash aggregate and a sort by collation).
     """
     conditions = [f't."{c}" = ${n}' for n, c in enumerate(fixed, start=len(varying) + 1)]
     columns = ", ".join(f't."{c}"' for c in selected)
@@ -354,10 +355,9 @@ def _stored_sql(
         return f'SELECT {columns} FROM "{table.name}" t WHERE {" AND ".join(conditions)} FOR UPDATE'
     arrays = ", ".join(f"${n}::{_sql_type(table, c)}[]" for n, c in enumerate(varying, start=1))
     conditions += [f't."{c}" = wanted."{c}"' for c in varying]
-    in_order = ", ".join(f'wanted."{c}"' for c in varying)
     return (
-        f"SELECT found.* FROM (SELECT DISTINCT * FROM unnest({arrays}) AS keys ({names(varying)}) "
-        f"ORDER BY {names(varying)}) AS wanted CROSS JOIN LATERAL (SELECT {columns} "
-        f'FROM "{table.name}" t WHERE {" AND ".join(conditions)} FOR UPDATE OF t) AS found '
-        f"ORDER BY {in_order}"
+        f"SELECT found.* FROM (SELECT * FROM unnest({arrays}) WITH ORDINALITY "
+        f"AS keys ({names(varying)}, _position) ORDER BY _position) AS wanted "
+        f'CROSS JOIN LATERAL (SELECT {columns} FROM "{table.name}" t '
+        f"WHERE {' AND '.join(conditions)} FOR UPDATE OF t) AS found"
     )

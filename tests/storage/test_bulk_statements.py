@@ -521,10 +521,11 @@ async def test_stored_rows_are_found_by_keys_of_several_columns(database_url: st
                 unit, ACTIVITIES, "t1", stored, mode=ConflictMode.FAIL, chunk_size=10, now=utcnow()
             )
         async with db.write() as unit:
+            # Sorted, as the engine gives them.
             keys = [
-                ("t1", "mentor-2", "group_workshop", day + timedelta(days=2)),
                 ("t1", "mentor-0", "group_workshop", day),
                 ("t1", "mentor-1", "group_workshop", day),  # stored under another day
+                ("t1", "mentor-2", "group_workshop", day + timedelta(days=2)),
             ]
             columns = ("tenant_id", "mentor_id", "activity_type", "activity_date")
             found = await unit.bulk.stored_rows(
@@ -534,10 +535,10 @@ async def test_stored_rows_are_found_by_keys_of_several_columns(database_url: st
     finally:
         await db.dispose()
 
-    assert list(found) == [keys[1], keys[0]]  # in key order
-    assert found[keys[0]]["duration_minutes"] == 120
-    assert found[keys[0]]["activity_date"] == day + timedelta(days=2)
-    assert found[keys[0]]["created_at"].tzinfo is not None
+    assert list(found) == [keys[0], keys[2]]  # in key order
+    assert found[keys[2]]["duration_minutes"] == 120
+    assert found[keys[2]]["activity_date"] == day + timedelta(days=2)
+    assert found[keys[2]]["created_at"].tzinfo is not None
     assert one == {keys[0]: {**dict(zip(columns, keys[0], strict=True)), "version": 1}}
 
 
