@@ -29,9 +29,11 @@ class ChunkHook(Protocol):
         unit: Any,
         tenant_id: str,
         rows: list[dict[str, Any]],
-        stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
+        stored: list[Mapping[str, Any] | None],
     ) -> dict[int, Any]:
-        """Failures (RecordInvalid) by position in `rows`; may change the other rows."""
+        """Failures (RecordInvalid) by position in `rows`; may change the other rows.
+
+        `stored` is each row's stored version (None where its key is not stored)."""
         ...
 
 
@@ -78,10 +80,10 @@ class Collection:
     stored_columns: tuple[str, ...] = ()
     # Per chunk, after its rows are written: what else belongs to them (instance title links).
     after_write: WrittenHook | None = None
-    # What a row may share with rows of another chunk besides its natural key: the records it
-    # links (their natural keys, as tuples) and its unique values. Chunks written at once
-    # that share anything commit in order.
-    shares: Callable[[dict[str, Any]], Iterable[Hashable]] | None = None
+    # What a chunk's rows may share with rows of another chunk besides their natural keys: the
+    # records they link (their natural keys, as tuples) and their unique values. Chunks
+    # written at once that share anything commit in order.
+    shares: Callable[[list[dict[str, Any]]], Iterable[Hashable]] | None = None
 
     def touched(self, rows: Iterable[dict[str, Any]]) -> set[Hashable]:
         """Everything these rows write or depend on that another chunk's rows could too."""
@@ -94,8 +96,7 @@ class Collection:
             key_of = itemgetter(*self.key)
             touched = {key_of(row) for row in rows}
         if self.shares is not None:
-            for row in rows:
-                touched.update(self.shares(row))
+            touched.update(self.shares(rows))
         return touched
 
     def __post_init__(self) -> None:

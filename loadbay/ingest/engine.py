@@ -164,13 +164,14 @@ async def _write_chunk(
         rows = [record.row for record in chunk]
         keys = collection.target.keys(rows, shared)
         # The collection's hook sees the stored versions, locked in key order.
-        stored = await _stored_versions(unit, collection, keys)
+        found = await _stored_versions(unit, collection, keys)
+        stored = [found.get(key) for key in keys]
         refused = await collection.prepare(unit, tenant_id, rows, stored)
         for position, invalid in refused.items():
             _fail_key(chunk[position], invalid.code, invalid.message, results)
         kept = [p for p in range(len(chunk)) if p not in refused] if refused else range(len(chunk))
         chunk = [chunk[p] for p in kept]
-        stored_ids = [None if (old := stored.get(keys[p])) is None else old["id"] for p in kept]
+        stored_ids = [None if (old := stored[p]) is None else old["id"] for p in kept]
     if not chunk:
         return
     written = await unit.bulk.write(

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Hashable, Mapping
 from enum import StrEnum
 from importlib import resources
-from typing import Any
+from typing import Any, NoReturn
 
 import jsonschema_rs
 import orjson
@@ -86,13 +86,20 @@ def validate_instance(record: Any) -> dict[str, Any]:
 
 def _refuse_nul(row: dict[str, Any]) -> None:
     """The values stored as plain text, not JSON, cannot hold NUL (PostgreSQL refuses it)."""
-    texts = [("hrid", row["hrid"]), ("matchKey", row["match_key"])]
+    # The schema has made each of them a string, where present.
+    if "\x00" in row["hrid"]:
+        _nul_in("hrid")
+    if row["match_key"] and "\x00" in row["match_key"]:
+        _nul_in("matchKey")
     for link in row[_TITLES] or ():
-        texts += [("title of a linked title", link["title"])]
-        texts += [("hrid of a linked title", link["hrid"])]
-    for field, value in texts:
-        if isinstance(value, str) and "\x00" in value:
-            raise RecordInvalid(f"{field} may not contain NUL (\\u0000)", RecordError.INVALID)
+        for field in ("title", "hrid"):
+            value = link[field]
+            if value and "\x00" in value:
+                _nul_in(f"{field} of a linked title")
+
+
+def _nul_in(field: str) -> NoReturn:
+    raise RecordInvalid(f"{field} may not contain NUL (\\u0000)", RecordError.INVALID)
 
 
 def _describe(error: jsonschema_rs.ValidationError) -> str:
@@ -111,13 +118,12 @@ async def _prepare(
     unit: WriteUnit,
     tenant_id: str,
     rows: list[dict[str, Any]],
-    stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    stored: list[Mapping[str, Any] | None],
     hrid_prefix: str,
     locking: OptimisticLocking,
 ) -> dict[int, RecordInvalid]:
     failures: dict[int, RecordInvalid] = {}
-    for position, row in enumerate(rows):
-        old = stored.get((tenant_id, row["instance_id"]))
+    for position, (row, old) in enumerate(zip(rows, stored, strict=True)):
         expected = row.pop(_EXPECTED, None)
         if old is None:
             continue
@@ -226,7 +232,7 @@ async def _check_unique(
     tenant_id: str,
     rows: list[dict[str, Any]],
     failures: dict[int, RecordInvalid],
-    stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
+    stored: list[Mapping[str, Any] | None],
     assigned: list[str],
 ) -> None:
     """hrid and matchKey belong to one instance, in the chunk and in the database.
@@ -238,8 +244,8 @@ async def _check_unique(
     live = [(p, row) for p, row in enumerate(rows) if p not in failures]
     taken_anew: dict[str, set[str]] = {column: set() for column, _ in _UNIQUE}
     just_assigned = set(assigned)
-    for _, row in live:
-        old = stored.get((tenant_id, row["instance_id"]))
+    for position, row in live:
+        old = stored[position]
         for column, values in taken_anew.items():
             value = row[column]
             if value and (old is None or old[column] != value) and value not in just_assigned:
@@ -247,17 +253,18 @@ async def _check_unique(
     held = await store.holders(unit.conn, tenant_id, taken_anew["hrid"], taken_anew["match_key"])
     if assigned:
         held += await store.hrid_holders_between(unit.conn, tenant_id, assigned[0], assigned[-1])
-    owners: dict[tuple[str, str], str] = {}
+    # Per column, the instance holding each value.
+    owners: dict[str, dict[str, str]] = {column: {} for column, _ in _UNIQUE}
     for holder in held:
         for column, _ in _UNIQUE:
             if holder[column]:
-                owners[(column, holder[column])] = holder["instance_id"]
+                owners[column][holder[column]] = holder["instance_id"]
     for position, row in live:
         for column, label in _UNIQUE:
             value = row[column]
             if value is None:
                 continue
-            owner = owners.setdefault((column, value), row["instance_id"])
+            owner = owners[column].setdefault(value, row["instance_id"])
             if owner != row["instance_id"]:
                 failures[position] = RecordInvalid(
                     f"{label} {value!r} is already used by instance {owner}", RecordError.DUPLICATE
@@ -265,13 +272,15 @@ async def _check_unique(
                 break
 
 
-def _shares(row: dict[str, Any]) -> list[Hashable]:
-    """The instances its titles link (by natural key), its hrid and its matchKey."""
-    # A list, not a generator, and no set for the many rows without titles: this runs
-    # once per row of every chunk of a file.
-    shared: list[Hashable] = [(column, row[column]) for column, _ in _UNIQUE if row[column]]
-    if row[_TITLES]:
-        shared += [(other,) for other in linked_instances(row[_TITLES])]
+def _shares(rows: list[dict[str, Any]]) -> set[Hashable]:
+    """The instances the rows' titles link (by natural key), their hrids and matchKeys."""
+    # Set-wise, not a call per row: this runs for every row of every chunk of a file.
+    shared: set[Hashable] = {
+        (column, row[column]) for column, _ in _UNIQUE for row in rows if row[column]
+    }
+    for row in rows:
+        if row[_TITLES]:
+            shared.update((other,) for other in linked_instances(row[_TITLES]))
     return shared
 
 
@@ -290,7 +299,7 @@ def instances_collection(
         unit: WriteUnit,
         tenant_id: str,
         rows: list[dict[str, Any]],
-        stored: Mapping[tuple[Any, ...], Mapping[str, Any]],
+        stored: list[Mapping[str, Any] | None],
     ) -> dict[int, RecordInvalid]:
         return await _prepare(unit, tenant_id, rows, stored, hrid_prefix, locking)
 

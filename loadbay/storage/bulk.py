@@ -102,8 +102,11 @@ class BulkTarget:
     def keys(self, rows: Sequence[Row], shared: Row) -> list[tuple[Any, ...]]:
         """Each row's conflict key, shared columns included."""
         columns = self.conflict_columns
-        if not any(c in shared for c in columns):
-            return [tuple(row[c] for c in columns) for row in rows]
+        *leading, last = columns
+        if all(c in shared for c in leading) and last not in shared:
+            # The common shape, (tenant_id, natural key): no generator per row.
+            fixed = tuple(shared[c] for c in leading)
+            return [(*fixed, row[last]) for row in rows]
         return [tuple(shared[c] if c in shared else row[c] for c in columns) for row in rows]
 
     @classmethod
