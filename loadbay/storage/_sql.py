@@ -123,7 +123,7 @@ def encode_rows(
     """Rows as tuples in `columns` order, each value encoded for its column type."""
     pick = tuple_getter(columns)
     special = [
-        (position, _remembering_last(encoder))
+        (position, encoder)
         for position, name in enumerate(columns)
         if (encoder := _encoder_for(table.columns[name].type, encoders)) is not _identity
     ]
@@ -138,25 +138,54 @@ def encode_rows(
     return encoded
 
 
-def align(
+def encode_columns(
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[Row],
+    encoders: Mapping[type[TypeEngine[Any]], Encoder],
+) -> list[list[Any]]:
+    """The rows as one list per column, in `columns` order, each value encoded for its
+    column type: what array parameters take, without a tuple per row on the way."""
+    arrays = []
+    for name in columns:
+        values = [row[name] for row in rows]
+        encoder = _encoder_for(table.columns[name].type, encoders)
+        arrays.append(values if encoder is _identity else list(map(encoder, values)))
+    return arrays
+
+
+def row_keys(
     target: BulkTarget,
     columns: Sequence[str],
-    params: Sequence[tuple[Any, ...]],
-    shared: Row,
+    shared: Container[str],
+    rows: Sequence[Sequence[Any]],
+) -> list[Any]:
+    """Each encoded row's matched key (`matched_columns`), as `align` takes them."""
+    return list(map(itemgetter(*(columns.index(c) for c in matched_columns(target, shared))), rows))
+
+
+def column_keys(
+    target: BulkTarget, columns: Sequence[str], shared: Container[str], arrays: list[list[Any]]
+) -> Sequence[Any]:
+    """`row_keys`, from the rows' column lists (`encode_columns`)."""
+    keyed = [arrays[columns.index(c)] for c in matched_columns(target, shared)]
+    return keyed[0] if len(keyed) == 1 else list(zip(*keyed, strict=True))
+
+
+def align(
+    target: BulkTarget,
+    shared: Container[str],
+    keys: Sequence[Any],
     returned: Iterable[Sequence[Any]],
 ) -> list[Sequence[Any] | None]:
-    """Match RETURNING rows (`returned_columns`) back to the written rows (`params`, encoded
-    in `columns` order) by their matched key, as the database returns it."""
+    """Match RETURNING rows (`returned_columns`) back to the written rows, whose matched keys
+    are `keys` (one value each, or a tuple of several), as the database returns them."""
     width = len(target.returning)
-    positions = [columns.index(c) for c in matched_columns(target, shared)]
-    if len(positions) == 1:
-        # The common case, a key of one column: no tuple per row to build.
-        (position,) = positions
+    if len(matched_columns(target, shared)) == 1:
         found = {r[width]: r for r in returned}
-        return [found.get(row[position]) for row in params]
-    key_of = itemgetter(*positions)
-    found = {tuple(r[width:]): r for r in returned}
-    return [found.get(key_of(row)) for row in params]
+    else:
+        found = {tuple(r[width:]): r for r in returned}
+    return [found.get(key) for key in keys]
 
 
 def _encoder_for(
@@ -166,7 +195,7 @@ def _encoder_for(
         return column_type.raw_encode
     for type_class, encoder in encoders.items():
         if isinstance(column_type, type_class):
-            return encoder
+            return _remembering_last(encoder)
     return _identity
 
 

@@ -16,7 +16,9 @@ from sqlalchemy.types import TypeEngine
 from loadbay.storage._sql import (
     Encoder,
     align,
+    column_keys,
     conflict_clause,
+    encode_columns,
     encode_rows,
     matched_columns,
     names,
@@ -115,12 +117,13 @@ class PostgresBulkWriter:
     ) -> list[Sequence[Any] | None]:
         table = target.table
         columns = target.row_columns(shared)
-        records = encode_rows(table, columns, rows, _ENCODERS)
-        if not records:
+        if not rows:
             return []
+        arrays = encode_columns(table, columns, rows, _ENCODERS)
         conn = await self._in_transaction()
         returned: list[Any] = []
-        inserted = records
+        # The positions of the rows to insert.
+        new: Sequence[int] = range(len(rows))
         # Whether a read found none of the keys to insert stored (None: no read): if so, they
         # go in plainly first.
         absent = None if stored_ids is None else all(i is None for i in stored_ids)
@@ -131,22 +134,19 @@ class PostgresBulkWriter:
         ):
             # The rows found stored, and locked, are updated through their ids: ON CONFLICT
             # probed their key again, after the read had.
-            updated, inserted = [], []
-            for row_id, record in zip(stored_ids, records, strict=True):
-                if row_id is None:
-                    inserted.append(record)
-                else:
-                    updated.append((row_id, *record))
+            found = [p for p, row_id in enumerate(stored_ids) if row_id is not None]
+            new = [p for p, row_id in enumerate(stored_ids) if row_id is None]
+            ids = [stored_ids[p] for p in found]
             sql, constants = update
-            for arrays in _column_arrays(updated):
-                returned += await conn.fetch(sql, *arrays, *(shared[c] for c in constants))
+            for part in _statement_parts([ids, *_taken(arrays, found)]):
+                returned += await conn.fetch(sql, *part, *(shared[c] for c in constants))
             absent = True
         statement_of = partial(_upsert_sql, target, tuple(columns), tuple(shared))
         sql, plain = statement_of(on_conflict), statement_of(None)
         # Where rows go when they may meet stored keys: the writes there lately tell.
         written_to = (table.name, shared.get("tenant_id"))
-        for arrays in _column_arrays(inserted) if inserted else ():
-            values = (*arrays, *shared.values())
+        for part in _statement_parts(_taken(arrays, new)) if new else ():
+            values = (*part, *shared.values())
             plain_first = not self._conflicts.expected(written_to) if absent is None else absent
             if plain_first and self._savepoints < _MOST_SAVEPOINTS:
                 self._savepoints += 1
@@ -156,7 +156,7 @@ class PostgresBulkWriter:
                 returned += written
             else:
                 returned += await conn.fetch(sql, *values)
-        return align(target, columns, records, shared, returned)
+        return align(target, shared, column_keys(target, columns, shared, arrays), returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         records = encode_rows(table, columns, rows, _ENCODERS)
@@ -320,9 +320,15 @@ def _sql_type(table: Table, column: str) -> str:
 _MAX_STATEMENT_TEXT = 64 * 2**20
 
 
-def _column_arrays(records: list[tuple[Any, ...]]) -> Iterator[list[list[Any]]]:
-    """The rows as one list per column, in as many consecutive parts as their size needs."""
-    arrays = [list(values) for values in zip(*records, strict=True)]
+def _taken(arrays: list[list[Any]], positions: Sequence[int]) -> list[list[Any]]:
+    """The rows at these positions, still one list per column; all of them as they are."""
+    if len(positions) == len(arrays[0]):
+        return arrays
+    return [[values[p] for p in positions] for values in arrays]
+
+
+def _statement_parts(arrays: list[list[Any]]) -> Iterator[list[list[Any]]]:
+    """The rows (one list per column) in as many consecutive parts as their size needs."""
     text = sum(
         sum(map(len, filter(None, values)))
         for values in arrays
@@ -333,8 +339,9 @@ def _column_arrays(records: list[tuple[Any, ...]]) -> Iterator[list[list[Any]]]:
         yield arrays
         return
     # Consecutive slices of rows sorted by key: the locks are still taken in key order.
-    step = -(-len(records) // parts)
-    for start in range(0, len(records), step):
+    count = len(arrays[0])
+    step = -(-count // parts)
+    for start in range(0, count, step):
         yield [values[start : start + step] for values in arrays]
 
 

@@ -16,6 +16,7 @@ from loadbay.storage._sql import (
     encode_rows,
     names,
     returned_columns,
+    row_keys,
     stored_by_key,
     stored_read,
 )
@@ -80,7 +81,7 @@ class SqliteBulkWriter:
                     [*constants, *(v for p in batch for v in p)],
                 )
             )
-        return align(target, columns, params, shared, returned)
+        return align(target, shared, row_keys(target, columns, shared, params), returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         await self._conn.executemany(
