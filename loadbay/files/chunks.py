@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import orjson
 
 from loadbay.files.error_parts import FailedLine
-from loadbay.files.lines import is_gzipped, lines
+from loadbay.files.lines import is_gzipped, line_blocks
 from loadbay.files.store import FileStore
 from loadbay.ingest.collection import Collection
 from loadbay.ingest.engine import PreparedRecords, prepare_records
@@ -37,8 +37,8 @@ class ParsedChunk:
 
 async def count_lines(files: FileStore, tenant: str, name: str) -> int:
     count = 0
-    async for _ in lines(await files.read(tenant, name), gzipped=is_gzipped(name)):
-        count += 1
+    async for block in line_blocks(await files.read(tenant, name), gzipped=is_gzipped(name)):
+        count += len(block)
     return count
 
 
@@ -48,15 +48,16 @@ async def read_chunks(
     """The file's chunks of `size` lines, but those committed already."""
     current: list[tuple[int, bytes]] = []
     number, line_no = 0, 0
-    async for line in lines(await files.read(tenant, name), gzipped=is_gzipped(name)):
-        number = line_no // size
-        line_no += 1
-        if number in committed:
-            continue
-        current.append((line_no, line))
-        if line_no % size == 0:
-            yield Chunk(number, current)
-            current = []
+    async for block in line_blocks(await files.read(tenant, name), gzipped=is_gzipped(name)):
+        for line in block:
+            number = line_no // size
+            line_no += 1
+            if number in committed:
+                continue
+            current.append((line_no, line))
+            if line_no % size == 0:
+                yield Chunk(number, current)
+                current = []
     if current:
         yield Chunk(number, current)
 
@@ -67,7 +68,7 @@ async def parse_chunk(collection: Collection, tenant: str, chunk: Chunk) -> Pars
     for count, (line_no, raw) in enumerate(chunk.lines, 1):
         if count % _YIELD_EVERY == 0:
             await asyncio.sleep(0)  # let the chunks being written take their next step
-        if not raw.strip():
+        if not raw or raw.isspace():  # not `strip()`: no copy of every line
             continue
         try:
             records.append((line_no, orjson.loads(raw)))
