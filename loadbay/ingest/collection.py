@@ -103,3 +103,8 @@ class Collection:
         # Results read back from origin columns know one record per row: no followers.
         if self.records_origin and self.on_conflict is not ConflictMode.FAIL:
             raise ValueError(f"{self.name}: records_origin needs ConflictMode.FAIL")
+        # The stored versions are read, and locked, in the order of the chunk's rows, which is
+        # sorted by `key`: that is the stored rows' lock order only if `key` is what they
+        # conflict on.
+        if self.prepare is not None and self.target.conflict_columns != ("tenant_id", *self.key):
+            raise ValueError(f"{self.name}: prepare needs `key` to be the conflict key")

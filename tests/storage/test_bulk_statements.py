@@ -535,7 +535,7 @@ async def test_stored_rows_are_found_by_keys_of_several_columns(database_url: st
     finally:
         await db.dispose()
 
-    assert list(found) == [keys[0], keys[2]]  # in key order
+    assert list(found) == [keys[0], keys[2]]  # those stored, in the order given
     assert found[keys[2]]["duration_minutes"] == 120
     assert found[keys[2]]["activity_date"] == day + timedelta(days=2)
     assert found[keys[2]]["created_at"].tzinfo is not None
