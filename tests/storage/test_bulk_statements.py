@@ -596,3 +596,51 @@ async def test_a_chunk_too_large_for_one_message_goes_in_several_statements(
     assert [r.outcome.value for r in results] == ["created"] * 100
     assert len({r.record_id for r in results}) == 100
     assert sorted(mentors) == sorted(f"mentor-{n}" for n in range(100))
+
+
+async def test_stored_and_new_instances_too_large_for_one_message_go_in_several_statements(
+    database_url: str, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The update of stored instances by id and the insert of new ones are each split into
+    consecutive parts past a size: each record keeps its own outcome and values."""
+    if backend == "sqlite":
+        pytest.skip("SQLite splits statements by its parameter limit")
+    from loadbay.storage import postgres
+
+    monkeypatch.setattr(postgres, "_MAX_STATEMENT_TEXT", 2_000)
+    collection = instances_collection()
+    db = Database(database_url)
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+        outcomes = []
+        for title, numbers in (("first", range(40)), ("second", range(60))):
+            records = [(n, instance(n, title=f"{title} {n}", _version=1)) for n in numbers]
+            async with db.write() as unit:
+                statements = await watch_statements(unit, backend)
+                results = await write_records(
+                    unit,
+                    collection,
+                    "t1",
+                    records,
+                    mode=ConflictMode.UPDATE,
+                    chunk_size=100,
+                    now=utcnow(),
+                )
+            outcomes.append([r.outcome for r in results])
+        async with db.read() as conn:
+            stored = (
+                await conn.execute(select(instances.c.instance_id, instances.c.version))
+            ).all()
+            titles = (await conn.execute(select(instances.c.document))).scalars().all()
+    finally:
+        await db.dispose()
+
+    updates = [s for s in statements if s.startswith('UPDATE "instances"')]
+    inserts = [s for s in statements if 'INTO "instances"' in s]
+    assert len(updates) > 1
+    assert len(inserts) > 1
+    assert outcomes == [[Outcome.CREATED] * 40, [Outcome.UPDATED] * 40 + [Outcome.CREATED] * 20]
+    versions = {instance_id: version for instance_id, version in stored}
+    assert versions == {instance(n)["id"]: 2 if n < 40 else 1 for n in range(60)}
+    assert sorted(t["title"] for t in titles) == sorted(f"second {n}" for n in range(60))
