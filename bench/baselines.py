@@ -1,9 +1,10 @@
-"""Baselines measured in the same run, on the same entity rows: ceiling, peer and floor.
+"""Baselines measured in the same run: ceiling, peer and floor.
 
-ceiling  what the database itself takes without any server in front:
-         PostgreSQL: asyncpg COPY (`copy_records_to_table`) into a plain table;
+ceiling  what the database itself takes for the same rows without any server in front,
+         each kind of row in Loadbay's own table (bench/ceilings.py):
+         PostgreSQL: asyncpg COPY (`copy_records_to_table`);
          SQLite: stdlib sqlite3, 500-row multi-VALUES INSERTs in one transaction.
-         Its "update" line re-writes every row (COPY into a temp table + one
+         Its "update" lines re-write every row (COPY into a temp table + one
          INSERT … SELECT … ON CONFLICT DO UPDATE / multi-VALUES … ON CONFLICT DO UPDATE).
 peer     Datasette 1.0's JSON write API (`/-/insert`, then `/-/upsert`), always on SQLite.
 floor    bench/floor.py under uvicorn: one awaited INSERT … ON CONFLICT per record.
@@ -21,85 +22,112 @@ import time
 from pathlib import Path
 
 import asyncpg
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bench import data, pg
+from bench.ceilings import CeilingRows, Row, ceiling_rows, sqlite_values
 from bench.client import Measurement, measure, print_line, warm_up
 from bench.plan import Run
 from bench.server import VENV_BIN, Server, free_port
 
-COLUMNS = ["tenant", "type", "external_id", "data"]
-PG_TABLE = """CREATE TABLE ceiling_entities (
-    id BIGSERIAL PRIMARY KEY, tenant TEXT NOT NULL, type TEXT NOT NULL,
-    external_id TEXT NOT NULL, data JSONB NOT NULL, UNIQUE (tenant, type, external_id))"""
-PG_STAGE = """CREATE TEMP TABLE ceiling_stage
-    (tenant TEXT, type TEXT, external_id TEXT, data JSONB) ON COMMIT DROP"""
-PG_UPSERT = """INSERT INTO ceiling_entities (tenant, type, external_id, data)
-    SELECT tenant, type, external_id, data FROM ceiling_stage
-    ON CONFLICT (tenant, type, external_id) DO UPDATE SET data = excluded.data"""
-SQLITE_TABLE = """CREATE TABLE ceiling_entities (
-    id INTEGER PRIMARY KEY, tenant TEXT NOT NULL, type TEXT NOT NULL,
-    external_id TEXT NOT NULL, data TEXT NOT NULL, UNIQUE (tenant, type, external_id))"""
-SQLITE_INSERT = "INSERT INTO ceiling_entities (tenant, type, external_id, data) VALUES "
-SQLITE_CONFLICT = " ON CONFLICT (tenant, type, external_id) DO UPDATE SET data = excluded.data"
 PEER_TABLE = """CREATE TABLE entities (
     tenant TEXT NOT NULL, type TEXT NOT NULL, external_id TEXT NOT NULL, data TEXT,
     PRIMARY KEY (tenant, type, external_id))"""
 JSON = {"Content-Type": "application/json"}
-Rows = list[tuple[str, str, str, str]]
+_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_SQLITE_DIALECT = sqlite.dialect()  # type: ignore[no-untyped-call]
 
 
 def ceiling(run: Run, out: list[Measurement]) -> None:
-    count = run.plan.ceiling_records
-    rows, updated = data.entity_tuples(range(count)), data.entity_tuples(range(count), True)
+    """Each kind of row Loadbay writes, written by the database alone (bench/ceilings.py)."""
+    kinds = ceiling_rows(run.plan.ceiling_records)
     if run.postgres:
         url = pg.database_url(run.admin_url, run.new_database("ceiling"))
-        label = "COPY"
-        seconds = asyncio.run(_ceiling_postgres(url, rows, updated))
+        label, seconds = "COPY", asyncio.run(_ceiling_postgres(url, kinds))
     else:
-        label = "sqlite3 multi-VALUES"
-        seconds = _ceiling_sqlite(run.tmp / "ceiling.db", rows, updated)
-    for op, took in zip(("insert", "update"), seconds, strict=True):
-        seen = Measurement(f"ceiling: {label}, {op}", "ceiling", op, None, count, 0, took)
-        print_line(seen)
-        out.append(seen)
+        label, seconds = "INSERTs", _ceiling_sqlite(run.tmp / "ceiling.db", kinds)
+    for kind, passes in zip(kinds, seconds, strict=True):
+        for op, took in zip(("insert", "update"), passes, strict=False):
+            name = f"ceiling: {label} {kind.rows}, {op}"
+            seen = Measurement(name, "ceiling", op, None, len(kind.inserted), 0, took)
+            seen.rows = kind.rows
+            print_line(seen)
+            out.append(seen)
 
 
-async def _ceiling_postgres(url: str, rows: Rows, updated: Rows) -> tuple[float, float]:
+async def _ceiling_postgres(url: str, kinds: list[CeilingRows]) -> list[list[float]]:
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(PG_TABLE)
-        start = time.perf_counter()
-        await conn.copy_records_to_table("ceiling_entities", records=rows, columns=COLUMNS)
-        inserted = time.perf_counter() - start
-        await conn.execute("ANALYZE ceiling_entities")  # autovacuum may be off: no bad plans
-        start = time.perf_counter()
-        async with conn.transaction():
-            await conn.execute(PG_STAGE)
-            await conn.copy_records_to_table("ceiling_stage", records=updated, columns=COLUMNS)
-            await conn.execute(PG_UPSERT)
-        return inserted, time.perf_counter() - start
+        return [await _copy_passes(conn, kind) for kind in kinds]
     finally:
         await conn.close()
 
 
-def _ceiling_sqlite(path: Path, rows: Rows, updated: Rows) -> tuple[float, float]:
+async def _copy_passes(conn: asyncpg.Connection, kind: CeilingRows) -> list[float]:
+    """COPY the rows in; then, if the kind has an update pass, COPY them into a staging
+    table and upsert them all through the key."""
+    table, columns = kind.table.name, list(kind.columns)
+    for statement in kind.ddl(_PG_DIALECT):
+        await conn.execute(statement)
+    start = time.perf_counter()
+    await conn.copy_records_to_table(table, records=kind.inserted, columns=columns)
+    passes = [time.perf_counter() - start]
+    await conn.execute(f"ANALYZE {table}")  # autovacuum may be off: no bad plans
+    if kind.updated is None:
+        return passes
+    names = ", ".join(columns)
+    sets = ", ".join(f"{c} = excluded.{c}" for c in kind.changed_columns)
+    start = time.perf_counter()
+    async with conn.transaction():
+        await conn.execute(
+            f"CREATE TEMP TABLE ceiling_stage ON COMMIT DROP AS "
+            f"SELECT {names} FROM {table} WITH NO DATA"
+        )
+        await conn.copy_records_to_table("ceiling_stage", records=kind.updated, columns=columns)
+        await conn.execute(
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM ceiling_stage "
+            f"ON CONFLICT ({', '.join(kind.key)}) DO UPDATE SET {sets}"
+        )
+    passes.append(time.perf_counter() - start)
+    return passes
+
+
+def _ceiling_sqlite(path: Path, kinds: list[CeilingRows]) -> list[list[float]]:
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(SQLITE_TABLE)
-        return _sqlite_chunks(conn, rows, ""), _sqlite_chunks(conn, updated, SQLITE_CONFLICT)
+        conn.execute("PRAGMA foreign_keys=ON")  # as Loadbay's connections
+        seconds = []
+        for kind in kinds:
+            for statement in kind.ddl(_SQLITE_DIALECT):
+                conn.execute(statement)
+            conflict = ", ".join(kind.key)
+            sets = ", ".join(f"{c} = excluded.{c}" for c in kind.changed_columns)
+            passes = [_sqlite_chunks(conn, kind, kind.inserted, "")]
+            if kind.updated is not None:
+                tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
+                passes.append(_sqlite_chunks(conn, kind, kind.updated, tail))
+            seconds.append(passes)
+        return seconds
     finally:
         conn.close()
 
 
-def _sqlite_chunks(conn: sqlite3.Connection, rows: Rows, tail: str, per: int = 500) -> float:
+def _sqlite_chunks(
+    conn: sqlite3.Connection, kind: CeilingRows, rows: list[Row], tail: str, per: int = 500
+) -> float:
+    """The rows in one transaction, `per` to an INSERT; their values converted untimed."""
+    values = [value for row in rows for value in sqlite_values(row)]
+    width = len(kind.columns)
+    one = f"({', '.join('?' * width)})"
+    head = f"INSERT INTO {kind.table.name} ({', '.join(kind.columns)}) VALUES "
     start = time.perf_counter()
     conn.execute("BEGIN")
     for offset in range(0, len(rows), per):
-        chunk = rows[offset : offset + per]
-        values = ",".join(["(?, ?, ?, ?)"] * len(chunk))
-        conn.execute(SQLITE_INSERT + values + tail, [value for row in chunk for value in row])
+        count = min(per, len(rows) - offset)
+        chunk = values[offset * width : (offset + count) * width]
+        conn.execute(head + ",".join([one] * count) + tail, chunk)
     conn.execute("COMMIT")
     return time.perf_counter() - start
 

@@ -36,6 +36,9 @@ class Measurement:
     peak_rss_mb: float | None = None
     notes: dict[str, Any] = field(default_factory=dict)
     ratios: dict[str, float] = field(default_factory=dict)
+    # The kind of row written (entities | events | activities | instances): a line's ceiling
+    # is the one of its rows; the peer and the floor write entities only.
+    rows: str = "entities"
 
     @property
     def rate(self) -> float:
@@ -133,6 +136,7 @@ def measure(
     clients: int,
     headers: dict[str, str],
     count_failures: FailureCounter = no_failures,
+    rows: str = "entities",
 ) -> Measurement:
     """Drive `server` with `bodies` and label the result; peak RSS is that of this load only."""
     server.reset_peak_rss()
@@ -147,7 +151,7 @@ def measure(
             count_failures=count_failures,
         )
     )
-    seen.name, seen.kind, seen.op = name, kind, op
+    seen.name, seen.kind, seen.op, seen.rows = name, kind, op, rows
     seen.peak_rss_mb = server.peak_rss_mb()
     seen.notes["peak_rss_largest_process_mb"] = server.peak_rss_largest_mb()
     seen.notes.update(watch.cores())

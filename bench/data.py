@@ -106,13 +106,6 @@ def peer_batches(numbers: range, updated: bool = False, per: int = 1000) -> list
     return batches(numbers, per, lambda n: peer_row(n, updated), lambda rows: {"rows": rows})
 
 
-def entity_tuples(numbers: range, updated: bool = False) -> list[tuple[str, str, str, str]]:
-    """(tenant, type, external_id, data as JSON text): the rows the ceiling writes."""
-    return [
-        (TENANT, "player", f"p{n}", orjson.dumps(entity_data(n, updated)).decode()) for n in numbers
-    ]
-
-
 def write_instances(path: Path, numbers: range) -> int:
     """Write an NDJSON file of instances; returns its size in bytes."""
     with path.open("wb") as file:

@@ -25,19 +25,24 @@ COLOURS = {"loadbay": "#1f77b4", "ceiling": "#2ca02c", "peer": "#ff7f0e", "floor
 
 
 def add_ratios(results: list[Measurement]) -> None:
-    """Each Loadbay line as a multiple of the baseline of the same kind of write.
+    """Each Loadbay line as a multiple of the baselines of the same kind of write.
 
     Inserts (first passes, events, activities, first file loads) compare with the baselines'
-    insert pass, updates (second passes, file re-loads) with their update pass.
+    insert pass, updates (second passes, file re-loads) with their update pass; the ceiling
+    is that of the line's own rows, the peer and the floor write entities.
     """
-    baselines = {(m.kind, m.op): m.rate for m in results if m.kind in BASELINES and m.rate > 0}
+    baselines = {
+        (m.kind, m.op, m.rows if m.kind == "ceiling" else None): m.rate
+        for m in results
+        if m.kind in BASELINES and m.rate > 0
+    }
     for m in results:
         if m.kind == "loadbay":
-            m.ratios = {
-                kind: round(m.rate / baselines[kind, m.op], 3)
+            rated = {
+                kind: baselines.get((kind, m.op, m.rows if kind == "ceiling" else None))
                 for kind in BASELINES
-                if (kind, m.op) in baselines
             }
+            m.ratios = {kind: round(m.rate / rate, 3) for kind, rate in rated.items() if rate}
 
 
 def table(results: list[Measurement]) -> str:

@@ -117,6 +117,7 @@ def events(run: Run, server: Server, headers: dict[str, str], out: list[Measurem
             clients=4,
             headers=headers,
             count_failures=operator_failures,
+            rows="events",
         )
     )
 
@@ -133,6 +134,7 @@ def activities(run: Run, server: Server, headers: dict[str, str], out: list[Meas
             clients=4,
             headers=headers,
             count_failures=activity_failures,
+            rows="activities",
         )
     )
 
@@ -172,7 +174,7 @@ def file_loads(
         for op in ("insert", "update"):
             label = "first load" if op == "insert" else "re-load (updates)"
             seen = Measurement(f"file {lines:,} lines, {label}", "loadbay", op, 1, 0, 0, 0.0)
-            seen.notes = dict(notes)
+            seen.notes, seen.rows = dict(notes), "instances"
             server.reset_peak_rss()
             watch = CpuWatch(server)
             start = time.perf_counter()
