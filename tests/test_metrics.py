@@ -26,6 +26,8 @@ from loadbay import metrics
 from loadbay.app import create_app
 from loadbay.config import Settings
 from tests.api.instances.helpers import bulk, instance, upload
+from tests.api.operator.helpers import API, player, use_template
+from tests.conftest import ClientFactory
 from tests.domain_events.broker_readers import broker_url, unique_names
 from tests.domain_events.helpers import client_for, wait_until_published
 from tests.factories import BATCHES, activity, batch
@@ -99,6 +101,40 @@ async def test_records_are_counted_by_collection_and_outcome(client: httpx.Async
     for le, count in (("1.0", 0), ("10.0", 1)):
         bucket = {"collection": "activities", "le": le}
         assert value(after, sizes, **bucket) - value(before, sizes, **bucket) == count
+
+
+async def test_operator_records_are_counted_by_outcome(make_client: ClientFactory) -> None:
+    # Operator batches keep no result for a success: their outcomes are counted as written.
+    client = await make_client(tenant="op1")
+    await use_template(client)
+    before = await scrape(client)
+    no_email = player(9)
+    del no_email["data"]["email"]
+
+    first = [player(1), player(2), no_email]
+    await client.post(f"{API}/batch/entities", json=first)
+    loaded = await scrape(client)
+    # Player 3 twice: the last one is written, both records count as created.
+    second = [player(1, status="suspended"), player(3), player(3, status="closed")]
+    answer = await client.post(f"{API}/batch/entities", json=second)
+
+    assert answer.json()["data"] | {"jobId": None} == {
+        "jobId": None,
+        "succeeded": 3,
+        "failed": 0,
+        "errors": [],
+    }
+    after = await scrape(client)
+    labels = {"collection": "entities", "tenant": "op1"}
+    for scrapes, outcome, count in (
+        ((before, loaded), "created", 2),
+        ((before, loaded), "failed", 1),
+        ((loaded, after), "created", 2),
+        ((loaded, after), "updated", 1),
+        ((loaded, after), "failed", 0),
+    ):
+        start, end = (value(s, "loadbay_records_total", **labels, outcome=outcome) for s in scrapes)
+        assert end - start == count, (outcome, count)
 
 
 async def test_file_jobs_count_their_lines_and_show_the_queue(client: httpx.AsyncClient) -> None:

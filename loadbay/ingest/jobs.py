@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -80,9 +81,13 @@ class BatchJobs:
         prepared = prepare_records(
             collection, tenant_id, list(enumerate(records)), mode=collection.on_conflict, now=now
         )
+        # Where successes keep no result, they are only counted: no result is made for each.
+        counting = not self._keep_successes
         async with self._db.write() as unit:
             job = await self._jobs.open(unit, tenant_id, collection.name, len(records), now=now)
-            job.results = await self._write(unit, collection, tenant_id, job.id, prepared)
+            job.results = await self._write(
+                unit, collection, tenant_id, job.id, prepared, count_successes=counting
+            )
             await job_store.add_results(unit, job.id, self._kept(job.results))
             failed = sum(r.outcome is Outcome.FAILED for r in job.results)
             await self._jobs.finish(unit, job, failed=failed)
@@ -95,7 +100,9 @@ class BatchJobs:
                     "nothing of it was stored",
                     code="idempotency_key_in_use",
                 )
-        metrics.count_records(collection.name, tenant_id, (r.outcome.value for r in job.results))
+        outcomes = Counter(r.outcome.value for r in job.results)
+        outcomes.update({outcome.value: n for outcome, n in prepared.succeeded.items()})
+        metrics.count_outcomes(collection.name, tenant_id, outcomes)
         metrics.BATCH_RECORDS.labels(collection.name).observe(len(records))
         return job
 
@@ -185,7 +192,11 @@ class BatchJobs:
         tenant_id: str,
         job_id: int,
         prepared: PreparedRecords,
+        *,
+        count_successes: bool = False,
     ) -> list[RecordResult]:
+        """The records' results; with `count_successes`, the failures' only (see
+        `write_prepared`)."""
         return await write_prepared(
             unit,
             collection,
@@ -194,6 +205,7 @@ class BatchJobs:
             chunk_size=self._chunk_size,
             events=EventContext(job_ref=self.ids.format(job_id)),
             job_id=job_id,
+            count_successes=count_successes,
         )
 
 
