@@ -90,7 +90,8 @@ def settings_for(database_url: str, broker: str) -> Settings:
     )
 
 
-async def relay_rate(db: Database, settings: Settings) -> float:
+async def relay_rate(db: Database, settings: Settings) -> tuple[float, float]:
+    """Events/s, and this process's CPU a published event in µs (the relay's own)."""
     async with db.engine.begin() as conn:
         # Every event pending again: each broker is sent the same backlog.
         await conn.execute(
@@ -103,10 +104,11 @@ async def relay_rate(db: Database, settings: Settings) -> float:
     relay = Relay(db, publisher, settings)
     await publisher.connect()
     try:
-        started, published = time.perf_counter(), 0
+        started, cpu, published = time.perf_counter(), time.process_time(), 0
         while count := await relay.publish_pending():
             published += count
-        return published / (time.perf_counter() - started)
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        return published / seconds, cpu / published * 1e6
     finally:
         await _clean_up(publisher, settings)
 
@@ -205,12 +207,18 @@ async def run(database_url: str, events: int, brokers: list[str]) -> list[dict[s
             if URLS[broker] is None or not reachable(URLS[broker]):
                 print(f"{broker}: not reachable at {URLS[broker]}, skipped")
                 continue
-            relay = await relay_rate(db, settings_for(database_url, broker))
+            relay, cpu_us = await relay_rate(db, settings_for(database_url, broker))
             alone = await alone_rate(db, settings_for(database_url, broker))
-            line = {"broker": broker, "events": events, "relay": relay, "alone": alone}
+            line = {
+                "broker": broker,
+                "events": events,
+                "relay": relay,
+                "alone": alone,
+                "relay_cpu_us_per_event": round(cpu_us, 2),
+            }
             print(
-                f"{broker:6} relay {relay:9,.0f} events/s   broker alone {alone:9,.0f}/s   "
-                f"x alone {relay / alone:.2f}"
+                f"{broker:6} relay {relay:9,.0f} events/s ({cpu_us:.1f} us of CPU each)   "
+                f"broker alone {alone:9,.0f}/s   x alone {relay / alone:.2f}"
             )
             lines.append(line)
     finally:

@@ -8,6 +8,7 @@ lag) are added by the `/metrics` route.
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 from collections import Counter as Counts
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -124,6 +125,14 @@ def count_outcomes(collection: str, tenant: str, counts: Mapping[str, int]) -> N
     for outcome, count in counts.items():
         if count:
             RECORDS.labels(collection, tenant, outcome).inc(count)
+
+
+def observe_times(histogram: Histogram, amount: float, times: int) -> None:
+    """`times` observations of one `amount`, at the cost of one: what `observe` does, with
+    the counts raised by `times`. prometheus_client has no weighted observation, and each
+    `observe` costs 1.7 µs in multiprocess mode: per event, a fifth of the relay's CPU."""
+    histogram._sum.inc(amount * times)
+    histogram._buckets[bisect_left(histogram._upper_bounds, amount)].inc(times)
 
 
 def render(extra: Iterable[str] = ()) -> bytes:

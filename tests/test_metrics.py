@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
@@ -163,6 +163,26 @@ async def test_file_jobs_count_their_lines_and_show_the_queue(client: httpx.Asyn
         assert end - start == count, outcome
     assert value(after, "loadbay_file_jobs", status="completed") >= 1
     assert value(after, "loadbay_file_jobs", status="processing") == 0
+
+
+def test_a_value_observed_many_times_at_once_counts_as_each_observation() -> None:
+    registry = CollectorRegistry()
+    buckets = (0.5, 1, 2)
+    one_by_one = Histogram("one_by_one", "each observed", buckets=buckets, registry=registry)
+    at_once = Histogram("at_once", "observed together", buckets=buckets, registry=registry)
+    # On a bound, between bounds, past the last, at zero.
+    for amount, times in ((0.5, 3), (0.7, 2), (5.0, 1), (0.0, 4)):
+        for _ in range(times):
+            one_by_one.observe(amount)
+        metrics.observe_times(at_once, amount, times)
+
+    def samples(name: str) -> dict[tuple[str, str | None], float]:
+        family = next(f for f in registry.collect() if f.name == name)
+        counted = (s for s in family.samples if not s.name.endswith("_created"))
+        return {(s.name[len(name) :], s.labels.get("le")): s.value for s in counted}
+
+    assert samples("at_once") == samples("one_by_one")
+    assert samples("at_once")["_count", None] == 10
 
 
 async def test_a_metrics_token_keeps_other_scrapers_out(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from functools import partial
@@ -126,8 +127,9 @@ class Relay:
         metrics.RELAY_PUBLISH_SECONDS.labels(broker).observe(seconds)
         metrics.RELAY_PUBLISHED.labels(broker).inc(len(acknowledged))
         delay = metrics.RELAY_DELAY_SECONDS.labels(broker)
-        for event in acknowledged:
-            delay.observe(max(now - event.written_at, 0.0))
+        # The events of one write statement share their commit time: observed together.
+        for written_at, events in Counter(event.written_at for event in acknowledged).items():
+            metrics.observe_times(delay, max(now - written_at, 0.0), events)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; back off and retry, never drop, when the broker fails."""
