@@ -12,6 +12,7 @@ in the URL).
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import ssl
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ _CRLF = b"\r\n"
 # Header values cannot hold a line break (it would end the header): replaced by spaces.
 _NO_NEWLINES = str.maketrans({"\r": " ", "\n": " "})
 _SUBSCRIPTION = "1"
+_HEADERS = b"NATS/1.0\r\nNats-Msg-Id: %b\r\nLoadbay-Key: %b\r\n\r\n"
 
 
 class NatsError(Exception):
@@ -81,10 +83,21 @@ class JetStreamConnection:
         self._reader, self._writer = reader, writer
         self._inbox = f"_INBOX.{secrets.token_hex(11)}"
         self._max_payload = 1 << 20
-        self._subjects_checked: set[str] = set()
+        # The subjects published to, checked, and as sent.
+        self._subjects: dict[str, bytes] = {}
         self._batch_number = 0
         self._batch: Acknowledgements | None = None
         self._replies = b""  # the current batch's reply subjects, but for the index after
+        self._batch_tag = b""  # the current batch's number, as in its reply subjects
+        # An acknowledgement of a stored message (or of a duplicate): `MSG <inbox>.<batch>.
+        # <index> <sid> <size>`, then the stream's answer, {"stream":…,"seq":…}.
+        self._stored_answer = re.compile(
+            b"MSG "
+            + re.escape(self._inbox.encode())
+            + rb"\.(\d+)\.(\d+) "
+            + _SUBSCRIPTION.encode()
+            + rb' \d+\r\n\{"stream":[^\r\n]*\}\r\n'
+        )
         self._requests: dict[str, asyncio.Future[tuple[str | None, bytes]]] = {}
         self._requests_made = 0
         self._broken: NatsError | None = None
@@ -115,17 +128,17 @@ class JetStreamConnection:
         if self._broken is not None:
             raise PartialPublish(0, self._broken)
         self._batch_number += 1
-        replies = f"{self._inbox}.{self._batch_number}."
+        replies = f"{self._inbox}.{self._batch_number}.".encode()
         commands, unsendable = [], None
         for index, message in enumerate(messages):
             try:
-                commands.append(self._hpub(message, f"{replies}{index}"))
+                commands.append(self._hpub(message, replies, index))
             except NatsError as why:
                 # Sent up to it; it fails the batch there, once those before it are stored.
                 unsendable = why
                 break
         batch = self._batch = Acknowledgements(len(commands))
-        self._replies = replies.encode()
+        self._replies, self._batch_tag = replies, b"%d" % self._batch_number
         try:
             self._writer.write(b"".join(commands))
             async with asyncio.timeout(TIMEOUT_SECONDS):
@@ -149,24 +162,35 @@ class JetStreamConnection:
             await asyncio.wait([self._listening])  # a cancel of close() itself still goes through
         await hang_up(self._writer)
 
-    def _hpub(self, message: Message, reply: str) -> bytes:
-        """The message as HPUB, JetStream's Nats-Msg-Id (it drops a repeat) and our key in
-        its headers; NatsError if it cannot be sent (its subject, its size)."""
-        if message.subject not in self._subjects_checked:
-            if not _is_subject(message.subject):
+    def _hpub(self, message: Message, replies: bytes, index: int) -> bytes:
+        """The message as HPUB to the reply subject `replies` + `index`, JetStream's
+        Nats-Msg-Id (it drops a repeat) and our key in its headers; NatsError if it cannot be
+        sent (its subject, its size). One bytes formatting a message: this runs per event."""
+        subject_text, key, value, event_id = message
+        subject = self._subjects.get(subject_text)
+        if subject is None:
+            if not _is_subject(subject_text):
                 raise NatsError(
-                    f"{message.subject!r} is not a NATS subject to publish to (no spaces, no "
+                    f"{subject_text!r} is not a NATS subject to publish to (no spaces, no "
                     "empty or wildcard tokens): check LOADBAY_EVENTS_SUBJECT"
                 )
-            self._subjects_checked.add(message.subject)
-        key = message.key.strip().translate(_NO_NEWLINES)
-        headers = f"NATS/1.0\r\nNats-Msg-Id: {message.event_id}\r\nLoadbay-Key: {key}\r\n\r\n"
-        head = headers.encode()
-        total = len(head) + len(message.value)
+            subject = self._subjects[subject_text] = subject_text.encode()
+        key = key.strip()
+        if "\r" in key or "\n" in key:
+            key = key.translate(_NO_NEWLINES)
+        head = _HEADERS % (event_id.encode(), key.encode())
+        total = len(head) + len(value)
         if total > self._max_payload:
             raise NatsError(_too_large(message, self._max_payload))
-        line = f"HPUB {message.subject} {reply} {len(head)} {total}\r\n".encode()
-        return b"".join((line, head, message.value, _CRLF))
+        return b"HPUB %b %b%d %d %d\r\n%b%b\r\n" % (
+            subject,
+            replies,
+            index,
+            len(head),
+            total,
+            head,
+            value,
+        )
 
     async def _handshake(self, address: NatsAddress) -> None:
         info = _info(await self._reader.readline())
@@ -246,7 +270,11 @@ class JetStreamConnection:
         """Handle every whole operation in `data` (a batch's acknowledgements come thousands
         a read: parsed here without an await each); what is left of a partial one."""
         start = 0
-        while (end := data.find(_CRLF, start)) >= 0:
+        while True:
+            if self._batch is not None:
+                start = self._take_stored(data, start)
+            if (end := data.find(_CRLF, start)) < 0:
+                break
             line = data[start:end]
             if line.startswith((b"MSG ", b"HMSG ")):
                 # MSG <subject> <sid> [reply] <size> | HMSG … <header size> <size>
@@ -265,6 +293,23 @@ class JetStreamConnection:
                 raise NatsError(f"NATS: {line[5:].strip().decode(errors='replace')}")
             start = end + 2  # +OK, PONG, INFO (cluster news): nothing to do
         return data[start:]
+
+    def _take_stored(self, data: bytes, start: int) -> int:
+        """The current batch's acknowledgements of stored messages from `start` on, settled
+        together, one regular expression match each; where they end. Anything else (an
+        error, a request's answer, the end of a read) is left to `_take`'s line by line."""
+        batch, match, number = self._batch, self._stored_answer.match, self._batch_tag
+        positions, end = [], start
+        while (
+            (found := match(data, end)) is not None
+            and found[1] == number
+            and data.find(b'"error"', end, found.end()) < 0
+        ):
+            positions.append(int(found[2]))
+            end = found.end()
+        if positions and batch is not None:
+            batch.settle_stored(positions)
+        return end
 
     def _on_message(self, subject: bytes, status: str | None, data: bytes) -> None:
         """An answer on our inbox: one message's acknowledgement, or a request's answer."""
