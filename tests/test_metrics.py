@@ -35,6 +35,14 @@ from tests.prometheus_samples import Samples, parse, value
 from tests.servers import free_port, loadbay_env, start_server
 
 
+def records_counted(
+    earlier: Samples, later: Samples, labels: dict[str, str], outcome: str
+) -> float:
+    """How many records of `outcome` loadbay_records_total counted between two scrapes."""
+    name, counted = "loadbay_records_total", {**labels, "outcome": outcome}
+    return value(later, name, **counted) - value(earlier, name, **counted)
+
+
 async def scrape(client: httpx.AsyncClient) -> Samples:
     response = await client.get("/metrics")
     assert response.status_code == 200
@@ -126,15 +134,14 @@ async def test_operator_records_are_counted_by_outcome(make_client: ClientFactor
     }
     after = await scrape(client)
     labels = {"collection": "entities", "tenant": "op1"}
-    for scrapes, outcome, count in (
+    for (earlier, later), outcome, count in (
         ((before, loaded), "created", 2),
         ((before, loaded), "failed", 1),
         ((loaded, after), "created", 2),
         ((loaded, after), "updated", 1),
         ((loaded, after), "failed", 0),
     ):
-        start, end = (value(s, "loadbay_records_total", **labels, outcome=outcome) for s in scrapes)
-        assert end - start == count, (outcome, count)
+        assert records_counted(earlier, later, labels, outcome) == count, (outcome, count)
 
 
 async def test_file_jobs_count_their_lines_and_show_the_queue(client: httpx.AsyncClient) -> None:
@@ -152,15 +159,14 @@ async def test_file_jobs_count_their_lines_and_show_the_queue(client: httpx.Asyn
     after = await scrape(client)
     assert value(after, "loadbay_file_lines_total") - value(before, "loadbay_file_lines_total") == 8
     labels = {"collection": "instances", "tenant": "default"}
-    for scrapes, outcome, count in (
+    for (earlier, later), outcome, count in (
         ((before, loaded), "created", 3),
         ((before, loaded), "updated", 0),
         ((loaded, after), "created", 0),
         ((loaded, after), "updated", 3),
         ((before, after), "failed", 2),
     ):
-        start, end = (value(s, "loadbay_records_total", **labels, outcome=outcome) for s in scrapes)
-        assert end - start == count, outcome
+        assert records_counted(earlier, later, labels, outcome) == count, outcome
     assert value(after, "loadbay_file_jobs", status="completed") >= 1
     assert value(after, "loadbay_file_jobs", status="processing") == 0
 
