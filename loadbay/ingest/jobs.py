@@ -70,7 +70,8 @@ class BatchJobs:
         records: Sequence[Any],
         idempotent: IdempotentRequest | None = None,
     ) -> Job:
-        """Write a whole batch and its job record in one transaction.
+        """Write a whole batch and its job record in one transaction. The job's results are
+        every record's, or, for jobs that keep no result of a success, the failures' only.
 
         Under an Idempotency-Key the job is tied to the key in that transaction, so that a
         resend whose first answer was lost gets this job back instead of a second run.
