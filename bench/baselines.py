@@ -22,30 +22,33 @@ import time
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bench import data, pg
 from bench.ceilings import CeilingRows, Row, ceiling_rows, sqlite_values
 from bench.client import Measurement, measure, print_line, warm_up
 from bench.plan import Run
 from bench.server import VENV_BIN, Server, free_port
+from loadbay.storage import migrate
+from loadbay.storage.database import Database
 
 PEER_TABLE = """CREATE TABLE entities (
     tenant TEXT NOT NULL, type TEXT NOT NULL, external_id TEXT NOT NULL, data TEXT,
     PRIMARY KEY (tenant, type, external_id))"""
 JSON = {"Content-Type": "application/json"}
-_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
-_SQLITE_DIALECT = sqlite.dialect()  # type: ignore[no-untyped-call]
 
 
 def ceiling(run: Run, out: list[Measurement]) -> None:
     """Each kind of row Loadbay writes, written by the database alone (bench/ceilings.py)."""
     kinds = ceiling_rows(run.plan.ceiling_records)
     if run.postgres:
-        url = pg.database_url(run.admin_url, run.new_database("ceiling"))
+        name = run.new_database("ceiling")
+        asyncio.run(_loadbay_schema(pg.database_url(run.admin_url, name, "postgresql+asyncpg")))
+        url = pg.database_url(run.admin_url, name)
         label, seconds = "COPY", asyncio.run(_ceiling_postgres(url, kinds))
     else:
-        label, seconds = "INSERTs", _ceiling_sqlite(run.tmp / "ceiling.db", kinds)
+        path = run.tmp / "ceiling.db"
+        asyncio.run(_loadbay_schema(f"sqlite+aiosqlite:///{path}"))
+        label, seconds = "INSERTs", _ceiling_sqlite(path, kinds)
     for kind, passes in zip(kinds, seconds, strict=True):
         for op, took in zip(("insert", "update"), passes, strict=False):
             name = f"ceiling: {label} {kind.rows}, {op}"
@@ -55,9 +58,22 @@ def ceiling(run: Run, out: list[Measurement]) -> None:
             out.append(seen)
 
 
+async def _loadbay_schema(url: str) -> None:
+    """Loadbay's tables as its migrations make them (keys, indexes, storage settings such as
+    the upserted tables' fillfactor), without the triggers that capture events."""
+    db = Database(url)
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+
 async def _ceiling_postgres(url: str, kinds: list[CeilingRows]) -> list[list[float]]:
     conn = await asyncpg.connect(url)
     try:
+        triggers = "SELECT tgname, tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal"
+        for trigger, table in await conn.fetch(triggers):
+            await conn.execute(f'DROP TRIGGER "{trigger}" ON {table}')
         return [await _copy_passes(conn, kind) for kind in kinds]
     finally:
         await conn.close()
@@ -67,8 +83,6 @@ async def _copy_passes(conn: asyncpg.Connection, kind: CeilingRows) -> list[floa
     """COPY the rows in; then, if the kind has an update pass, COPY them into a staging
     table and upsert them all through the key."""
     table, columns = kind.table.name, list(kind.columns)
-    for statement in kind.ddl(_PG_DIALECT):
-        await conn.execute(statement)
     start = time.perf_counter()
     await conn.copy_records_to_table(table, records=kind.inserted, columns=columns)
     passes = [time.perf_counter() - start]
@@ -98,10 +112,11 @@ def _ceiling_sqlite(path: Path, kinds: list[CeilingRows]) -> list[list[float]]:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")  # as Loadbay's connections
+        triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for (trigger,) in triggers.fetchall():
+            conn.execute(f'DROP TRIGGER "{trigger}"')
         seconds = []
         for kind in kinds:
-            for statement in kind.ddl(_SQLITE_DIALECT):
-                conn.execute(statement)
             conflict = ", ".join(kind.key)
             sets = ", ".join(f"{c} = excluded.{c}" for c in kind.changed_columns)
             passes = [_sqlite_chunks(conn, kind, kind.inserted, "")]

@@ -1,12 +1,12 @@
 """The ceiling's rows: each scenario's own rows, as Loadbay stores them, in Loadbay's own table.
 
 The ceiling is what the database takes for the same rows with no server in front. Each kind
-of row Loadbay writes in a run (entities, events, activities, instances) gets one: its table
-is made from Loadbay's definition (its columns, keys and indexes, without the capture
-triggers), its rows carry the values Loadbay stores for the records the scenario sends, and
-the database writes them alone: PostgreSQL by COPY, SQLite by multi-row INSERTs in one
-transaction. The update pass writes every row again through the table's key (see
-bench/baselines.py).
+of row Loadbay writes in a run (entities, events, activities, instances) gets one: the
+ceiling's database has Loadbay's schema as its migrations make it (keys, indexes, the
+upserted tables' fillfactor), without the triggers that capture events (bench/baselines.py
+drops them); its rows carry the values Loadbay stores for the records the scenario sends,
+and the database writes them alone: PostgreSQL by COPY, SQLite by multi-row INSERTs in one
+transaction. The update pass writes every row again through the table's key.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Table
-from sqlalchemy.engine import Dialect
-from sqlalchemy.schema import CreateIndex, CreateTable
 
 from bench import data
 from loadbay.storage import tables
@@ -38,16 +36,11 @@ class CeilingRows:
     inserted: list[Row]
     updated: list[Row] | None  # None: the scenario only inserts this kind
 
-    def ddl(self, dialect: Dialect) -> list[str]:
-        """CREATE TABLE and its indexes, as Loadbay's migrations make them (no triggers)."""
-        statements = [CreateTable(self.table).compile(dialect=dialect)]
-        statements += [CreateIndex(index).compile(dialect=dialect) for index in self.table.indexes]
-        return [str(statement) for statement in statements]
-
     @property
     def changed_columns(self) -> list[str]:
-        """What the update pass sets: every column but the key and the creation time."""
-        return [c for c in self.columns if c not in self.key and c != "created_at"]
+        """What the update pass sets: what Loadbay's upsert sets (its version as a value)."""
+        kept = {*self.key, "created_at", "entity_type"}  # an entity keeps its type
+        return [c for c in self.columns if c not in kept]
 
 
 def ceiling_rows(count: int) -> list[CeilingRows]:

@@ -113,7 +113,7 @@ async def relay_rate(db: Database, settings: Settings) -> tuple[float, float]:
         while count := await relay.publish_pending():
             published += count
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        return published / seconds, cpu / published * 1e6
+        return published / seconds, cpu / max(published, 1) * 1e6
     finally:
         await _clean_up(publisher, settings)
 
@@ -246,11 +246,11 @@ def main() -> None:
         parser.error(f"unknown brokers {sorted(unknown)}: choose from {sorted(URLS)}")
     if MULTIPROCESS_DIR not in os.environ:
         # As under `loadbay serve`, whose relay process shares its metrics with the workers
-        # (each update written to a file: 1.7 µs a histogram observation, not 0.7): set
-        # before prometheus_client is imported, so this run starts again with it.
+        # (each update written to a file: 1.7 µs a histogram observation, not 0.7).
+        # prometheus_client reads the setting when imported, which it is by now: this run
+        # starts again with it. One given from outside is used as it is.
         folder = tempfile.mkdtemp(prefix=_METRICS_FOLDER)
-        argv = [sys.executable, "-m", "bench.relay", *sys.argv[1:]]
-        os.execve(sys.executable, argv, {**os.environ, MULTIPROCESS_DIR: folder})
+        os.execve(sys.executable, sys.orig_argv, {**os.environ, MULTIPROCESS_DIR: folder})
     try:
         lines = _run_on_a_fresh_database(args.events, brokers)
     finally:
