@@ -114,7 +114,9 @@ class Settings(BaseSettings):
         description="On a node that runs the relay, /readyz needs the broker reachable; "
         "`false` keeps the node ready through a broker outage (events wait in the outbox).",
     )
-    relay_batch_size: int = Field(2000, ge=1, le=10_000, description="Events per relay cycle.")
+    # 5,000 rather than 2,000: fewer turns of the relay's loop a second, each a pause in
+    # its share of the cores under a full load (JetStream lag 2.16-3.26 s -> 1.19-1.67 s).
+    relay_batch_size: int = Field(5000, ge=1, le=10_000, description="Events per relay cycle.")
 
     auth: Literal["on", "off"] = Field("on", description="`off` only for local development.")
     log_format: Literal["text", "json"] = Field(
