@@ -180,6 +180,7 @@ async def _write_chunk(
         _ON_CONFLICT[mode],
         shared,
         stored_ids=stored_ids,
+        counting=tally is not None,
     )
     _report(collection, mode, chunk, written, results, tally)
     if collection.after_write is not None:

@@ -129,6 +129,12 @@ class BulkTarget:
         )
 
 
+def inserted_row(target: BulkTarget, shared: Row) -> tuple[Any, ...]:
+    """The `returning` values of a row just inserted, as far as known without the database:
+    no id, the version every row starts with."""
+    return tuple(shared.get(c) for c in target.returning)
+
+
 class BulkWriter(Protocol):
     async def write(
         self,
@@ -138,6 +144,7 @@ class BulkWriter(Protocol):
         shared: Row,
         *,
         stored_ids: Sequence[int | None] | None = None,
+        counting: bool = False,
     ) -> list[Sequence[Any] | None]:
         """Write rows (unique on the conflict columns) in bulk.
 
@@ -152,6 +159,10 @@ class BulkWriter(Protocol):
         A writer may update those rows by their id and insert the others by a plain insert
         first, or not; a concurrent writer may have stored some of the others since, and the
         result is the same either way.
+
+        `counting`: the caller only counts the rows written, and created from updated (see
+        `write_prepared`'s `count_successes`). A writer may then answer a row it inserted
+        with `inserted_row(target, shared)` instead of what the database returns.
         """
         ...
 

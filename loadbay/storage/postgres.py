@@ -33,6 +33,7 @@ from loadbay.storage.bulk import (
     Row,
     claimed_event_count,
     claimed_events,
+    inserted_row,
 )
 from loadbay.storage.event_capture import PG_AT_SETTING, PG_JOB_SETTING, PG_TS_SETTING
 from loadbay.storage.recent_conflicts import RecentConflicts
@@ -114,6 +115,7 @@ class PostgresBulkWriter:
         shared: Row,
         *,
         stored_ids: Sequence[int | None] | None = None,
+        counting: bool = False,
     ) -> list[Sequence[Any] | None]:
         table = target.table
         columns = target.row_columns(shared)
@@ -142,9 +144,14 @@ class PostgresBulkWriter:
                 returned += await conn.fetch(sql, *part, *(shared[c] for c in constants))
             absent = True
         statement_of = partial(_upsert_sql, target, tuple(columns), tuple(shared))
-        sql, plain = statement_of(on_conflict), statement_of(None)
+        # Counting, a plain INSERT that goes through returns nothing: each of its rows was
+        # inserted (RETURNING was 0.2 ms of the server's CPU per 1,000 entities, and the
+        # rows' matching by key 0.13 ms more).
+        sql, plain = statement_of(on_conflict), statement_of(None, returning=not counting)
         # Where rows go when they may meet stored keys: the writes there lately tell.
         written_to = (table.name, shared.get("tenant_id"))
+        # The parts a plain INSERT wrote whole without returning them.
+        unreturned: list[list[list[Any]]] = []
         for part in _statement_parts(_taken(arrays, new)) if new else ():
             values = (*part, *shared.values())
             plain_first = not self._conflicts.expected(written_to) if absent is None else absent
@@ -153,9 +160,18 @@ class PostgresBulkWriter:
                 written, conflicted = await _insert_unless_conflicting(conn, plain, sql, values)
                 if conflicted:
                     self._conflicts.met(written_to)
+                elif counting:
+                    unreturned.append(part)
                 returned += written
             else:
                 returned += await conn.fetch(sql, *values)
+        inserted = inserted_row(target, shared)
+        if unreturned and len(unreturned[0][0]) == len(rows):
+            return [inserted] * len(rows)  # all of them, in one statement
+        key_positions = [columns.index(c) for c in matched_columns(target, shared)]
+        for part in unreturned:
+            keys = zip(*(part[p] for p in key_positions), strict=True)
+            returned += [(*inserted, *key) for key in keys]
         return align(target, shared, column_keys(target, columns, shared, arrays), returned)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
@@ -250,9 +266,12 @@ def _upsert_sql(
     columns: tuple[str, ...],
     shared: tuple[str, ...],
     on_conflict: OnConflict | None,
+    *,
+    returning: bool = True,
 ) -> str:
     """The rows as one array per column ($1…), the shared values bound once after them; a
-    plain INSERT when `on_conflict` is None.
+    plain INSERT when `on_conflict` is None; RETURNING `returned_columns` unless not
+    `returning`.
 
     Arrays rather than COPY into a staging table: one round trip instead of two, no
     temporary table emptied (a file truncated) at every commit, and 9% less PostgreSQL CPU
@@ -266,11 +285,12 @@ def _upsert_sql(
     # Rows go in key order, so that concurrent batches lock keys in one order: no deadlock.
     order = names(matched_columns(target, shared))
     conflict = f" {conflict_clause(target, on_conflict)}" if on_conflict else ""
+    returned = f" RETURNING {names(returned_columns(target, shared))}" if returning else ""
     return (
         f'INSERT INTO "{table.name}" ({names([*columns, *shared])}) '
         f"SELECT {', '.join([names(columns), *constants])} "
         f"FROM unnest({', '.join(arrays)}) AS batch ({names(columns)}) "
-        f"ORDER BY {order}{conflict} RETURNING {names(returned_columns(target, shared))}"
+        f"ORDER BY {order}{conflict}{returned}"
     )
 
 

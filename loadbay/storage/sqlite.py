@@ -65,7 +65,9 @@ class SqliteBulkWriter:
         shared: Row,
         *,
         stored_ids: Sequence[int | None] | None = None,
+        counting: bool = False,
     ) -> list[Sequence[Any] | None]:
+        # Every row is answered from RETURNING, `counting` or not.
         columns = target.row_columns(shared)
         params = encode_rows(target.table, columns, rows, _ENCODERS)
         constants = _encoded(target.table, shared)
