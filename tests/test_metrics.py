@@ -191,6 +191,37 @@ def test_a_value_observed_many_times_at_once_counts_as_each_observation() -> Non
     assert samples("at_once")["_count", None] == 10
 
 
+# Under `loadbay serve` metrics are shared between processes, which prometheus_client
+# decides when imported: the same comparison, in a process of its own.
+_OBSERVED_IN_FILES = """
+from prometheus_client import CollectorRegistry, Histogram, multiprocess
+from loadbay import metrics
+buckets = (0.5, 1, 2)
+one_by_one = Histogram("one_by_one", "each observed", buckets=buckets, registry=None)
+at_once = Histogram("at_once", "observed together", buckets=buckets, registry=None)
+for amount, times in ((0.5, 3), (0.7, 2), (5.0, 1), (0.0, 4)):
+    for _ in range(times):
+        one_by_one.observe(amount)
+    metrics.observe_times(at_once, amount, times)
+registry = CollectorRegistry()
+multiprocess.MultiProcessCollector(registry)
+families = {f.name: f for f in registry.collect()}
+def samples(name):
+    return {(s.name[len(name):], s.labels.get("le")): s.value for s in families[name].samples}
+assert samples("at_once") == samples("one_by_one"), (samples("at_once"), samples("one_by_one"))
+assert samples("at_once")["_count", None] == 10
+"""
+
+
+def test_a_value_observed_many_times_at_once_counts_so_across_processes(tmp_path: Path) -> None:
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _OBSERVED_IN_FILES], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.glob("histogram_*.db"))  # the values went through the files
+
+
 async def test_a_metrics_token_keeps_other_scrapers_out(
     make_settings: Callable[..., Settings],
 ) -> None:
