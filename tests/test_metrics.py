@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi import FastAPI
-from prometheus_client import REGISTRY, CollectorRegistry, Histogram
+from prometheus_client import REGISTRY
 from sqlalchemy import create_engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import QueuePool
@@ -171,55 +171,46 @@ async def test_file_jobs_count_their_lines_and_show_the_queue(client: httpx.Asyn
     assert value(after, "loadbay_file_jobs", status="processing") == 0
 
 
-def test_a_value_observed_many_times_at_once_counts_as_each_observation() -> None:
-    registry = CollectorRegistry()
-    buckets = (0.5, 1, 2)
-    one_by_one = Histogram("one_by_one", "each observed", buckets=buckets, registry=registry)
-    at_once = Histogram("at_once", "observed together", buckets=buckets, registry=registry)
-    # On a bound, between bounds, past the last, at zero.
-    for amount, times in ((0.5, 3), (0.7, 2), (5.0, 1), (0.0, 4)):
-        for _ in range(times):
-            one_by_one.observe(amount)
-        metrics.observe_times(at_once, amount, times)
-
-    def samples(name: str) -> dict[tuple[str, str | None], float]:
-        family = next(f for f in registry.collect() if f.name == name)
-        counted = (s for s in family.samples if not s.name.endswith("_created"))
-        return {(s.name[len(name) :], s.labels.get("le")): s.value for s in counted}
-
-    assert samples("at_once") == samples("one_by_one")
-    assert samples("at_once")["_count", None] == 10
-
-
-# Under `loadbay serve` metrics are shared between processes, which prometheus_client
-# decides when imported: the same comparison, in a process of its own.
-_OBSERVED_IN_FILES = """
+# In a process of its own: prometheus_client chooses, when imported, whether its values live
+# in the process or in files shared between processes (as under `loadbay serve`).
+_OBSERVED_AT_ONCE = """
+import os
 from prometheus_client import CollectorRegistry, Histogram, multiprocess
 from loadbay import metrics
+shared = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+registry = CollectorRegistry()
+made_in = None if shared else registry
 buckets = (0.5, 1, 2)
-one_by_one = Histogram("one_by_one", "each observed", buckets=buckets, registry=None)
-at_once = Histogram("at_once", "observed together", buckets=buckets, registry=None)
+one_by_one = Histogram("one_by_one", "each observed", buckets=buckets, registry=made_in)
+at_once = Histogram("at_once", "observed together", buckets=buckets, registry=made_in)
+# On a bound, between bounds, past the last, at zero.
 for amount, times in ((0.5, 3), (0.7, 2), (5.0, 1), (0.0, 4)):
     for _ in range(times):
         one_by_one.observe(amount)
     metrics.observe_times(at_once, amount, times)
-registry = CollectorRegistry()
-multiprocess.MultiProcessCollector(registry)
+if shared:
+    multiprocess.MultiProcessCollector(registry)
 families = {f.name: f for f in registry.collect()}
 def samples(name):
-    return {(s.name[len(name):], s.labels.get("le")): s.value for s in families[name].samples}
+    counted = (s for s in families[name].samples if not s.name.endswith("_created"))
+    return {(s.name[len(name):], s.labels.get("le")): s.value for s in counted}
 assert samples("at_once") == samples("one_by_one"), (samples("at_once"), samples("one_by_one"))
 assert samples("at_once")["_count", None] == 10
 """
 
 
-def test_a_value_observed_many_times_at_once_counts_so_across_processes(tmp_path: Path) -> None:
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+@pytest.mark.parametrize("shared", [False, True], ids=["one process", "processes sharing"])
+def test_a_value_observed_many_times_at_once_counts_as_each_observation(
+    shared: bool, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    if shared:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-c", _OBSERVED_IN_FILES], env=env, capture_output=True, text=True
+        [sys.executable, "-c", _OBSERVED_AT_ONCE], env=env, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-    assert list(tmp_path.glob("histogram_*.db"))  # the values went through the files
+    assert bool(list(tmp_path.glob("histogram_*.db"))) == shared  # where the values went
 
 
 async def test_a_metrics_token_keeps_other_scrapers_out(
