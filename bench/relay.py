@@ -134,8 +134,9 @@ async def alone_rate(db: Database, settings: Settings) -> float:
     await publisher.connect()
     try:
         started = time.perf_counter()
-        for start in range(0, len(messages), settings.relay_batch_size):
-            await publisher.publish_all(messages[start : start + settings.relay_batch_size])
+        size = settings.relay_batch("postgresql")
+        for start in range(0, len(messages), size):
+            await publisher.publish_all(messages[start : start + size])
         return len(messages) / (time.perf_counter() - started)
     finally:
         await _clean_up(publisher, settings)
@@ -259,7 +260,7 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"{dt.date.today().isoformat()}-relay.json"
-    machine = {"nproc": os.cpu_count(), "relay_batch_size": Settings().relay_batch_size}
+    machine = {"nproc": os.cpu_count(), "relay_batch_size": Settings().relay_batch("postgresql")}
     out.write_text(json.dumps({"machine": machine, "results": lines}, indent=1) + "\n")
     print(f"wrote {out}")
 

@@ -37,6 +37,7 @@ class Relay:
         self._settings = settings
         self._leadership = RelayLeadership(db)
         self._broker = broker_name(settings.events_url or "")
+        self._batch_size = settings.relay_batch(db.dialect)
 
     async def publish_pending(self, keep_going: Callable[[], Awaitable[bool]] | None = None) -> int:
         """Publish unpublished events, batch after batch, until none is left to claim (or
@@ -83,9 +84,7 @@ class Relay:
             # Only events that no event still to commit precedes: the position never passes
             # one (see feed_horizon).
             horizon = await committed_up_to(unit.conn)
-            claim = await unit.bulk.claim_events(
-                this.after, horizon, self._settings.relay_batch_size
-            )
+            claim = await unit.bulk.claim_events(this.after, horizon, self._batch_size)
             this.claimed.set_result(claim)
             events = claim.events
             before, this.previous = this.previous, None

@@ -354,3 +354,12 @@ async def test_instance_events_use_folio_topic_naming(
     assert event["collection"] == "instances"
     assert event["new"]["id"] == iid(1)
     assert event["new"]["_version"] == 1
+
+
+def test_a_relay_batch_is_5000_events_on_postgresql_2000_on_sqlite_unless_set() -> None:
+    # SQLite's relay holds the one write lock while it publishes a batch: smaller batches.
+    default, chosen = Settings(relay_batch_size=None), Settings(relay_batch_size=300)
+
+    assert default.relay_batch("postgresql") == 5000
+    assert default.relay_batch("sqlite") == 2000
+    assert chosen.relay_batch("postgresql") == chosen.relay_batch("sqlite") == 300

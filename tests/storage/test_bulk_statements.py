@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
@@ -465,6 +466,53 @@ async def test_a_thousand_entities_then_events_are_a_handful_of_statements(
     assert "entities" in lookups[0]
     others = len(without_savepoints(statements))
     assert others <= len(writes["entities"]) + len(writes["events"]) + 2  # + COMMIT
+
+
+@pytest.mark.parametrize("counted", [False, True], ids=["results", "counted"])
+async def test_parts_of_a_chunk_that_meet_stored_keys_fall_back_to_the_upsert(
+    database_url: str, backend: str, monkeypatch: pytest.MonkeyPatch, counted: bool
+) -> None:
+    """A chunk in several statements whose last parts meet stored keys: the parts a plain
+    INSERT wrote and those that fell back to the upsert are each counted as they went."""
+    if backend == "sqlite":
+        pytest.skip("SQLite splits statements by its parameter limit")
+    from loadbay.storage import postgres
+
+    monkeypatch.setattr(postgres, "_MAX_STATEMENT_TEXT", 600)
+    collections = igaming()
+
+    def player(n: int, email: str) -> dict[str, Any]:
+        return {"entityType": "player", "externalId": f"p{n:03d}", "data": {"email": email}}
+
+    db = Database(database_url)
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+        outcomes = []
+        # Then 60 new players (plain INSERTs go through) and the 30 stored (they fall back).
+        for numbers in (range(60, 90), range(90)):
+            records = [(n, player(n, f"{n}@x.io")) for n in numbers]
+            prepared = prepare_records(
+                collections.entities, "t1", records, mode=ConflictMode.UPDATE, now=utcnow()
+            )
+            async with db.write() as unit:
+                statements = await watch_statements(unit, backend)
+                results = await write_prepared(
+                    unit,
+                    collections.entities,
+                    "t1",
+                    prepared,
+                    chunk_size=1000,
+                    count_successes=counted,
+                )
+            written = Counter(r.outcome for r in results) + Counter(prepared.succeeded)
+            outcomes.append(dict(written))
+    finally:
+        await db.dispose()
+
+    assert outcomes == [{Outcome.CREATED: 30}, {Outcome.CREATED: 60, Outcome.UPDATED: 30}]
+    fell_back = [s for s in statements if "ROLLBACK TO SAVEPOINT" in s]
+    assert fell_back  # at least one part met a stored key
 
 
 async def test_chunks_of_one_transaction_each_write_only_their_own_rows(
