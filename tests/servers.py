@@ -87,14 +87,16 @@ def start_server(
     raise RuntimeError(f"loadbay serve did not become healthy in {timeout} s")
 
 
-def established_connections(pid: int, port: int) -> int:
-    """How many established TCP connections to local `port` the process `pid` holds."""
+def established_connections(pid: int, port: int, *, closing_too: bool = False) -> int:
+    """How many established TCP connections to local `port` the process `pid` holds; with
+    `closing_too`, also those its peer has closed and it has not yet (CLOSE_WAIT)."""
+    states = ("01", "08") if closing_too else ("01",)  # ESTABLISHED, CLOSE_WAIT
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             fields = line.split()
             local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01":  # ESTABLISHED
+            if local_port == port and fields[3] in states:
                 inodes.add(fields[9])
     held = 0
     for fd in Path(f"/proc/{pid}/fd").iterdir():
