@@ -90,7 +90,6 @@ async def _copy_passes(conn: asyncpg.Connection, kind: CeilingRows) -> list[floa
     if kind.updated is None:
         return passes
     names = ", ".join(columns)
-    sets = ", ".join(f"{c} = excluded.{c}" for c in kind.changed_columns)
     start = time.perf_counter()
     async with conn.transaction():
         await conn.execute(
@@ -99,8 +98,7 @@ async def _copy_passes(conn: asyncpg.Connection, kind: CeilingRows) -> list[floa
         )
         await conn.copy_records_to_table("ceiling_stage", records=kind.updated, columns=columns)
         await conn.execute(
-            f"INSERT INTO {table} ({names}) SELECT {names} FROM ceiling_stage "
-            f"ON CONFLICT ({', '.join(kind.key)}) DO UPDATE SET {sets}"
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM ceiling_stage {kind.on_conflict}"
         )
     passes.append(time.perf_counter() - start)
     return passes
@@ -117,12 +115,9 @@ def _ceiling_sqlite(path: Path, kinds: list[CeilingRows]) -> list[list[float]]:
             conn.execute(f'DROP TRIGGER "{trigger}"')
         seconds = []
         for kind in kinds:
-            conflict = ", ".join(kind.key)
-            sets = ", ".join(f"{c} = excluded.{c}" for c in kind.changed_columns)
             passes = [_sqlite_chunks(conn, kind, kind.inserted, "")]
             if kind.updated is not None:
-                tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
-                passes.append(_sqlite_chunks(conn, kind, kind.updated, tail))
+                passes.append(_sqlite_chunks(conn, kind, kind.updated, f" {kind.on_conflict}"))
             seconds.append(passes)
         return seconds
     finally:

@@ -37,10 +37,12 @@ class CeilingRows:
     updated: list[Row] | None  # None: the scenario only inserts this kind
 
     @property
-    def changed_columns(self) -> list[str]:
-        """What the update pass sets: what Loadbay's upsert sets (its version as a value)."""
+    def on_conflict(self) -> str:
+        """The update pass's clause (PostgreSQL's and SQLite's alike): it sets what Loadbay's
+        upsert sets, its version as a value."""
         kept = {*self.key, "created_at", "entity_type"}  # an entity keeps its type
-        return [c for c in self.columns if c not in kept]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in self.columns if c not in kept)
+        return f"ON CONFLICT ({', '.join(self.key)}) DO UPDATE SET {sets}"
 
 
 def ceiling_rows(count: int) -> list[CeilingRows]:

@@ -256,8 +256,8 @@ class FileJobs:
             await self._error_parts.write(tenant, name, chunk.number, failed, raw_by_line, parts)
             succeeded = prepared.succeeded.total()
             await self._jobs.count(unit.conn, job.id, succeeded=succeeded, failed=len(failed))
-        outcomes = {outcome.value: count for outcome, count in prepared.succeeded.items()}
-        metrics.count_outcomes(self._collection.name, tenant, {**outcomes, "failed": len(failed)})
+        counts = {**prepared.succeeded, "failed": len(failed)}
+        metrics.count_outcomes(self._collection.name, tenant, counts)
         metrics.FILE_LINES.inc(len(chunk.lines))
 
     async def _finish(self, job: FileJob) -> None:

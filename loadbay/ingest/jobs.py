@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,9 +100,8 @@ class BatchJobs:
                     "nothing of it was stored",
                     code="idempotency_key_in_use",
                 )
-        outcomes = Counter(r.outcome.value for r in job.results)
-        outcomes.update({outcome.value: n for outcome, n in prepared.succeeded.items()})
-        metrics.count_outcomes(collection.name, tenant_id, outcomes)
+        metrics.count_records(collection.name, tenant_id, (r.outcome.value for r in job.results))
+        metrics.count_outcomes(collection.name, tenant_id, prepared.succeeded)  # if counted
         metrics.BATCH_RECORDS.labels(collection.name).observe(len(records))
         return job
 
