@@ -274,8 +274,9 @@ async def test_instances_go_in_by_a_plain_insert_when_new_and_by_their_id_when_s
     assert {c["new"]["_version"] for c in changes if c["type"] == "UPDATE"} == {2}
 
 
+@pytest.mark.parametrize("joined", [False, True], ids=["array", "joined"])
 async def test_stored_instances_are_read_by_their_key_on_a_table_without_statistics(
-    database_url: str, backend: str
+    database_url: str, backend: str, joined: bool
 ) -> None:
     """A first load meets a table never analysed: PostgreSQL must probe the id's key with
     both the tenant and the id, not read every row of the tenant through another index that
@@ -283,11 +284,12 @@ async def test_stored_instances_are_read_by_their_key_on_a_table_without_statist
     if backend == "sqlite":
         pytest.skip("SQLite always probes a unique key whose every column is given")
     wanted = ("tenant_id", "instance_id", "version")
-    sql = _stored_sql(instances, ("tenant_id",), ("instance_id",), wanted)
+    sql = _stored_sql(instances, ("tenant_id",), ("instance_id",), wanted, joined)
+    keys = "a\x1fb" if joined else ["a", "b"]
     db = Database(database_url)
     try:
         async with db.write() as unit:
-            plan = [row[0] for row in await unit.driver.fetch(f"EXPLAIN {sql}", ["a", "b"], "t1")]
+            plan = [row[0] for row in await unit.driver.fetch(f"EXPLAIN {sql}", keys, "t1")]
     finally:
         await db.dispose()
 
