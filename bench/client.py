@@ -15,6 +15,8 @@ from bench.cpu import CpuWatch
 from bench.data import Batch
 from bench.server import Server
 
+WARM_UP_CLIENTS = 4
+
 # Given a 2xx answer's JSON, (records that failed in it, a message for the first failure or None).
 FailureCounter = Callable[[Any], tuple[int, str | None]]
 
@@ -160,8 +162,13 @@ def measure(
 
 
 def warm_up(server: Server, path: str, bodies: list[Batch], headers: dict[str, str]) -> None:
-    """One unmeasured pass (connections, caches, first-request imports) on keys of its own."""
-    asyncio.run(drive(server.url, path, bodies, clients=1, headers=headers))
+    """One unmeasured pass (connections, caches, first-request imports) on keys of its own.
+
+    At 4 clients, which the server spreads over its workers: each worker meets its first
+    requests here (a route's first request builds FastAPI's route state, a connection's
+    first write compiles the capture triggers), not in a measured line.
+    """
+    asyncio.run(drive(server.url, path, bodies, clients=WARM_UP_CLIENTS, headers=headers))
 
 
 def print_line(seen: Measurement) -> None:

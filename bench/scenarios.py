@@ -26,7 +26,7 @@ RATE_LIMITS = ",".join(
 )
 KEY_IN_LOG = r"admin API key \(shown this once, store it now\): (lb_live_\S+)"
 LEVEL_KEYS = 10_000_000  # entity numbers of level i start at i * LEVEL_KEYS: first pass inserts
-WARM_UP = range(90_000_000, 90_001_000)
+WARM_UP = range(90_000_000, 90_008_000)  # two batches for each warm-up client
 FILE_TIMEOUT = 1800.0  # the bulk call is synchronous: it answers when the whole file is written
 
 
