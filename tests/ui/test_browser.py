@@ -3,8 +3,10 @@ and finish, opens it, and keeps a screenshot. Skipped, loudly, without Chromium.
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,10 +46,17 @@ def chrome() -> Iterator[object]:
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
     ):
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+    # Chromium leaves its singleton folders in TMPDIR: in one removed afterwards. Not under
+    # tmp_path, whose length puts the singleton's socket past the 107 bytes a path may have.
+    browser_tmp = Path(tempfile.mkdtemp(prefix="loadbay-chromium-"))
+    service = Service(CHROMEDRIVER, env={**os.environ, "TMPDIR": str(browser_tmp)})
+    try:
+        driver = webdriver.Chrome(service=service, options=options)
+        driver.set_page_load_timeout(30)
+        yield driver
+        driver.quit()
+    finally:
+        shutil.rmtree(browser_tmp, ignore_errors=True)
 
 
 @pytest.fixture
