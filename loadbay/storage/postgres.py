@@ -303,8 +303,12 @@ def _upsert_sql(
 def _updates_by_id(target: BulkTarget, columns: Sequence[str], shared: Row) -> bool:
     """Whether `_update_sql` can update stored rows: not where an updated column is neither
     in the rows nor shared (ON CONFLICT would set its default)."""
-    used = (*target.update_columns, *target.update_guard)
-    return all(c in columns or c in shared for c in used)
+    return all(c in columns or c in shared for c in _updated_columns(target))
+
+
+def _updated_columns(target: BulkTarget) -> tuple[str, ...]:
+    """The columns an update sets or compares: those of `conflict_clause`."""
+    return (*target.update_columns, *target.update_guard)
 
 
 @cache
@@ -315,8 +319,7 @@ def _update_sql(
     `joined` or not), then the shared values it sets (their names, returned beside the
     statement); the columns and guard of `conflict_clause` (see `_updates_by_id`)."""
     table = target.table
-    used = (*target.update_columns, *target.update_guard)
-    constants = tuple(c for c in shared if c in used)
+    constants = tuple(c for c in shared if c in _updated_columns(target))
     first = len(columns) + 2
     value = {c: f'batch."{c}"' for c in columns}
     value.update({c: f"${n}::{_sql_type(table, c)}" for n, c in enumerate(constants, first)})
@@ -337,10 +340,11 @@ def _update_sql(
 
 
 # A text column's values go as one text, joined by a character they do not hold, which
-# PostgreSQL splits again (`string_to_array`): asyncpg encodes a text[] parameter checking
-# each element against three ABCs, 1.4 us of Loadbay's CPU an entity for its three text
-# columns against 0.4 joined, and PostgreSQL splits the text faster than it decodes the
-# array (0.8 against 1.0 us). Control characters that JSON text always escapes.
+# PostgreSQL splits again (`string_to_array`, NULL written as a second one): asyncpg
+# encodes a text[] parameter checking each element against three ABCs, 1.4 µs of Loadbay's
+# CPU an entity for its three text columns against 0.4 joined, and PostgreSQL splits the
+# text faster than it decodes the array (0.8 against 1.0 µs). Control characters that JSON
+# text always escapes.
 _SEPARATOR, _NULL = "\x1f", "\x1e"
 _TEXT_TYPES = ("VARCHAR", "TEXT")
 
@@ -349,18 +353,27 @@ def _parameters(
     table: Table, columns: Sequence[str], arrays: list[list[Any]]
 ) -> tuple[list[Any], bool]:
     """The statement's parameters for the rows' column lists: each text column's values
-    joined into one text, and True; or the lists as they are, and False, where a value
-    holds a separator (or a single row's value is empty, which splits into no element)."""
+    joined by `_SEPARATOR` into one text (None as `_NULL`), and True; or the lists as they
+    are, and False, where a value holds either character, a single row's value is empty
+    (which splits into no element), or a value is not text (None in a column that takes
+    none, say: the database's own refusal then names the column)."""
     parameters = list(arrays)
     for position, nullable in _text_positions(table, tuple(columns)):
         values = arrays[position]
         nulls = values.count(None) if nullable else 0
         if nulls:
             values = [_NULL if value is None else value for value in values]
-        text = _SEPARATOR.join(values)
-        if not text or text.count(_SEPARATOR) != len(values) - 1 or text.count(_NULL) != nulls:
+        try:
+            joined = _SEPARATOR.join(values)
+        except TypeError:
             return arrays, False
-        parameters[position] = text
+        if (
+            not joined
+            or joined.count(_SEPARATOR) != len(values) - 1
+            or joined.count(_NULL) != nulls
+        ):
+            return arrays, False
+        parameters[position] = joined
     return parameters, True
 
 
@@ -378,7 +391,7 @@ def _array(table: Table, column: str, number: int, joined: bool) -> str:
     """Parameter `number` as the array of the column's values (see `_parameters`)."""
     sql_type = _sql_type(table, column)
     if joined and sql_type in _TEXT_TYPES:
-        return f"string_to_array(${number}, E'\\x1f', E'\\x1e')"
+        return f"string_to_array(${number}, chr({ord(_SEPARATOR)}), chr({ord(_NULL)}))"
     return f"${number}::{sql_type}[]"
 
 

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from asyncpg.exceptions import DataError, NotNullViolationError
 from sqlalchemy import select
 
 from loadbay.ingest.activities import ACTIVITIES
@@ -25,9 +26,12 @@ from loadbay.storage.tenants import ensure_tenant
 from loadbay.storage.types import utcnow
 from tests.api.instances.helpers import iid, instance
 from tests.factories import activity
+from tests.storage.test_bulk_statements import inserts_into_activities, watch_statements
 
 # The separator and NULL marker of the joined form, and text around them.
 AWKWARD = ["a\x1fb", "\x1f", "\x1e", "x\x1ey\x1fz", "", "plain"]
+NOW = utcnow()
+SHARED = {"tenant_id": "t1", "created_at": NOW, "version": 1, "updated_at": NOW, ORIGIN_JOB: None}
 
 
 def _activity_row(position: int, coordinator: str, mentor: str) -> dict[str, Any]:
@@ -39,17 +43,15 @@ def _activity_row(position: int, coordinator: str, mentor: str) -> dict[str, Any
 
 @pytest.mark.parametrize(
     "coordinators",
-    [AWKWARD, ["plain", ""], [""], ["\x1f"], ["only"]],
-    ids=["awkward", "with-empty", "lone-empty", "lone-separator", "lone-plain"],
+    [AWKWARD, ["plain", ""], [""], ["\x1f"], ["a", "\x1e"], ["only"]],
+    ids=["awkward", "with-empty", "lone-empty", "lone-separator", "null-marker", "lone-plain"],
 )
 async def test_text_values_are_written_and_found_again_as_sent(
     database_url: str, coordinators: list[str]
 ) -> None:
     """Written, then written again through their keys (the stored read and the upsert):
     every row keeps its own values, empty and control characters included."""
-    now = utcnow()
-    shared = {"tenant_id": "t1", "created_at": now, "version": 1, "updated_at": now}
-    shared[ORIGIN_JOB] = None
+    shared = SHARED
     mentors = [f"{value}-mentor-{n}" for n, value in enumerate(coordinators)]
     rows = [
         _activity_row(n, c, m) for n, (c, m) in enumerate(zip(coordinators, mentors, strict=True))
@@ -77,12 +79,17 @@ async def test_text_values_are_written_and_found_again_as_sent(
     assert again == [None] * len(rows)  # each met its stored key
 
 
+@pytest.mark.parametrize(
+    "match_keys",
+    [[None, "k1", None, "k2", "k3", None], [None, "k\x1f1", None, "k\x1e2", "k3", None]],
+    ids=["plain", "awkward"],
+)
 async def test_absent_and_awkward_match_keys_are_stored_as_sent_then_updated(
-    database_url: str,
+    database_url: str, match_keys: list[str | None]
 ) -> None:
-    """A nullable text column: NULLs beside values holding the separators, through a first
-    load and a re-load that updates the stored rows by id."""
-    match_keys = [None, "k\x1f1", None, "k\x1e2", "k3", None]
+    """A nullable text column: NULLs beside plain values (the joined form) and beside values
+    holding its characters (arrays), through a first load and a re-load that updates the
+    stored rows by id."""
     collection = instances_collection()
     db = Database(database_url)
     try:
@@ -113,3 +120,52 @@ async def test_absent_and_awkward_match_keys_are_stored_as_sent_then_updated(
 
     assert outcomes == [{Outcome.CREATED}, {Outcome.UPDATED}]
     assert stored == {iid(n): (key, 2) for n, key in enumerate(match_keys)}
+
+
+@pytest.mark.parametrize(
+    ("coordinators", "joined"),
+    [(["plain", "", "text"], True), (["plain", "a\x1fb"], False), (["a", "\x1e"], False)],
+    ids=["plain", "separator", "null-marker"],
+)
+async def test_text_columns_go_joined_unless_a_value_holds_a_separator(
+    database_url: str, backend: str, coordinators: list[str], joined: bool
+) -> None:
+    """PostgreSQL: one text a column, split by `string_to_array`, or one array a column."""
+    if backend == "sqlite":
+        pytest.skip("SQLite binds each value")
+    rows = [_activity_row(n, c, f"mentor-{n}") for n, c in enumerate(coordinators)]
+    db = Database(database_url)
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+            statements = await watch_statements(unit, backend)
+            await unit.bulk.write(ACTIVITIES.target, rows, OnConflict.NOTHING, SHARED)
+    finally:
+        await db.dispose()
+
+    (insert,) = inserts_into_activities(statements)
+    assert ("string_to_array" in insert) is joined
+    assert ("::VARCHAR[]" in insert) is not joined
+
+
+@pytest.mark.parametrize(
+    ("coordinator", "error"),
+    [(None, NotNullViolationError), (42, DataError)],
+    ids=["none-in-not-null", "not-text"],
+)
+async def test_a_value_the_column_cannot_take_is_refused_by_the_database(
+    database_url: str, backend: str, coordinator: Any, error: type[Exception]
+) -> None:
+    """PostgreSQL's own refusal, naming the column or the parameter, as with arrays."""
+    if backend == "sqlite":
+        pytest.skip("SQLite's types are its own")
+    row = _activity_row(0, coordinator, "mentor-0")
+    db = Database(database_url)
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+        with pytest.raises(error):
+            async with db.write() as unit:
+                await unit.bulk.write(ACTIVITIES.target, [row], OnConflict.NOTHING, SHARED)
+    finally:
+        await db.dispose()
