@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage.tables import file_job_chunks, file_jobs, jobs
-from loadbay.storage.upserts import upsert_insert
+from loadbay.storage.upserts import dialect_upsert_insert
 
 
 async def add_file_job(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
@@ -77,23 +78,29 @@ async def advance(
 
     In the chunk's own transaction, which the caller rolls back on False.
     """
-    listed = await conn.execute(
-        upsert_insert(conn, file_job_chunks)
-        .values(job_id=job_id, chunk=chunk)
-        .on_conflict_do_nothing()
-    )
+    listed = await conn.execute(_list_chunk(conn.dialect.name), {"job_id": job_id, "chunk": chunk})
     if listed.rowcount != 1:
         return False
-    moved = await conn.execute(
-        update(file_jobs)
-        .where(file_jobs.c.job_id == job_id, file_jobs.c.claimed_by == node)
-        .values(
-            lines_done=file_jobs.c.lines_done + lines,
-            errors_count=file_jobs.c.errors_count + errors,
-            heartbeat_at=now,
-        )
-    )
+    parameters = {"b_job_id": job_id, "node": node, "lines": lines, "errors": errors, "now": now}
+    moved = await conn.execute(_ADVANCE, parameters)
     return moved.rowcount == 1
+
+
+# Built once, not per chunk (see storage.instances._allocation).
+@functools.cache
+def _list_chunk(dialect: str) -> Any:
+    return dialect_upsert_insert(dialect, file_job_chunks).on_conflict_do_nothing()
+
+
+_ADVANCE = (
+    update(file_jobs)
+    .where(file_jobs.c.job_id == bindparam("b_job_id"), file_jobs.c.claimed_by == bindparam("node"))
+    .values(
+        lines_done=file_jobs.c.lines_done + bindparam("lines"),
+        errors_count=file_jobs.c.errors_count + bindparam("errors"),
+        heartbeat_at=bindparam("now"),
+    )
+)
 
 
 async def committed_chunks(conn: AsyncConnection, job_id: int) -> set[int]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.outcomes import Job, JobStatus, Outcome, RecordResult
@@ -61,16 +61,21 @@ async def add_counts(
     conn: AsyncConnection, job_id: int, succeeded: int, failed: int, now: datetime
 ) -> None:
     """Count more records into a job that grows as it runs (a file job, chunk by chunk)."""
-    await conn.execute(
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(
-            succeeded_count=jobs.c.succeeded_count + succeeded,
-            failed_count=jobs.c.failed_count + failed,
-            record_count=jobs.c.record_count + succeeded + failed,
-            updated_at=now,
-        )
+    parameters = {"job_id": job_id, "succeeded": succeeded, "failed": failed, "now": now}
+    await conn.execute(_ADD_COUNTS, parameters)
+
+
+# Built once, not per chunk of a file (see storage.instances._allocation).
+_ADD_COUNTS = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("job_id"))
+    .values(
+        succeeded_count=jobs.c.succeeded_count + bindparam("succeeded"),
+        failed_count=jobs.c.failed_count + bindparam("failed"),
+        record_count=jobs.c.record_count + bindparam("succeeded") + bindparam("failed"),
+        updated_at=bindparam("now"),
     )
+)
 
 
 async def finish_job(conn: AsyncConnection, job_id: int, status: JobStatus, now: datetime) -> None:
