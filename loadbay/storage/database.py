@@ -55,9 +55,12 @@ class Database:
         # One connection for counters: it never waits on a unit, so units never wait on it
         # for long (see WriteUnit.counters).
         # Pre-pinged, unlike the main pool: a draw that finds its connection broken would fail
-        # a whole chunk, and one round trip per draw is cheap.
+        # a whole chunk, and one round trip per draw is cheap. In autocommit: a draw is one
+        # statement, and BEGIN and COMMIT around it took 700 against 400 us of CPU a draw.
         self._counters = (
-            create_async_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=True)
+            create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
+            )
             if self.dialect == "postgresql"
             else None
         )
