@@ -158,20 +158,7 @@ async def _write_chunk(
     tenant_id = shared["tenant_id"]
     if collection.reference is not None:
         chunk = await _resolve(unit, collection.reference, tenant_id, chunk, results)
-    # The id each record's key was found stored under, None where it was not; None: no read.
-    stored_ids = None
-    if collection.prepare is not None and chunk:
-        rows = [record.row for record in chunk]
-        keys = collection.target.keys(rows, shared)
-        # The collection's hook sees the stored versions, locked in key order.
-        found = await _stored_versions(unit, collection, keys)
-        stored = [found.get(key) for key in keys]
-        refused = await collection.prepare(unit, tenant_id, rows, stored)
-        for position, invalid in refused.items():
-            _fail_key(chunk[position], invalid.code, invalid.message, results)
-        kept = [p for p in range(len(chunk)) if p not in refused] if refused else range(len(chunk))
-        chunk = [chunk[p] for p in kept]
-        stored_ids = [None if (old := stored[p]) is None else old["id"] for p in kept]
+    chunk, stored_ids = await _prepare(unit, collection, shared, chunk, results)
     if not chunk:
         return
     written = await unit.bulk.write(
@@ -186,6 +173,35 @@ async def _write_chunk(
     if collection.after_write is not None:
         rows = [record.row for record, returned in zip(chunk, written, strict=True) if returned]
         await collection.after_write(unit, tenant_id, rows)
+
+
+async def _prepare(
+    unit: WriteUnit,
+    collection: Collection,
+    shared: dict[str, Any],
+    chunk: list[_Pending],
+    results: dict[int, RecordResult],
+) -> tuple[list[_Pending], list[Any] | None]:
+    """The collection's hook run over the stored versions, locked in key order: the records
+    it kept, and the id each one's key was found stored under (None where it was not); the
+    chunk as it is and None (no read) for a collection without a hook.
+
+    A function of its own so that the stored rows (a decoded document each) are freed
+    before the chunk is written: a file job holds several chunks at once.
+    """
+    prepare = collection.prepare
+    if prepare is None or not chunk:
+        return chunk, None
+    rows = [record.row for record in chunk]
+    keys = collection.target.keys(rows, shared)
+    found = await _stored_versions(unit, collection, keys)
+    stored = [found.get(key) for key in keys]
+    refused = await prepare(unit, shared["tenant_id"], rows, stored)
+    for position, invalid in refused.items():
+        _fail_key(chunk[position], invalid.code, invalid.message, results)
+    kept = [p for p in range(len(chunk)) if p not in refused] if refused else range(len(chunk))
+    stored_ids = [None if (old := stored[p]) is None else old["id"] for p in kept]
+    return [chunk[p] for p in kept], stored_ids
 
 
 async def _stored_versions(
