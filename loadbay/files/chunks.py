@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Container
+from collections.abc import AsyncIterator, Container, Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -23,8 +23,17 @@ _YIELD_EVERY = 250
 @dataclass
 class Chunk:
     number: int
-    # (line number, counted from 1; the line's bytes)
-    lines: list[tuple[int, bytes]]
+    # The number of its first line, counted from 1: a chunk's lines are consecutive.
+    first_line: int
+    # Each line's bytes (not a (number, bytes) pair each: two objects a line fewer).
+    lines: list[bytes]
+
+    def numbered(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, line) of each line."""
+        return enumerate(self.lines, self.first_line)
+
+    def line(self, line_no: int) -> bytes:
+        return self.lines[line_no - self.first_line]
 
 
 @dataclass
@@ -46,7 +55,7 @@ async def read_chunks(
     files: FileStore, tenant: str, name: str, size: int, committed: Container[int]
 ) -> AsyncIterator[Chunk]:
     """The file's chunks of `size` lines, but those committed already."""
-    current: list[tuple[int, bytes]] = []
+    current: list[bytes] = []
     number, line_no = 0, 0
     async for block in line_blocks(await files.read(tenant, name), gzipped=is_gzipped(name)):
         for line in block:
@@ -54,18 +63,18 @@ async def read_chunks(
             line_no += 1
             if number in committed:
                 continue
-            current.append((line_no, line))
+            current.append(line)
             if line_no % size == 0:
-                yield Chunk(number, current)
+                yield Chunk(number, number * size + 1, current)
                 current = []
     if current:
-        yield Chunk(number, current)
+        yield Chunk(number, number * size + 1, current)
 
 
 async def parse_chunk(collection: Collection, tenant: str, chunk: Chunk) -> ParsedChunk:
     """Each line parsed and validated, its row built; blank lines skipped."""
     records, failed = [], {}
-    for count, (line_no, raw) in enumerate(chunk.lines, 1):
+    for count, (line_no, raw) in enumerate(chunk.numbered(), 1):
         if count % _YIELD_EVERY == 0:
             await asyncio.sleep(0)  # let the chunks being written take their next step
         if not raw or raw.isspace():  # not `strip()`: no copy of every line

@@ -252,7 +252,7 @@ class FileJobs:
                 now=utcnow(),
             ):
                 raise LostClaim
-            raw_by_line = dict(chunk.lines) if failed else {}
+            raw_by_line = {line_no: chunk.line(line_no) for line_no in failed}
             await self._error_parts.write(tenant, name, chunk.number, failed, raw_by_line, parts)
             succeeded = prepared.succeeded.total()
             await self._jobs.count(unit.conn, job.id, succeeded=succeeded, failed=len(failed))

@@ -34,7 +34,9 @@ class _Pending:
     index: int
     payload: Any
     row: dict[str, Any]
-    followers: list[int] = field(default_factory=list)
+    # None until the key has one: most records have none, and an empty list each was a third
+    # of the objects the collector tracked for a parsed line of a file.
+    followers: list[int] | None = None
 
 
 @dataclass(slots=True)
@@ -235,13 +237,16 @@ def _validate_and_dedupe(
             results[index] = _failed(index, collection.conflict_code, message, payload)
             continue
         if earlier is not None and mode is ConflictMode.IGNORE:
-            earlier.followers.append(index)
+            if earlier.followers is None:
+                earlier.followers = [index]
+            else:
+                earlier.followers.append(index)
             continue
         if collection.position_column:
             row[collection.position_column] = index
         if collection.records_origin:
             row[ORIGIN_INDEX] = index
-        followers = [*earlier.followers, earlier.index] if earlier else []
+        followers = [*(earlier.followers or ()), earlier.index] if earlier else None
         pending[key] = _Pending(index, payload, row, followers)
     return pending
 
@@ -291,16 +296,16 @@ def _report(
             outcome = Outcome.UPDATED if versioned and returned[1] != 1 else Outcome.CREATED
             record_id = None if tally is not None else format_id(returned[0])
         if tally is not None:
-            tally[outcome] += 1 + len(record.followers)
+            tally[outcome] += 1 + len(record.followers or ())
             continue
-        for index in record.followers:
+        for index in record.followers or ():
             results[index] = RecordResult(index, outcome, record_id)
         results[record.index] = RecordResult(record.index, outcome, record_id)
 
 
 def _fail_key(record: _Pending, code: str, message: str, results: dict[int, RecordResult]) -> None:
     """Fail the record written for a key, and the records of the batch that share its fate."""
-    for index in (*record.followers, record.index):
+    for index in (*(record.followers or ()), record.index):
         results[index] = _failed(index, code, message, record.payload)
 
 
