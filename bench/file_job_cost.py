@@ -1,14 +1,14 @@
 """The server's own work on an instance file, in process: for counting its instructions.
 
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
         .venv/bin/python -m bench.file_job_cost --lines 20000     # prints "Collected : N"
 
 A file job (loadbay.files.jobs, events on, optimistic locking off) loads `--lines` instance
 lines into a fresh PostgreSQL database and loads them again (all updates), under the
 interpreter settings `loadbay serve` runs with. Run twice, with `--lines` and with a tenth
 of it: the difference of the two counts over the difference of the lines loaded is the
-server's instructions a line, which repeat to 0.15% where timings on this machine move
-±15% (see bench/README.md).
+server's instructions a line, which repeat to within 0.6-1.5% where timings on this
+machine move ±15% (see bench/README.md).
 """
 
 from __future__ import annotations
