@@ -32,6 +32,7 @@ from loadbay.ingest.instances import OptimisticLocking, instances_collection
 from loadbay.ingest.job_lifecycle import JobLifecycle
 from loadbay.outcomes import JobStatus, file_progress
 from loadbay.storage import file_jobs as store
+from loadbay.storage.bulk import StoredKeysMet
 from loadbay.storage.database import Database, lost_a_race
 from loadbay.storage.rows import from_row
 from loadbay.storage.types import utcnow
@@ -197,11 +198,20 @@ class FileJobs:
             raise
 
     async def _commit(self, job: FileJob, parsed: ParsedChunk, parts: set[str]) -> None:
-        """Write a chunk; once more, parsed afresh, if the database rolled it back to let a
-        concurrent chunk through (`lost_a_race`: a deadlock over stored title links, which
+        """Write a chunk, its records guessed new where the writer finds it likely; once
+        more, parsed afresh and after reading what is stored, if the guess was wrong
+        (`StoredKeysMet`: a re-load's first chunk) or if the database rolled it back to let
+        a concurrent chunk through (`lost_a_race`: a deadlock over stored title links, which
         chunks written at once may share, or an hrid one of them took meanwhile)."""
         try:
-            await self._write_chunk(job, parsed, parts)
+            await self._write_chunk(job, parsed, parts, guess_new=True)
+            return
+        except StoredKeysMet:
+            log.debug(
+                "file job %s: chunk %d met stored records; writing it again after reading them",
+                self.ids.format(job.id),
+                parsed.chunk.number,
+            )
         except Exception as error:
             if not lost_a_race(error):
                 raise
@@ -211,10 +221,15 @@ class FileJobs:
                 parsed.chunk.number,
                 error,
             )
-            reparsed = await parse_chunk(self._collection, job.tenant_id, parsed.chunk)
-            await self._write_chunk(job, reparsed, parts)
+        # The writers hold `parsed` until this returns: its records go before the chunk is
+        # parsed again (a re-load's first chunks, written at once, held two copies each).
+        parsed.prepared.ordered.clear()
+        reparsed = await parse_chunk(self._collection, job.tenant_id, parsed.chunk)
+        await self._write_chunk(job, reparsed, parts, guess_new=False)
 
-    async def _write_chunk(self, job: FileJob, parsed: ParsedChunk, parts: set[str]) -> None:
+    async def _write_chunk(
+        self, job: FileJob, parsed: ParsedChunk, parts: set[str], *, guess_new: bool
+    ) -> None:
         tenant, name, chunk, failed = (
             job.tenant_id,
             job.records_file,
@@ -233,6 +248,7 @@ class FileJobs:
                 chunk_size=len(prepared.ordered) or 1,
                 events=events,
                 count_successes=True,
+                guess_new=guess_new,
             )
             for result in failures:
                 failed[result.index] = (

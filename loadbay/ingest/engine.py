@@ -113,6 +113,7 @@ async def write_prepared(
     events: EventContext | None = None,
     job_id: int | None = None,
     count_successes: bool = False,
+    guess_new: bool = False,
 ) -> list[RecordResult]:
     """Write what `prepare_records` made, as `write_records` does; rows of a collection that
     records its origin name `job_id` as the job that created them.
@@ -120,6 +121,11 @@ async def write_prepared(
     With `count_successes`, the records written are counted in `prepared.succeeded` and only
     the failures are returned: for callers that report counts, a result per record was a
     third of the server's work per line of a file (ids formatted, objects made, sorted).
+
+    With `guess_new`, for callers that can prepare and write the records again in a new
+    transaction: where the database writer finds it likely (`new_keys_likely`), the stored
+    versions are not read and the records are taken for new; a stored key then raises
+    `StoredKeysMet`, and the writes after it read first for a while.
     """
     results = prepared.results
     tally = prepared.succeeded if count_successes else None
@@ -129,7 +135,9 @@ async def write_prepared(
         # The database turns each row written from here on into an event, old and new.
         await unit.bulk.capture_events(events.job_ref, prepared.now)
     for chunk in _chunks(prepared.ordered, chunk_size):
-        await _write_chunk(unit, collection, shared, chunk, prepared.mode, results, tally)
+        await _write_chunk(
+            unit, collection, shared, chunk, prepared.mode, results, tally, guess_new
+        )
     if capturing:
         await unit.bulk.stop_capturing()
     return [results[index] for index in sorted(results)]
@@ -156,11 +164,17 @@ async def _write_chunk(
     mode: ConflictMode,
     results: dict[int, RecordResult],
     tally: Counter[Outcome] | None,
+    guess_new: bool,
 ) -> None:
     tenant_id = shared["tenant_id"]
     if collection.reference is not None:
         chunk = await _resolve(unit, collection.reference, tenant_id, chunk, results)
-    chunk, stored_ids = await _prepare(unit, collection, shared, chunk, results)
+    assumed_new = (
+        guess_new
+        and collection.prepare is not None
+        and unit.bulk.new_keys_likely(collection.target.table, tenant_id)
+    )
+    chunk, stored_ids = await _prepare(unit, collection, shared, chunk, results, assumed_new)
     if not chunk:
         return
     written = await unit.bulk.write(
@@ -170,6 +184,7 @@ async def _write_chunk(
         shared,
         stored_ids=stored_ids,
         counting=tally is not None,
+        assumed_new=assumed_new,
     )
     _report(collection, mode, chunk, written, results, tally)
     if collection.after_write is not None:
@@ -183,10 +198,12 @@ async def _prepare(
     shared: dict[str, Any],
     chunk: list[_Pending],
     results: dict[int, RecordResult],
+    assumed_new: bool,
 ) -> tuple[list[_Pending], list[Any] | None]:
-    """The collection's hook run over the stored versions, locked in key order: the records
-    it kept, and the id each one's key was found stored under (None where it was not); the
-    chunk as it is and None (no read) for a collection without a hook.
+    """The collection's hook run over the stored versions, locked in key order (or over none,
+    the records `assumed_new`): the records it kept, and the id each one's key was found
+    stored under (None where it was not); the chunk as it is and None (no read) for a
+    collection without a hook.
 
     A function of its own so that the stored rows (a decoded document each) are freed
     before the chunk is written: a file job holds several chunks at once.
@@ -195,10 +212,16 @@ async def _prepare(
     if prepare is None or not chunk:
         return chunk, None
     rows = [record.row for record in chunk]
-    keys = collection.target.keys(rows, shared)
-    found = await _stored_versions(unit, collection, keys)
-    stored = [found.get(key) for key in keys]
-    refused = await prepare(unit, shared["tenant_id"], rows, stored)
+    tenant_id = shared["tenant_id"]
+    if assumed_new:
+        stored: list[Mapping[str, Any] | None] = [None] * len(rows)
+    else:
+        keys = collection.target.keys(rows, shared)
+        found = await _stored_versions(unit, collection, keys)
+        if found:
+            unit.bulk.met_stored_keys(collection.target.table, tenant_id)
+        stored = [found.get(key) for key in keys]
+    refused = await prepare(unit, tenant_id, rows, stored)
     for position, invalid in refused.items():
         _fail_key(chunk[position], invalid.code, invalid.message, results)
     kept = [p for p in range(len(chunk)) if p not in refused] if refused else range(len(chunk))

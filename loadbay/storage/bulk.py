@@ -76,6 +76,12 @@ class EventClaim(NamedTuple):
     caught_up: bool
 
 
+class StoredKeysMet(Exception):
+    """A write that took its rows for new (`assumed_new`) met a stored key, or a unique value
+    a concurrent writer took: its transaction is spoiled. Write the rows again, in a new
+    transaction, after reading what is stored."""
+
+
 class OnConflict(Enum):
     NOTHING = "nothing"
     UPDATE = "update"
@@ -145,6 +151,7 @@ class BulkWriter(Protocol):
         *,
         stored_ids: Sequence[int | None] | None = None,
         counting: bool = False,
+        assumed_new: bool = False,
     ) -> list[Sequence[Any] | None]:
         """Write rows (unique on the conflict columns) in bulk.
 
@@ -163,7 +170,20 @@ class BulkWriter(Protocol):
         `counting`: the caller only counts the rows written, and created from updated (see
         `write_prepared`'s `count_successes`). A writer may then answer a row it inserted
         with `inserted_row(target, shared)` instead of what the database returns.
+
+        `assumed_new`: no read was made, the rows were taken for new (`new_keys_likely`):
+        they are inserted as they are, and a stored key raises `StoredKeysMet`, never an
+        update of a row its prepare hook did not see.
         """
+        ...
+
+    def new_keys_likely(self, table: Table, tenant_id: str) -> bool:
+        """Whether a write may skip reading the stored versions of its keys and take them
+        for new (`assumed_new`): no write to this table and tenant met stored ones lately."""
+        ...
+
+    def met_stored_keys(self, table: Table, tenant_id: str) -> None:
+        """A read found keys stored: writes to this table and tenant read first for a while."""
         ...
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:

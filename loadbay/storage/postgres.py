@@ -32,6 +32,7 @@ from loadbay.storage.bulk import (
     EventClaim,
     OnConflict,
     Row,
+    StoredKeysMet,
     claimed_event_count,
     claimed_events,
     inserted_row,
@@ -117,6 +118,7 @@ class PostgresBulkWriter:
         *,
         stored_ids: Sequence[int | None] | None = None,
         counting: bool = False,
+        assumed_new: bool = False,
     ) -> list[Sequence[Any] | None]:
         table = target.table
         columns = target.row_columns(shared)
@@ -159,7 +161,11 @@ class PostgresBulkWriter:
             sql = statement_of(on_conflict, joined)
             plain = statement_of(None, joined, returning=not counting)
             plain_first = not self._conflicts.expected(written_to) if absent is None else absent
-            if plain_first and self._savepoints < _MOST_SAVEPOINTS:
+            if assumed_new:
+                returned += await self._insert_new(conn, plain, values, written_to)
+                if counting:
+                    unreturned.append(part)
+            elif plain_first and self._savepoints < _MOST_SAVEPOINTS:
                 self._savepoints += 1
                 written, conflicted = await _insert_unless_conflicting(conn, plain, sql, values)
                 if conflicted:
@@ -177,6 +183,23 @@ class PostgresBulkWriter:
             keys = zip(*(part[p] for p in key_positions), strict=True)
             returned += [(*inserted, *key) for key in keys]
         return align(target, shared, column_keys(target, columns, shared, arrays), returned)
+
+    def new_keys_likely(self, table: Table, tenant_id: str) -> bool:
+        return not self._conflicts.expected((table.name, tenant_id))
+
+    def met_stored_keys(self, table: Table, tenant_id: str) -> None:
+        self._conflicts.met((table.name, tenant_id))
+
+    async def _insert_new(
+        self, conn: Any, plain: str, values: Sequence[Any], written_to: tuple[str, Any]
+    ) -> list[Any]:
+        """Rows taken for new, by a plain INSERT without a savepoint: one that meets a key
+        stored spoils the transaction, which the caller writes again after a read."""
+        try:
+            return list(await conn.fetch(plain, *values))
+        except UniqueViolationError as error:
+            self._conflicts.met(written_to)
+            raise StoredKeysMet(str(error)) from error
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         records = encode_rows(table, columns, rows, _ENCODERS)

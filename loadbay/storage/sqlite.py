@@ -66,8 +66,10 @@ class SqliteBulkWriter:
         *,
         stored_ids: Sequence[int | None] | None = None,
         counting: bool = False,
+        assumed_new: bool = False,
     ) -> list[Sequence[Any] | None]:
-        # Every row is answered from RETURNING, `counting` or not.
+        # Every row is answered from RETURNING, `counting` or not. Rows are never
+        # `assumed_new` here: see `new_keys_likely`.
         columns = target.row_columns(shared)
         params = encode_rows(target.table, columns, rows, _ENCODERS)
         constants = _encoded(target.table, shared)
@@ -84,6 +86,14 @@ class SqliteBulkWriter:
                 )
             )
         return align(target, shared, row_keys(target, columns, shared, params), returned)
+
+    def new_keys_likely(self, table: Table, tenant_id: str) -> bool:
+        # Never guessed: the read is a local query, and a wrong guess would roll a whole
+        # chunk back under the database's only write lock.
+        return False
+
+    def met_stored_keys(self, table: Table, tenant_id: str) -> None:
+        pass
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         await self._conn.executemany(

@@ -80,11 +80,11 @@ async def test_a_chunk_the_database_rolled_back_to_break_a_deadlock_is_written_o
     write_chunk = jobs._write_chunk
     attempts: list[int] = []
 
-    async def deadlocked_once(*args: Any) -> None:
+    async def deadlocked_once(*args: Any, **options: Any) -> None:
         attempts.append(1)
         if len(attempts) == 1:
             raise DeadlockDetectedError("deadlock detected")
-        await write_chunk(*args)
+        await write_chunk(*args, **options)
 
     monkeypatch.setattr(jobs, "_write_chunk", deadlocked_once)
     await upload(client, "a.ndjson", instance(1), instance(2))

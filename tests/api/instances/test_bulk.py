@@ -192,6 +192,47 @@ async def test_hrids_are_assigned_kept_and_unique(client: httpx.AsyncClient) -> 
     assert "hrid 'in00000000001' is already used" in await text_of(client, "b.ndjson_errors")
 
 
+async def test_a_re_load_mixing_stored_and_new_ids_meets_each_as_what_it_is(
+    client: httpx.AsyncClient,
+) -> None:
+    """A file's chunks are first taken for new (on PostgreSQL, after a load of new records):
+    one that meets stored records is written again after reading them, as if it had never
+    been tried: the stored keep their hrids and protected fields, each record changes once."""
+    await upload(client, "a.ndjson", instance(1, statusId=STATUS), instance(3, statusId=STATUS))
+    await bulk(client, "a.ndjson")
+    await upload(
+        client,
+        "b.ndjson",
+        instance(2),
+        instance(1, title="One again", _version=1),
+        instance(4),
+        instance(3, title="Three again", _version=1),
+    )
+
+    response = await bulk(client, "b.ndjson")
+
+    assert response.json()["errorsNumber"] == 0
+    again = [await stored(client, n) for n in (1, 3)]
+    assert [(r["title"], r["_version"], r["hrid"]) for r in again] == [
+        ("One again", 2, "in00000000001"),
+        ("Three again", 2, "in00000000002"),
+    ]
+    assert all(r["statusId"] == STATUS for r in again)
+    new = [await stored(client, n) for n in (2, 4)]
+    assert [r["_version"] for r in new] == [1, 1]
+    hrids = {r["hrid"] for r in new}
+    assert len(hrids) == 2
+    assert all(h.startswith("in") and h not in {"in00000000001", "in00000000002"} for h in hrids)
+    events = (await client.get("/events", params={"collection": "instances"})).json()["data"]
+    assert sorted((e["key"], e["type"]) for e in events[2:]) == [
+        (iid(1), "UPDATE"),
+        (iid(2), "CREATE"),
+        (iid(3), "UPDATE"),
+        (iid(4), "CREATE"),
+    ]
+    assert len(events) == 6
+
+
 async def test_an_assigned_hrid_an_instance_chose_for_itself_fails_the_record_not_the_file(
     client: httpx.AsyncClient,
 ) -> None:
