@@ -20,7 +20,7 @@ from sqlalchemy import (
     text,
 )
 
-from loadbay.storage.types import BigId, JsonText, UtcDateTime
+from loadbay.storage.types import BigId, JsonText, UtcDateTime, key_text
 
 metadata = MetaData(
     naming_convention={
@@ -79,10 +79,10 @@ activities = Table(
     "activities",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("tenant_id", String(64), nullable=False),  # no foreign key: see BULK_TENANT
+    Column("tenant_id", key_text(64), nullable=False),  # no foreign key: see BULK_TENANT
     Column("coordinator_id", String(255), nullable=False),
-    Column("mentor_id", String(255), nullable=False),
-    Column("activity_type", String(255), nullable=False),
+    Column("mentor_id", key_text(255), nullable=False),
+    Column("activity_type", key_text(255), nullable=False),
     Column("activity_date", Date, nullable=False),
     Column("duration_minutes", Integer, nullable=False),
     Column("version", Integer, nullable=False),
@@ -146,8 +146,8 @@ entities = Table(
     "entities",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("tenant_id", String(64), nullable=False),  # no foreign key: see BULK_TENANT
-    Column("external_id", String(255), nullable=False),
+    Column("tenant_id", key_text(64), nullable=False),  # no foreign key: see BULK_TENANT
+    Column("external_id", key_text(255), nullable=False),
     Column("entity_type", String(64), nullable=False),
     Column("data", JsonText(), nullable=False),
     Column("version", Integer, nullable=False),
@@ -161,8 +161,8 @@ events = Table(
     "events",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("tenant_id", String(64), nullable=False),  # no foreign key: see BULK_TENANT
-    Column("event_id", String(255), nullable=False),
+    Column("tenant_id", key_text(64), nullable=False),  # no foreign key: see BULK_TENANT
+    Column("event_id", key_text(255), nullable=False),
     Column("entity_id", BigId, ForeignKey("entities.id", ondelete="CASCADE"), nullable=False),
     Column("external_id", String(255), nullable=False),
     Column("event_type", String(64), nullable=False),
@@ -179,10 +179,10 @@ states = Table(
     "states",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("tenant_id", String(64), nullable=False),  # no foreign key: see BULK_TENANT
+    Column("tenant_id", key_text(64), nullable=False),  # no foreign key: see BULK_TENANT
     Column("entity_id", BigId, ForeignKey("entities.id", ondelete="CASCADE"), nullable=False),
     Column("external_id", String(255), nullable=False),
-    Column("state_key", String(64), nullable=False),
+    Column("state_key", key_text(64), nullable=False),
     Column("value", JsonText(none_as_null=False), nullable=False),
     Column("version", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
@@ -213,7 +213,7 @@ outbox = Table(
     "outbox",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("tenant_id", String(64), nullable=False),  # no foreign key: see BULK_TENANT
+    Column("tenant_id", key_text(64), nullable=False),  # no foreign key: see BULK_TENANT
     Column("collection", String(64), nullable=False),
     Column("event_type", String(8), nullable=False),
     Column("event_count", Integer, nullable=False),
@@ -264,10 +264,10 @@ instances = Table(
     "instances",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("tenant_id", String(64), nullable=False),  # no foreign key: see BULK_TENANT
-    Column("instance_id", String(36), nullable=False),
-    Column("hrid", String(64), nullable=False),
-    Column("match_key", String(255), nullable=True),
+    Column("tenant_id", key_text(64), nullable=False),  # no foreign key: see BULK_TENANT
+    Column("instance_id", key_text(36), nullable=False),
+    Column("hrid", key_text(64), nullable=False),
+    Column("match_key", key_text(255), nullable=True),
     # The instance JSON as stored, without `_version` (that is the version column).
     Column("document", JsonText(), nullable=False),
     Column("version", Integer, nullable=False),
@@ -298,11 +298,11 @@ instance_title_links = Table(
     "instance_title_links",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("tenant_id", String(64), nullable=False),  # no foreign key: see BULK_TENANT
+    Column("tenant_id", key_text(64), nullable=False),  # no foreign key: see BULK_TENANT
     Column("link_id", String(36), nullable=False),
     Column("owner_instance_id", String(36), nullable=False),
-    Column("preceding_instance_id", String(36), nullable=True),
-    Column("succeeding_instance_id", String(36), nullable=True),
+    Column("preceding_instance_id", key_text(36), nullable=True),
+    Column("succeeding_instance_id", key_text(36), nullable=True),
     Column("title", Text, nullable=True),
     Column("hrid", String(64), nullable=True),
     Column("identifiers", JsonText(), nullable=True),

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, inspect, text
+from sqlalchemy import Connection, String, inspect, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage import migrate, schema_revision
@@ -27,6 +29,42 @@ async def test_migrated_schema_matches_the_tables(database_url: str) -> None:
         assert await schema_revision.current_revision(db) == schema_revision.HEAD
     finally:
         await db.dispose()
+
+
+async def test_migrated_text_columns_have_the_declared_collations(
+    database_url: str, backend: str
+) -> None:
+    """Alembic's comparison overlooks collations: key columns compare byte by byte (0019)."""
+    if backend == "sqlite":
+        pytest.skip("SQLite compares all text byte by byte; its columns declare no collation")
+    declared = {
+        (table.name, column.name): column.type.dialect_impl(postgresql.dialect()).collation
+        for table in metadata.tables.values()
+        for column in table.columns
+        if isinstance(column.type, String)
+    }
+    db = Database(database_url)
+    try:
+        migrated = await _collations(db)
+        await migrate.downgrade(db, "0018")
+        before = await _collations(db)
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+
+    assert migrated == {key: declared.get(key) for key in migrated}
+    assert sum(collation == "C" for collation in migrated.values()) == 17
+    assert set(before.values()) == {None}
+
+
+async def _collations(db: Database) -> dict[tuple[str, str], str | None]:
+    query = (
+        "SELECT table_name, column_name, collation_name FROM information_schema.columns"
+        " WHERE table_schema = 'public' AND data_type IN ('character varying', 'text')"
+        " AND table_name <> 'alembic_version'"
+    )
+    async with db.read() as conn:
+        return {(t, c): collation for t, c, collation in await conn.exec_driver_sql(query)}
 
 
 def test_the_head_revision_known_without_alembic_is_alembics_own() -> None:
