@@ -96,6 +96,14 @@ def report(args: argparse.Namespace, seen: dict[tuple[str, str], list[Measuremen
                     f"    {who} CPU a record, median: {statistics.median(used['before']):.1f} → "
                     f"{statistics.median(used['after']):.1f} us"
                 )
+        p99s = {
+            name: [m.percentile(0.99) for m in seen[(name, op)]] for name in ("before", "after")
+        }
+        if all(None not in values for values in p99s.values()) and args.scenario != "files":
+            print(
+                f"    p99 request latency, median: {statistics.median(p99s['before']):.0f} → "
+                f"{statistics.median(p99s['after']):.0f} ms"
+            )
         peaks = {
             name: [m.peak_rss_mb or 0 for m in seen[(name, op)]] for name in ("before", "after")
         }
