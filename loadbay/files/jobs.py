@@ -198,34 +198,38 @@ class FileJobs:
             raise
 
     async def _commit(self, job: FileJob, parsed: ParsedChunk, parts: set[str]) -> None:
-        """Write a chunk, its records guessed new where the writer finds it likely; once
-        more, parsed afresh and after reading what is stored, if the guess was wrong
-        (`StoredKeysMet`: a re-load's first chunk) or if the database rolled it back to let
-        a concurrent chunk through (`lost_a_race`: a deadlock over stored title links, which
-        chunks written at once may share, or an hrid one of them took meanwhile)."""
-        try:
-            await self._write_chunk(job, parsed, parts, guess_new=True)
-            return
-        except StoredKeysMet:
-            log.debug(
-                "file job %s: chunk %d met stored records; writing it again after reading them",
-                self.ids.format(job.id),
-                parsed.chunk.number,
-            )
-        except Exception as error:
-            if not lost_a_race(error):
-                raise
-            log.warning(
-                "file job %s: chunk %d was rolled back (%s); writing it again",
-                self.ids.format(job.id),
-                parsed.chunk.number,
-                error,
-            )
-        # The writers hold `parsed` until this returns: its records go before the chunk is
-        # parsed again (a re-load's first chunks, written at once, held two copies each).
-        parsed.prepared.ordered.clear()
-        reparsed = await parse_chunk(self._collection, job.tenant_id, parsed.chunk)
-        await self._write_chunk(job, reparsed, parts, guess_new=False)
+        """Write a chunk, its records taken for new where the writer finds it likely; again,
+        parsed afresh and after reading what is stored, if that guess was wrong
+        (`StoredKeysMet`: a re-load's first chunks); and once more if the database rolled
+        it back to let a concurrent chunk through (`lost_a_race`: a deadlock over stored
+        title links, which chunks written at once may share, or an hrid one of them took
+        meanwhile). A wrong guess does not use up that one retry."""
+        guess_new, raced = True, False
+        while True:
+            try:
+                await self._write_chunk(job, parsed, parts, guess_new=guess_new)
+                return
+            except StoredKeysMet:
+                log.debug(
+                    "file job %s: chunk %d met stored records; writing it again after a read",
+                    self.ids.format(job.id),
+                    parsed.chunk.number,
+                )
+            except Exception as error:
+                if raced or not lost_a_race(error):
+                    raise
+                raced = True
+                log.warning(
+                    "file job %s: chunk %d was rolled back (%s); writing it again",
+                    self.ids.format(job.id),
+                    parsed.chunk.number,
+                    error,
+                )
+            guess_new = False
+            # The writers hold the first `parsed` until this returns: its records go before
+            # the chunk is parsed again (a re-load's first chunks held two copies each).
+            parsed.prepared.ordered.clear()
+            parsed = await parse_chunk(self._collection, job.tenant_id, parsed.chunk)
 
     async def _write_chunk(
         self, job: FileJob, parsed: ParsedChunk, parts: set[str], *, guess_new: bool

@@ -312,7 +312,12 @@ def _upsert_sql(
         f"${n}::{_sql_type(table, c)}" for n, c in enumerate(shared, start=len(columns) + 1)
     ]
     # Rows go in key order, so that concurrent batches lock keys in one order: no deadlock.
-    order = names(matched_columns(target, shared))
+    # Text in byte order, as Python sorted the keys and as the key columns compare
+    # (`key_text`): under the database's collation the sort went through strcoll.
+    order = ", ".join(
+        f'"{c}" COLLATE "C"' if _sql_type(table, c) in _TEXT_TYPES else f'"{c}"'
+        for c in matched_columns(target, shared)
+    )
     conflict = f" {conflict_clause(target, on_conflict)}" if on_conflict else ""
     returned = f" RETURNING {names(returned_columns(target, shared))}" if returning else ""
     return (

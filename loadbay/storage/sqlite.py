@@ -68,8 +68,9 @@ class SqliteBulkWriter:
         counting: bool = False,
         assumed_new: bool = False,
     ) -> list[Sequence[Any] | None]:
-        # Every row is answered from RETURNING, `counting` or not. Rows are never
-        # `assumed_new` here: see `new_keys_likely`.
+        # Every row is answered from RETURNING, `counting` or not.
+        if assumed_new:
+            raise ValueError("SQLite's writer never takes rows for new: see new_keys_likely")
         columns = target.row_columns(shared)
         params = encode_rows(target.table, columns, rows, _ENCODERS)
         constants = _encoded(target.table, shared)

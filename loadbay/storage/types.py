@@ -20,8 +20,8 @@ def key_text(length: int) -> TypeEngine[str]:
     Under the database's collation (C.UTF-8, en_US.UTF-8, …) each comparison an index
     search or insert makes goes through strcoll, both values copied first: 2,000 keys read
     by a chunk took 12.5-13.8 against 9.8-11.0 us of PostgreSQL's CPU a key, 2,000 rows
-    inserted 12.4-15.4 against 10.4-11.0 us a row. Equality is the same; only the order
-    of `ORDER BY` such a column changes (code points instead of the locale's).
+    inserted 12.4-15.4 against 10.4-11.0 us a row. Equality is the same; order (`ORDER BY`,
+    `<`, `BETWEEN`) follows code points instead of the locale's.
     """
     return String(length).with_variant(String(length, collation="C"), "postgresql")
 

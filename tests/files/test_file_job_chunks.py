@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from loadbay.auth.tenants import DEFAULT_TENANT_ID
 from loadbay.files.jobs import FileJobs
 from loadbay.storage import file_jobs as store
+from loadbay.storage.bulk import StoredKeysMet
 from loadbay.storage.types import utcnow
 from tests.api.instances.helpers import INSTANCES, bulk, iid, instance, stored, upload
 
@@ -96,3 +97,30 @@ async def test_a_chunk_the_database_rolled_back_to_break_a_deadlock_is_written_o
     assert (await stored(client, 2))["_version"] == 1
     listed = (await client.get("/instance-storage/instances")).json()
     assert listed["totalRecords"] == 2
+
+
+async def test_a_chunk_that_guessed_wrong_may_still_lose_a_race_once(
+    client: httpx.AsyncClient, started: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-load's first chunks guess wrong and are written again all at once, which is when
+    they may deadlock: the wrong guess does not use up the retry a lost race gets."""
+    jobs: FileJobs = started.state.file_jobs
+    write_chunk = jobs._write_chunk
+    guesses: list[bool] = []
+
+    async def wrong_then_deadlocked(*args: Any, guess_new: bool) -> None:
+        guesses.append(guess_new)
+        if len(guesses) == 1:
+            raise StoredKeysMet("duplicate key")
+        if len(guesses) == 2:
+            raise DeadlockDetectedError("deadlock detected")
+        await write_chunk(*args, guess_new=guess_new)
+
+    monkeypatch.setattr(jobs, "_write_chunk", wrong_then_deadlocked)
+    await upload(client, "a.ndjson", instance(1), instance(2))
+
+    response = await bulk(client, "a.ndjson")
+
+    assert response.json()["errorsNumber"] == 0
+    assert guesses == [True, False, False]
+    assert [(await stored(client, n))["_version"] for n in (1, 2)] == [1, 1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import httpx
 import pytest
@@ -193,7 +194,7 @@ async def test_hrids_are_assigned_kept_and_unique(client: httpx.AsyncClient) -> 
 
 
 async def test_a_re_load_mixing_stored_and_new_ids_meets_each_as_what_it_is(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A file's chunks are first taken for new (on PostgreSQL, after a load of new records):
     one that meets stored records is written again after reading them, as if it had never
@@ -208,8 +209,12 @@ async def test_a_re_load_mixing_stored_and_new_ids_meets_each_as_what_it_is(
         instance(4),
         instance(3, title="Three again", _version=1),
     )
+    caplog.set_level(logging.DEBUG, logger="loadbay.files")
 
     response = await bulk(client, "b.ndjson")
+
+    guessed_wrong = [r for r in caplog.records if "met stored records" in r.getMessage()]
+    assert len(guessed_wrong) == (1 if backend == "postgres" else 0)
 
     assert response.json()["errorsNumber"] == 0
     again = [await stored(client, n) for n in (1, 3)]

@@ -8,8 +8,9 @@ COLLATE "C" on the keys of the tables written in bulk (tenant, natural keys, hri
 matchKey, title links' ends): index searches and inserts compared them through the
 database's collation, strcoll with both values copied, 20-30% of those statements' CPU (see
 `storage.types.key_text`). PostgreSQL rebuilds each index on such a column, without
-rewriting the table: on a large database, plan for the time the rebuild takes, under an
-exclusive lock of the table. SQLite compares text byte by byte already.
+rewriting the table, and the tables are analyzed again: on a large database, plan for the
+time that takes, under an exclusive lock of each table. SQLite compares text byte by byte
+already.
 """
 
 from __future__ import annotations
@@ -61,3 +62,6 @@ def _collate(collation: str) -> None:
             if name == table
         )
         op.execute(f'ALTER TABLE "{table}" {changes}')
+        # The altered columns lose their planner statistics, which no index rebuild brings
+        # back: plans made without them cost seconds a statement (see 0016).
+        op.execute(f'ANALYZE "{table}"')
