@@ -238,6 +238,33 @@ async def test_a_re_load_mixing_stored_and_new_ids_meets_each_as_what_it_is(
     assert len(events) == 6
 
 
+@pytest.mark.parametrize(
+    "settings_overrides", [{"instance_optimistic_locking": "off", "file_chunk_lines": 40}]
+)
+async def test_two_files_of_the_same_ids_loaded_at_once_store_each_instance_once(
+    client: httpx.AsyncClient,
+) -> None:
+    """Both jobs take their chunks for new: the first to insert an id creates it, and the
+    other meets it stored and writes it again, as an update, after reading it."""
+    ids = range(1, 201)
+    for name in ("a", "b"):
+        await upload(client, f"{name}.ndjson", *(instance(n, title=f"{name} {n}") for n in ids))
+
+    answers = await asyncio.gather(bulk(client, "a.ndjson"), bulk(client, "b.ndjson"))
+
+    assert [answer.json()["errorsNumber"] for answer in answers] == [0, 0]
+    records = [await stored(client, n) for n in ids]
+    assert {r["_version"] for r in records} == {2}
+    assert all(r["title"] in (f"a {n}", f"b {n}") for n, r in zip(ids, records, strict=True))
+    assert len({r["hrid"] for r in records}) == len(ids)
+    events = (
+        await client.get("/events", params={"collection": "instances", "limit": 1000})
+    ).json()["data"]
+    assert sorted((e["key"], e["type"]) for e in events) == sorted(
+        (iid(n), kind) for n in ids for kind in ("CREATE", "UPDATE")
+    )
+
+
 async def test_an_assigned_hrid_an_instance_chose_for_itself_fails_the_record_not_the_file(
     client: httpx.AsyncClient,
 ) -> None:
