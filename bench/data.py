@@ -63,6 +63,42 @@ def instance_line(n: int) -> bytes:
     return orjson.dumps(record) + b"\n"
 
 
+def catalogue_instance_line(n: int) -> bytes:
+    """An instance as a library catalogue exports it (~740 bytes): identifiers, contributors,
+    subjects, notes and publication as nested lists, where `instance_line` has four flat
+    fields. Nested values are objects the garbage collector tracks, flat ones are not."""
+    record = {
+        "id": f"00000000-0000-4000-8000-{n:012d}",
+        "title": f"Title {n}",
+        "source": "MARC",
+        "instanceTypeId": INSTANCE_TYPE,
+        "identifiers": [
+            {"identifierTypeId": "8261054f-be78-422d-bd51-4ed9f33c3422", "value": f"978-{n}"},
+            {"identifierTypeId": "439bfbae-75bc-4f74-9fc7-b2a2d47ce3ef", "value": f"(OCoLC){n}"},
+        ],
+        "contributors": [
+            {
+                "name": f"Author {n}",
+                "contributorNameTypeId": "2b94c631-fca9-4892-a730-03ee529ffe2a",
+                "primary": True,
+            }
+        ],
+        "subjects": [{"value": f"Subject {n % 100}"}, {"value": "History"}],
+        "notes": [
+            {
+                "instanceNoteTypeId": "6a2533a7-4de2-4e64-8466-074c2fa9308c",
+                "note": f"Note {n}",
+                "staffOnly": False,
+            }
+        ],
+        "publication": [{"publisher": "Publisher", "place": "Place", "dateOfPublication": "2001"}],
+        "languages": ["eng"],
+        "physicalDescriptions": ["300 p."],
+        "editions": ["1st ed."],
+    }
+    return orjson.dumps(record) + b"\n"
+
+
 def batches(
     numbers: range, per: int, make: Callable[[int], Record], wrap: Callable[[list[Record]], Any]
 ) -> list[Batch]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -28,6 +29,49 @@ def settle_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(_GEN0_THRESHOLD, _GEN1_THRESHOLD, _GEN2_THRESHOLD)
+
+
+class CollectorPause:
+    """The collector's automatic passes held off while bulk work runs in this process.
+
+    A file job holds the records of several parsed chunks at once, until each chunk commits:
+    an acyclic graph of tens of thousands of objects that every pass walked again while it
+    waited, and that refcounting alone frees. With FOLIO-like instances (nested identifiers,
+    contributors, notes) the passes were 12-19% of the job's CPU, 6-9% with flat ones.
+    While any holder is inside `held`, the automatic collector is off; a full pass every
+    `sweep_every` seconds still collects the cyclic garbage that other work of the process
+    (HTTP requests served beside the job) makes meanwhile, and the last holder to leave turns
+    the collector back on.
+    """
+
+    def __init__(self, sweep_every: float) -> None:
+        self._sweep_every = sweep_every
+        self._holders = 0
+        self._sweeper: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        self._holders += 1
+        if self._holders == 1 and gc.isenabled():
+            gc.disable()
+            self._sweeper = asyncio.create_task(self._sweep())
+        try:
+            yield
+        finally:
+            self._holders -= 1
+            if self._holders == 0 and self._sweeper is not None:
+                self._sweeper.cancel()
+                self._sweeper = None
+                gc.enable()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_every)
+            gc.collect()
+
+
+# Every file job of the process shares the one pause: the collector is process-wide.
+BULK_WORK = CollectorPause(sweep_every=10.0)
 
 
 def run_loop(main: Coroutine[Any, Any, T]) -> T:

@@ -31,6 +31,7 @@ from loadbay.ingest.ids import HexIds
 from loadbay.ingest.instances import OptimisticLocking, instances_collection
 from loadbay.ingest.job_lifecycle import JobLifecycle
 from loadbay.outcomes import JobStatus, file_progress
+from loadbay.runtime import BULK_WORK
 from loadbay.storage import file_jobs as store
 from loadbay.storage.bulk import StoredKeysMet
 from loadbay.storage.database import Database, lost_a_race
@@ -141,7 +142,9 @@ class FileJobs:
             async with self._db.read() as conn:
                 committed = await store.committed_chunks(conn, job_id)
             chunks = read_chunks(self._files, tenant, name, job.chunk_lines, committed)
-            await self._pipeline(job, chunks, await self._error_parts.stored(tenant, name))
+            parts = await self._error_parts.stored(tenant, name)
+            async with BULK_WORK.held():
+                await self._pipeline(job, chunks, parts)
             await self._finish(job)
         except LostClaim:
             log.warning("file job %s was taken over by another node", self.ids.format(job_id))

@@ -1,0 +1,54 @@
+"""A file job runs with the collector's automatic passes off, and turns them back on when it
+ends, whether its chunks committed or one failed."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from loadbay.auth.tenants import DEFAULT_TENANT_ID
+from loadbay.files.jobs import FileJobs
+from tests.api.instances.helpers import bulk, instance, upload
+
+
+async def test_the_collector_is_off_while_chunks_are_written_and_on_after(
+    client: httpx.AsyncClient, started: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs: FileJobs = started.state.file_jobs
+    write_chunk = jobs._write_chunk
+    during: list[bool] = []
+
+    async def watched(*args: Any, **options: Any) -> None:
+        during.append(gc.isenabled())
+        await write_chunk(*args, **options)
+
+    monkeypatch.setattr(jobs, "_write_chunk", watched)
+    await upload(client, "a.ndjson", instance(1), instance(2))
+
+    response = await bulk(client, "a.ndjson")
+
+    assert response.json()["errorsNumber"] == 0
+    assert during and not any(during)
+    assert gc.isenabled()
+
+
+async def test_a_failed_job_turns_the_collector_back_on(
+    client: httpx.AsyncClient, started: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs: FileJobs = started.state.file_jobs
+
+    async def broken(*args: Any, **options: Any) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(jobs, "_write_chunk", broken)
+    await upload(client, "a.ndjson", instance(1))
+    job_id = await jobs.create(DEFAULT_TENANT_ID, "a.ndjson", False, run_here=True)
+
+    with pytest.raises(OSError, match="disk gone"):
+        await jobs.run(job_id)
+
+    assert gc.isenabled()
