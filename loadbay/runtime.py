@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Coroutine
+import time
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -14,7 +15,9 @@ T = TypeVar("T")
 # first-generation threshold (700) the collector runs thousands of times per batch and every
 # older-generation pass walked the whole heap (28 to 35% of server CPU). 10,000 keeps that
 # cost small once the start-up heap is frozen; 50,000 with rarer older passes was no faster
-# and let cyclic garbage pile up: 111 -> 312 MB over a 1M-line file, against flat here.
+# and let cyclic garbage pile up: 111 -> 312 MB over a 1M-line file, against flat here (each
+# chunk then left ~500 cyclic SQLAlchemy objects holding its parameter lists; file jobs now
+# leave none, which lets them pause the collector: CollectorPause).
 _GEN0_THRESHOLD = 10_000
 _GEN1_THRESHOLD = 10
 _GEN2_THRESHOLD = 10
@@ -36,38 +39,42 @@ class CollectorPause:
 
     A file job holds the records of several parsed chunks at once, until each chunk commits:
     an acyclic graph of tens of thousands of objects that every pass walked again while it
-    waited, and that refcounting alone frees. With FOLIO-like instances (nested identifiers,
-    contributors, notes) the passes were 12-19% of the job's CPU, 6-9% with flat ones.
-    While any holder is inside `held`, the automatic collector is off; a full pass every
-    `sweep_every` seconds still collects the cyclic garbage that other work of the process
-    (HTTP requests served beside the job) makes meanwhile, and the last holder to leave turns
-    the collector back on.
+    waited, and that refcounting alone frees. The passes were 4.5-7% of a job's CPU with
+    four-field instance lines and 16-21% with catalogue-shaped ones (nested lists;
+    `bench.file_job_cost --catalogue` at 8ad64ca). While any holder is inside `held`, the
+    automatic collector is off; holders call `sweep_if_due` as they go, and a full pass every
+    `sweep_every` seconds collects the cyclic garbage the process makes meanwhile (a failed
+    statement's traceback, say); the last holder to leave turns the collector back on.
+    Nothing here is bound to an event loop.
     """
 
     def __init__(self, sweep_every: float) -> None:
         self._sweep_every = sweep_every
         self._holders = 0
-        self._sweeper: asyncio.Task[None] | None = None
+        # Whether the holders switched the collector off (not: someone else had).
+        self._paused = False
+        self._next_sweep = 0.0
 
-    @contextlib.asynccontextmanager
-    async def held(self) -> AsyncIterator[None]:
-        self._holders += 1
-        if self._holders == 1 and gc.isenabled():
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        if self._holders == 0 and gc.isenabled():
             gc.disable()
-            self._sweeper = asyncio.create_task(self._sweep())
+            self._paused = True
+            self._next_sweep = time.monotonic() + self._sweep_every
+        self._holders += 1
         try:
             yield
         finally:
             self._holders -= 1
-            if self._holders == 0 and self._sweeper is not None:
-                self._sweeper.cancel()
-                self._sweeper = None
+            if self._holders == 0 and self._paused:
+                self._paused = False
                 gc.enable()
 
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(self._sweep_every)
+    def sweep_if_due(self) -> None:
+        """A full pass, if the collector is paused and the last one is `sweep_every` ago."""
+        if self._paused and time.monotonic() >= self._next_sweep:
             gc.collect()
+            self._next_sweep = time.monotonic() + self._sweep_every
 
 
 # Every file job of the process shares the one pause: the collector is process-wide.

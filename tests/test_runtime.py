@@ -1,9 +1,8 @@
 """The collector's pause for bulk work: off while held, on again after the last holder, and a
-periodic full pass meanwhile collects the cyclic garbage other work makes."""
+full pass when due collects the cyclic garbage other work makes meanwhile."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
@@ -19,6 +18,13 @@ class _Node:
     partner: _Node | None = None
 
 
+def _cycle() -> weakref.ref[_Node]:
+    """A reference cycle nothing else holds: only a pass of the collector frees it."""
+    node = _Node()
+    node.partner = node
+    return weakref.ref(node)
+
+
 @pytest.fixture(autouse=True)
 def collector_enabled() -> Iterator[None]:
     assert gc.isenabled()
@@ -26,65 +32,57 @@ def collector_enabled() -> Iterator[None]:
     gc.enable()
 
 
-async def test_the_collector_is_off_only_while_held() -> None:
+def test_the_collector_is_off_only_while_held() -> None:
     pause = CollectorPause(sweep_every=60)
 
-    async with pause.held():
+    with pause.held():
         inside = gc.isenabled()
 
     assert (inside, gc.isenabled()) == (False, True)
 
 
-async def test_the_last_of_concurrent_holders_turns_it_back_on() -> None:
-    pause = CollectorPause(sweep_every=60)
-    first_out = asyncio.Event()
-    seen: list[bool] = []
-
-    async def short() -> None:
-        async with pause.held():
-            await asyncio.sleep(0)
-        first_out.set()
-
-    async def long() -> None:
-        async with pause.held():
-            await first_out.wait()
-            seen.append(gc.isenabled())
-
-    await asyncio.gather(long(), short())
-
-    assert seen == [False]
-    assert gc.isenabled()
-
-
-async def test_a_holder_that_fails_turns_it_back_on() -> None:
+def test_the_last_of_several_holders_turns_it_back_on() -> None:
     pause = CollectorPause(sweep_every=60)
 
-    with pytest.raises(RuntimeError):
-        async with pause.held():
-            raise RuntimeError("the job failed")
+    with pause.held():
+        with pause.held():
+            pass
+        after_the_first = gc.isenabled()
+
+    assert (after_the_first, gc.isenabled()) == (False, True)
+
+
+def test_a_holder_that_fails_turns_it_back_on() -> None:
+    pause = CollectorPause(sweep_every=60)
+
+    with pytest.raises(RuntimeError), pause.held():
+        raise RuntimeError("the job failed")
 
     assert gc.isenabled()
 
 
-async def test_cyclic_garbage_made_during_the_pause_is_swept() -> None:
-    pause = CollectorPause(sweep_every=0.05)
+def test_cyclic_garbage_made_during_the_pause_is_swept_when_due() -> None:
+    pause = CollectorPause(sweep_every=0)
+    waiting = CollectorPause(sweep_every=60)
 
-    async with pause.held():
-        node = _Node()
-        node.partner = node
-        collected = weakref.ref(node)
-        del node
-        await asyncio.sleep(0.3)
+    with pause.held():
+        collected = _cycle()
+        pause.sweep_if_due()
         swept = collected() is None
+    with waiting.held():
+        kept = _cycle()
+        waiting.sweep_if_due()
+        not_yet = kept() is not None
 
-    assert swept
+    assert (swept, not_yet) == (True, True)
 
 
-async def test_a_collector_switched_off_elsewhere_stays_off() -> None:
-    pause = CollectorPause(sweep_every=60)
+def test_a_collector_switched_off_elsewhere_stays_off_and_unswept() -> None:
+    pause = CollectorPause(sweep_every=0)
     gc.disable()
 
-    async with pause.held():
-        pass
+    with pause.held():
+        kept = _cycle()
+        pause.sweep_if_due()
 
-    assert not gc.isenabled()
+    assert (gc.isenabled(), kept() is not None) == (False, True)

@@ -143,7 +143,7 @@ class FileJobs:
                 committed = await store.committed_chunks(conn, job_id)
             chunks = read_chunks(self._files, tenant, name, job.chunk_lines, committed)
             parts = await self._error_parts.stored(tenant, name)
-            async with BULK_WORK.held():
+            with BULK_WORK.held():
                 await self._pipeline(job, chunks, parts)
             await self._finish(job)
         except LostClaim:
@@ -184,6 +184,7 @@ class FileJobs:
         writers = ChunkWriters(self._settings.file_chunk_writers, STOP_GRACE_SECONDS)
         try:
             async for chunk in chunks:
+                BULK_WORK.sweep_if_due()
                 parsed = await parse_chunk(self._collection, job.tenant_id, chunk)
                 touched = self._collection.touched(p.row for p in parsed.prepared.ordered)
                 await writers.start(touched, functools.partial(self._commit, job, parsed, parts))
