@@ -283,7 +283,7 @@ async def _resolve(
 ) -> list[_Pending]:
     """Fill in referenced ids; records naming nothing stored fail, with their followers."""
     names = {record.row[reference.source] for record in chunk}
-    found = await find_ids(unit.conn, reference.table, tenant_id, reference.lookup, names)
+    found = await find_ids(unit, reference.table, tenant_id, reference.lookup, names)
     resolved = []
     for record in chunk:
         referenced = found.get(record.row[reference.source])

@@ -157,7 +157,7 @@ async def _check_links(
     whole: the instance is not written either (FOLIO's foreign key, one transaction each)."""
     linking = [(p, row) for p, row in enumerate(rows) if p not in failures and row[_TITLES]]
     far = set().union(*(linked_instances(row[_TITLES]) for _, row in linking))
-    stored = await store.stored_instance_ids(unit.conn, tenant_id, far)
+    stored = await store.stored_instance_ids(unit, tenant_id, far)
     while linking:
         known = stored | {row["instance_id"] for p, row in enumerate(rows) if p not in failures}
         newly = {p: problems for p, row in linking if (problems := _dangling(row[_TITLES], known))}
@@ -250,7 +250,7 @@ async def _check_unique(
             value = row[column]
             if value and (old is None or old[column] != value) and value not in just_assigned:
                 values.add(value)
-    held = await store.holders(unit.conn, tenant_id, taken_anew["hrid"], taken_anew["match_key"])
+    held = await store.holders(unit, tenant_id, taken_anew["hrid"], taken_anew["match_key"])
     if assigned:
         held += await store.hrid_holders_between(unit.conn, tenant_id, assigned[0], assigned[-1])
     # Per column, the instance holding each value.

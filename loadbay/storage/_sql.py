@@ -7,10 +7,10 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from sqlalchemy import Dialect, Table
+from sqlalchemy import Dialect, Select, Table
 from sqlalchemy.types import TypeEngine
 
-from loadbay.storage.bulk import BulkTarget, OnConflict, Row
+from loadbay.storage.bulk import BulkTarget, Lock, OnConflict, Row
 from loadbay.storage.types import JsonText
 
 Encoder = Callable[[Any], Any]
@@ -215,3 +215,10 @@ def _remembering_last(encode: Encoder) -> Encoder:
         return last_out
 
     return encode_once
+
+
+def locked(query: Select[Any], table: Table, lock: Lock) -> Select[Any]:
+    """`query`, its rows of `table` locked as `lock` says (see `BulkWriter.keys_in`)."""
+    if lock is None:
+        return query
+    return query.with_for_update(read=lock == "share", of=table)

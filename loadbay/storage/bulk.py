@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, AnyStr, NamedTuple, Protocol
+from typing import Any, AnyStr, Literal, NamedTuple, Protocol
 
 import orjson
-from sqlalchemy import Table
+from sqlalchemy import Select, Table
 
 from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB
 
@@ -17,6 +17,8 @@ from loadbay.storage.tables import ORIGIN_INDEX, ORIGIN_JOB
 ORIGIN_COLUMNS = (ORIGIN_JOB, ORIGIN_INDEX)
 
 Row = Mapping[str, Any]
+# How `BulkWriter.keys_in` locks the rows it selects: shared, exclusive, or not at all.
+Lock = Literal["share", "update"] | None
 
 
 class PendingEvent(NamedTuple):
@@ -188,6 +190,20 @@ class BulkWriter(Protocol):
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         """Insert rows that cannot conflict, returning nothing."""
+        ...
+
+    def keys_in(
+        self,
+        query: Select[Any],
+        table: Table,
+        columns: Sequence[str],
+        keys: Sequence[tuple[Any, ...]],
+        *,
+        lock: Lock = None,
+    ) -> Select[Any]:
+        """The rows of `query` (over `table`) whose `columns` equal one of `keys`, in one
+        statement. With `lock`, locked in key order: every lock a batch takes follows that
+        order, so that concurrent batches over the same keys queue instead of deadlocking."""
         ...
 
     async def stored_rows(

@@ -11,7 +11,6 @@ from sqlalchemy import BindParameter, Select, bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from loadbay.storage._keys import restrict_to
 from loadbay.storage.database import WriteUnit
 from loadbay.storage.tables import hrid_counters, instance_title_links, instances
 from loadbay.storage.upserts import dialect_upsert_insert
@@ -41,17 +40,15 @@ def _allocation(dialect: str) -> Any:
 
 
 async def holders(
-    conn: AsyncConnection, tenant_id: str, hrids: Sized[str], match_keys: Sized[str]
+    unit: WriteUnit, tenant_id: str, hrids: Sized[str], match_keys: Sized[str]
 ) -> list[Mapping[str, Any]]:
     """Stored instances holding any of these hrids or match keys."""
     found: list[Mapping[str, Any]] = []
     for name, wanted in (("hrid", hrids), ("match_key", match_keys)):
         if not wanted:
             continue
-        query = restrict_to(
-            _holders(tenant_id), conn.dialect.name, instances, [name], [(v,) for v in wanted]
-        )
-        found.extend((await conn.execute(query)).mappings())
+        query = unit.bulk.keys_in(_holders(tenant_id), instances, [name], [(v,) for v in wanted])
+        found.extend((await unit.conn.execute(query)).mappings())
     return found
 
 
@@ -85,16 +82,14 @@ async def find_instance(
 
 
 async def stored_instance_ids(
-    conn: AsyncConnection, tenant_id: str, instance_ids: Sized[str]
+    unit: WriteUnit, tenant_id: str, instance_ids: Sized[str]
 ) -> set[str]:
     """Those of `instance_ids` the tenant has stored."""
     if not instance_ids:
         return set()
     query = select(instances.c.instance_id).where(instances.c.tenant_id == tenant_id)
-    query = restrict_to(
-        query, conn.dialect.name, instances, ["instance_id"], [(i,) for i in instance_ids]
-    )
-    return set((await conn.execute(query)).scalars())
+    query = unit.bulk.keys_in(query, instances, ["instance_id"], [(i,) for i in instance_ids])
+    return set((await unit.conn.execute(query)).scalars())
 
 
 _LINK_COLUMNS = tuple(c.name for c in instance_title_links.columns if c.name != "id")

@@ -9,8 +9,22 @@ from functools import cache, partial
 from typing import Any
 
 from asyncpg import UniqueViolationError
-from sqlalchemy import Insert, String, Table, Update, bindparam, insert, text, update
+from sqlalchemy import (
+    Insert,
+    Select,
+    String,
+    Table,
+    Update,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
@@ -21,6 +35,7 @@ from loadbay.storage._sql import (
     conflict_clause,
     encode_columns,
     encode_rows,
+    locked,
     matched_columns,
     names,
     returned_columns,
@@ -30,6 +45,7 @@ from loadbay.storage._sql import (
 from loadbay.storage.bulk import (
     BulkTarget,
     EventClaim,
+    Lock,
     OnConflict,
     Row,
     StoredKeysMet,
@@ -200,6 +216,30 @@ class PostgresBulkWriter:
         except UniqueViolationError as error:
             self._conflicts.met(written_to)
             raise StoredKeysMet(str(error)) from error
+
+    def keys_in(
+        self,
+        query: Select[Any],
+        table: Table,
+        columns: Sequence[str],
+        keys: Sequence[tuple[Any, ...]],
+        *,
+        lock: Lock = None,
+    ) -> Select[Any]:
+        """The table's index probed once per key: a LATERAL subquery over `unnest()` of one
+        array per column. A plain join leaves the choice to the planner, whose estimates for
+        a table loaded without ANALYZE are stale: it sorted or hashed every row of the tenant
+        for each chunk (400 ms per 1,000 keys at 200,000 rows)."""
+        arrays = [
+            bindparam(None, [key[i] for key in keys], type_=ARRAY(table.c[name].type))
+            for i, name in enumerate(columns)
+        ]
+        unnested = func.unnest(*arrays).table_valued(*columns).render_derived(name="unnested")
+        # Sorted (and deduplicated) here, so that the nested loop below visits keys in order.
+        wanted = select(unnested).distinct().order_by(*unnested.c).subquery("wanted")
+        matches = query.where(*(table.c[n] == wanted.c[n] for n in columns))
+        found = locked(matches, table, lock).lateral("found")
+        return select(found).select_from(wanted).join(found, true()).order_by(*wanted.c)
 
     async def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Row]) -> None:
         records = encode_rows(table, columns, rows, _ENCODERS)
@@ -474,7 +514,7 @@ def _stored_sql(
     the fixed ones after them.
 
     The index is probed once per key, through a LATERAL subquery over the keys in the order
-    given (see `_keys.restrict_to` for why not a join); its ORDER BY keeps that order (the
+    given (see `keys_in` for why not a join); its ORDER BY keeps that order (the
     planner sorts nothing for it) and the subquery apart. The engine gives the keys sorted
     and distinct: sorting and deduplicating them again here was a fifth of the statement's
     time for 2,000 keys (a hash aggregate and a sort by collation).

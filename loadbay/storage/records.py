@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from loadbay.storage._keys import restrict_to
+from loadbay.storage.database import WriteUnit
 
 
 async def find_record(
@@ -38,13 +38,13 @@ async def list_records(
 
 
 async def find_ids(
-    conn: AsyncConnection, table: Table, tenant_id: str, column: str, values: Iterable[Any]
+    unit: WriteUnit, table: Table, tenant_id: str, column: str, values: Iterable[Any]
 ) -> dict[Any, int]:
     """Row ids by a natural-id column, in one query; rows found are share-locked until commit."""
     wanted = [(value,) for value in set(values)]
     if not wanted:
         return {}
     query = select(table.c[column], table.c.id).where(table.c.tenant_id == tenant_id)
-    query = restrict_to(query, conn.dialect.name, table, [column], wanted, lock="share")
-    found = await conn.execute(query)
+    query = unit.bulk.keys_in(query, table, [column], wanted, lock="share")
+    found = await unit.conn.execute(query)
     return {value: row_id for value, row_id in found.all()}

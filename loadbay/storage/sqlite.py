@@ -8,12 +8,13 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Date, Dialect, Table
+from sqlalchemy import Date, Dialect, Select, Table, tuple_
 
 from loadbay.storage._sql import (
     align,
     conflict_clause,
     encode_rows,
+    locked,
     names,
     returned_columns,
     row_keys,
@@ -23,6 +24,7 @@ from loadbay.storage._sql import (
 from loadbay.storage.bulk import (
     BulkTarget,
     EventClaim,
+    Lock,
     OnConflict,
     Row,
     claimed_event_count,
@@ -100,6 +102,22 @@ class SqliteBulkWriter:
         await self._conn.executemany(
             _insert_sql(table, columns), encode_rows(table, columns, rows, _ENCODERS)
         )
+
+    def keys_in(
+        self,
+        query: Select[Any],
+        table: Table,
+        columns: Sequence[str],
+        keys: Sequence[tuple[Any, ...]],
+        *,
+        lock: Lock = None,
+    ) -> Select[Any]:
+        """An `IN` list (the write transaction holds SQLite's only write lock)."""
+        if len(columns) == 1:
+            query = query.where(table.c[columns[0]].in_({key[0] for key in keys}))
+        else:
+            query = query.where(tuple_(*(table.c[n] for n in columns)).in_(list(set(keys))))
+        return locked(query.order_by(*(table.c[n] for n in columns)), table, lock)
 
     async def stored_rows(
         self,
