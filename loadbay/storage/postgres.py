@@ -165,7 +165,7 @@ class PostgresBulkWriter:
             absent = True
         statement_of = partial(_upsert_sql, target, tuple(columns), tuple(shared))
         # Where rows go when they may meet stored keys: the writes there lately tell.
-        written_to = (table.name, shared.get("tenant_id"))
+        tenant_id = shared.get("tenant_id")
         # The parts a plain INSERT wrote whole without returning them.
         unreturned: list[list[list[Any]]] = []
         for part in _statement_parts(_taken(arrays, new)) if new else ():
@@ -176,16 +176,16 @@ class PostgresBulkWriter:
             # rows' matching by key 0.13 ms more).
             sql = statement_of(on_conflict, joined)
             plain = statement_of(None, joined, returning=not counting)
-            plain_first = not self._conflicts.expected(written_to) if absent is None else absent
+            plain_first = self.new_keys_likely(table, tenant_id) if absent is None else absent
             if assumed_new:
-                returned += await self._insert_new(conn, plain, values, written_to)
+                returned += await self._insert_new(conn, plain, values, table, tenant_id)
                 if counting:
                     unreturned.append(part)
             elif plain_first and self._savepoints < _MOST_SAVEPOINTS:
                 self._savepoints += 1
                 written, conflicted = await _insert_unless_conflicting(conn, plain, sql, values)
                 if conflicted:
-                    self._conflicts.met(written_to)
+                    self.met_stored_keys(table, tenant_id)
                 elif counting:
                     unreturned.append(part)
                 returned += written
@@ -207,14 +207,14 @@ class PostgresBulkWriter:
         self._conflicts.met((table.name, tenant_id))
 
     async def _insert_new(
-        self, conn: Any, plain: str, values: Sequence[Any], written_to: tuple[str, Any]
+        self, conn: Any, plain: str, values: Sequence[Any], table: Table, tenant_id: str
     ) -> list[Any]:
         """Rows taken for new, by a plain INSERT without a savepoint: one that meets a key
         stored spoils the transaction, which the caller writes again after a read."""
         try:
             return list(await conn.fetch(plain, *values))
         except UniqueViolationError as error:
-            self._conflicts.met(written_to)
+            self.met_stored_keys(table, tenant_id)
             raise StoredKeysMet(str(error)) from error
 
     def keys_in(
