@@ -26,6 +26,7 @@ from loadbay.storage import instances as store
 from loadbay.storage.bulk import BulkTarget
 from loadbay.storage.database import WriteUnit
 from loadbay.storage.tables import instances
+from loadbay.storage.types import JsonText
 
 # Not controlled by incoming catalogue data: an update keeps what is stored.
 PROTECTED_FIELDS = (
@@ -130,7 +131,7 @@ async def _prepare(
         if locking is OptimisticLocking.FAIL and expected != old["version"]:
             failures[position] = _changed_meanwhile(row["instance_id"], old["version"], expected)
             continue
-        _keep_protected(row["document"], old["document"])
+        _keep_protected(row["document"], JsonText.raw_decode(old["document"]))
         row["hrid"] = row["hrid"] or old["hrid"]
     assigned = await _assign_hrids(unit, tenant_id, rows, failures, hrid_prefix)
     await _check_unique(unit, tenant_id, rows, failures, stored, assigned)

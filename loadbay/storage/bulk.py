@@ -214,8 +214,10 @@ class BulkWriter(Protocol):
         wanted: Sequence[str],
     ) -> dict[tuple[Any, ...], Row]:
         """The stored rows whose `columns` equal one of `keys`, by key: those columns and the
-        `wanted` ones, decoded. Locked until commit, in the order of `keys`, which callers give
-        sorted and distinct: concurrent writers of the same keys queue instead of deadlocking."""
+        `wanted` ones, decoded, but for JSON columns, which come as the text stored (the
+        caller decodes what it reads). Locked until commit, in the order of `keys`, which
+        callers give sorted and distinct: concurrent writers of the same keys queue instead of
+        deadlocking."""
         ...
 
     async def insert_row(self, table: Table, values: Row) -> int:

@@ -260,7 +260,7 @@ class PostgresBulkWriter:
         sql = _stored_sql(table, tuple(fixed), tuple(varying), selected, joined)
         conn = await self._in_transaction()
         found = await conn.fetch(sql, *arrays, *fixed.values())
-        return stored_by_key(table, columns, selected, self._conn.dialect, found)
+        return stored_by_key(table, columns, selected, self._conn.dialect, found, by_name=True)
 
     async def insert_row(self, table: Table, values: Row) -> int:
         return int((await self._conn.execute(_row_insert(table), values)).scalar_one())
