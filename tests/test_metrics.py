@@ -26,7 +26,7 @@ from loadbay import metrics
 from loadbay.app import create_app
 from loadbay.config import Settings
 from tests.api.instances.helpers import bulk, instance, upload
-from tests.api.operator.helpers import API, player, use_template
+from tests.api.operator.helpers import API, deposit, player, use_template
 from tests.conftest import ClientFactory
 from tests.domain_events.broker_readers import broker_url, unique_names
 from tests.domain_events.helpers import client_for, wait_until_published
@@ -142,6 +142,23 @@ async def test_operator_records_are_counted_by_outcome(make_client: ClientFactor
         ((loaded, after), "failed", 0),
     ):
         assert records_counted(earlier, later, labels, outcome) == count, (outcome, count)
+
+
+async def test_events_stored_already_are_counted_as_unchanged(make_client: ClientFactory) -> None:
+    client = await make_client(tenant="op2")
+    await use_template(client)
+    await client.post(f"{API}/batch/entities", json=[player(1)])
+    await client.post(f"{API}/batch/events", json=[deposit(1, eventId="tx-1")])
+    before = await scrape(client)
+    # tx-1 twice more (one stored event, two records) and a new event.
+    again = [deposit(1, eventId="tx-1"), deposit(1, eventId="tx-2"), deposit(1, eventId="tx-1")]
+    answer = await client.post(f"{API}/batch/events", json=again)
+
+    assert answer.json()["data"]["succeeded"] == 3
+    after = await scrape(client)
+    labels = {"collection": "events", "tenant": "op2"}
+    for outcome, count in (("unchanged", 2), ("created", 1), ("failed", 0)):
+        assert records_counted(before, after, labels, outcome) == count, (outcome, count)
 
 
 async def test_file_jobs_count_their_lines_and_show_the_queue(client: httpx.AsyncClient) -> None:

@@ -305,6 +305,9 @@ def _report(
 ) -> None:
     """Each written record's result, from what the database returned for it; or, with a
     `tally`, the failures' results and the others counted there."""
+    if tally is not None:
+        _count(collection, mode, chunk, written, results, tally)
+        return
     # Once per chunk, not per record: this loop runs under SQLite's only write lock.
     versioned = collection.target.version_column is not None
     format_id = collection.ids.format
@@ -317,13 +320,37 @@ def _report(
         else:
             # `returned` is the target's `returning`: the id, then the version where there is one.
             outcome = Outcome.UPDATED if versioned and returned[1] != 1 else Outcome.CREATED
-            record_id = None if tally is not None else format_id(returned[0])
-        if tally is not None:
-            tally[outcome] += 1 + len(record.followers or ())
-            continue
+            record_id = format_id(returned[0])
         for index in record.followers or ():
             results[index] = RecordResult(index, outcome, record_id)
         results[record.index] = RecordResult(record.index, outcome, record_id)
+
+
+def _count(
+    collection: Collection,
+    mode: ConflictMode,
+    chunk: list[_Pending],
+    written: list[Sequence[Any] | None],
+    results: dict[int, RecordResult],
+    tally: Counter[Outcome],
+) -> None:
+    """`_report` with a tally: in plain integers, added to it once per chunk (with an enum
+    member's lookup and a Counter update per record, 0.20 against 0.03 us a record)."""
+    versioned = collection.target.version_column is not None
+    created = updated = unchanged = 0
+    for record, returned in zip(chunk, written, strict=True):
+        weight = 1 if record.followers is None else 1 + len(record.followers)
+        if returned is not None:
+            if versioned and returned[1] != 1:
+                updated += weight
+            else:
+                created += weight
+        elif mode is ConflictMode.IGNORE:
+            unchanged += weight
+        else:
+            _fail_key(record, collection.conflict_code, collection.conflict_message, results)
+    counts = {Outcome.CREATED: created, Outcome.UPDATED: updated, Outcome.UNCHANGED: unchanged}
+    tally.update({outcome: count for outcome, count in counts.items() if count})
 
 
 def _fail_key(record: _Pending, code: str, message: str, results: dict[int, RecordResult]) -> None:
