@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ class _Pending:
     followers: list[int] | None = None
 
 
+# Records validated between two turns of the event loop (see prepare_records_stepwise).
+_STEP = 100
+
+
 @dataclass(slots=True)
 class PreparedRecords:
     """A batch validated and deduplicated, its keys sorted: ready to write."""
@@ -67,7 +72,40 @@ def prepare_records(
     Callers do it before opening their transaction, which then holds locks only to write.
     """
     results: dict[int, RecordResult] = {}
-    pending = _validate_and_dedupe(collection, records, mode, results)
+    pending: dict[Any, _Pending] = {}
+    _validate_and_dedupe(collection, records, mode, results, pending)
+    return _prepared(pending, results, mode, now)
+
+
+async def prepare_records_stepwise(
+    collection: Collection,
+    tenant_id: str,
+    records: Sequence[tuple[int, Any]],
+    *,
+    mode: ConflictMode,
+    now: datetime,
+) -> PreparedRecords:
+    """`prepare_records`, giving the event loop a turn after every `_STEP` records.
+
+    A write unit of this process may be waiting for the loop between two of its statements:
+    on SQLite it holds the database's only write lock meanwhile, which every other writer of
+    every process waits for.
+    """
+    results: dict[int, RecordResult] = {}
+    pending: dict[Any, _Pending] = {}
+    for start in range(0, len(records), _STEP):
+        if start:
+            await asyncio.sleep(0)
+        _validate_and_dedupe(collection, records[start : start + _STEP], mode, results, pending)
+    return _prepared(pending, results, mode, now)
+
+
+def _prepared(
+    pending: dict[Any, _Pending],
+    results: dict[int, RecordResult],
+    mode: ConflictMode,
+    now: datetime,
+) -> PreparedRecords:
     # Sorted keys: concurrent batches take row locks in one order and cannot deadlock.
     ordered = [pending[key] for key in sorted(pending)]
     return PreparedRecords(ordered, results, mode, now)
@@ -242,8 +280,9 @@ def _validate_and_dedupe(
     records: Sequence[tuple[int, Any]],
     mode: ConflictMode,
     results: dict[int, RecordResult],
-) -> dict[Any, _Pending]:
-    pending: dict[Any, _Pending] = {}
+    pending: dict[Any, _Pending],
+) -> None:
+    """Each record validated into `results` (failures) or `pending` (by key)."""
     # A record's key: its one value, or a tuple of several (a generator per record was the
     # loop's largest cost).
     key_of = itemgetter(*collection.key)
@@ -271,7 +310,6 @@ def _validate_and_dedupe(
             row[ORIGIN_INDEX] = index
         followers = [*(earlier.followers or ()), earlier.index] if earlier else None
         pending[key] = _Pending(index, payload, row, followers)
-    return pending
 
 
 async def _resolve(

@@ -11,7 +11,12 @@ from loadbay import metrics
 from loadbay.domain_events.outbox import EventContext
 from loadbay.errors import Conflict, UnprocessableInput
 from loadbay.ingest.collection import Collection, ConflictMode
-from loadbay.ingest.engine import PreparedRecords, prepare_records, write_prepared
+from loadbay.ingest.engine import (
+    PreparedRecords,
+    prepare_records,
+    prepare_records_stepwise,
+    write_prepared,
+)
 from loadbay.ingest.ids import IdCodec
 from loadbay.ingest.job_lifecycle import JobLifecycle, JobPage
 from loadbay.outcomes import Job, JobStatus, Outcome, RecordResult
@@ -78,7 +83,7 @@ class BatchJobs:
         if idempotent is not None and idempotent.committed_job is not None:
             return await self.get(tenant_id, idempotent.committed_job)
         now = utcnow()
-        prepared = prepare_records(
+        prepared = await prepare_records_stepwise(
             collection, tenant_id, list(enumerate(records)), mode=collection.on_conflict, now=now
         )
         # Where successes keep no result, they are only counted: no result is made for each.
