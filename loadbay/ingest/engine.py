@@ -80,7 +80,7 @@ def prepare_records(
 async def prepare_records_stepwise(
     collection: Collection,
     tenant_id: str,
-    records: Sequence[tuple[int, Any]],
+    records: list[tuple[int, Any]],
     *,
     mode: ConflictMode,
     now: datetime,
@@ -243,7 +243,7 @@ async def _prepare(
     stored under (None where it was not); the chunk as it is and None (no read) for a
     collection without a hook.
 
-    A function of its own so that the stored rows (a decoded document each) are freed
+    A function of its own so that the stored rows (a document each) are freed
     before the chunk is written: a file job holds several chunks at once.
     """
     prepare = collection.prepare

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
+import pytest
+
+from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import PreparedRecords, prepare_records, prepare_records_stepwise
 from loadbay.ingest.instances import OptimisticLocking, instances_collection
 from loadbay.storage.types import utcnow
@@ -24,19 +28,42 @@ def _records(count: int) -> list[tuple[int, Any]]:
 def _outline(prepared: PreparedRecords) -> list[Any]:
     return [
         [(p.index, p.row["instance_id"], p.followers) for p in prepared.ordered],
-        sorted((r.index, r.error) for r in prepared.results.values()),
+        sorted((r.index, r.error, r.message) for r in prepared.results.values()),
         prepared.mode,
     ]
 
 
-async def test_steps_settle_duplicates_and_failures_as_one_pass_does() -> None:
+@pytest.mark.parametrize("mode", list(ConflictMode))
+async def test_steps_settle_duplicates_and_failures_as_one_pass_does(mode: ConflictMode) -> None:
     records, now = _records(250), utcnow()
-    mode = COLLECTION.on_conflict
 
     stepwise = await prepare_records_stepwise(COLLECTION, "t1", records, mode=mode, now=now)
     whole = prepare_records(COLLECTION, "t1", records, mode=mode, now=now)
 
     assert _outline(stepwise) == _outline(whole)
+
+
+async def test_steps_settle_a_repeated_key_as_its_mode_says() -> None:
+    records, now = _records(250), utcnow()
+
+    failing = await prepare_records_stepwise(
+        COLLECTION, "t1", records, mode=ConflictMode.FAIL, now=now
+    )
+    ignoring = await prepare_records_stepwise(
+        COLLECTION, "t1", records, mode=ConflictMode.IGNORE, now=now
+    )
+
+    assert "(same key as record 20)" in (failing.results[150].message or "")
+    kept = [p for p in ignoring.ordered if p.index == 20]
+    assert [(p.followers, p.row["document"]["title"]) for p in kept] == [([150], "Title 20")]
+
+
+async def test_steps_write_the_later_of_two_records_of_one_key() -> None:
+    records, now = _records(250), utcnow()
+    stepwise = await prepare_records_stepwise(
+        COLLECTION, "t1", records, mode=COLLECTION.on_conflict, now=now
+    )
+
     written_for_20 = [p for p in stepwise.ordered if p.row["instance_id"] == instance(20)["id"]]
     assert [(p.index, p.followers, p.row["document"]["title"]) for p in written_for_20] == [
         (150, [20], "Again")
@@ -63,6 +90,8 @@ async def test_other_tasks_run_while_a_large_batch_is_prepared() -> None:
         )
     finally:
         counter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await counter
 
     # A turn after every 100 records but the last.
     assert turns - first >= 9

@@ -597,6 +597,37 @@ async def test_stored_rows_are_found_by_keys_of_several_columns(database_url: st
     }
 
 
+async def test_stored_json_comes_back_as_the_text_stored(database_url: str) -> None:
+    """JSON columns are left for their reader to decode (instances decode the document)."""
+    db = Database(database_url)
+    record = instance(1, title="Stored \u00e9")
+    try:
+        async with db.write() as unit:
+            await ensure_tenant(unit.conn, "t1", "T1")
+        async with db.write() as unit:
+            await write_records(
+                unit,
+                instances_collection("in"),
+                "t1",
+                [(0, record)],
+                mode=ConflictMode.UPDATE,
+                chunk_size=10,
+                now=utcnow(),
+            )
+        async with db.write() as unit:
+            key = ("t1", record["id"])
+            found = await unit.bulk.stored_rows(
+                instances, ("tenant_id", "instance_id"), [key], ("document", "version")
+            )
+    finally:
+        await db.dispose()
+
+    document = found[key]["document"]
+    assert isinstance(document, str)
+    assert orjson.loads(document)["title"] == "Stored \u00e9"
+    assert found[key]["version"] == 1
+
+
 async def test_a_value_too_long_for_its_column_is_refused_not_cut(
     database_url: str, backend: str
 ) -> None:
