@@ -262,7 +262,9 @@ async def _prepare(
     refused = await prepare(unit, tenant_id, rows, stored)
     for position, invalid in refused.items():
         _fail_key(chunk[position], invalid.code, invalid.message, results)
-    kept = [p for p in range(len(chunk)) if p not in refused] if refused else range(len(chunk))
+    if not refused:
+        return chunk, [None if old is None else old["id"] for old in stored]
+    kept = [p for p in range(len(chunk)) if p not in refused]
     stored_ids = [None if (old := stored[p]) is None else old["id"] for p in kept]
     return [chunk[p] for p in kept], stored_ids
 
@@ -286,29 +288,34 @@ def _validate_and_dedupe(
     # A record's key: its one value, or a tuple of several (a generator per record was the
     # loop's largest cost).
     key_of = itemgetter(*collection.key)
+    # Looked up once, not per record.
+    validate, position_column = collection.validate, collection.position_column
+    records_origin = collection.records_origin
     for index, payload in records:
         try:
-            row = collection.validate(payload)
+            row = validate(payload)
         except RecordInvalid as invalid:
             results[index] = _failed(index, invalid.code, invalid.message, payload)
             continue
         key = key_of(row)
         earlier = pending.get(key)
-        if earlier is not None and mode is ConflictMode.FAIL:
-            message = f"{collection.conflict_message} (same key as record {earlier.index})"
-            results[index] = _failed(index, collection.conflict_code, message, payload)
-            continue
-        if earlier is not None and mode is ConflictMode.IGNORE:
-            if earlier.followers is None:
-                earlier.followers = [index]
-            else:
-                earlier.followers.append(index)
-            continue
-        if collection.position_column:
-            row[collection.position_column] = index
-        if collection.records_origin:
+        followers = None
+        if earlier is not None:
+            if mode is ConflictMode.FAIL:
+                message = f"{collection.conflict_message} (same key as record {earlier.index})"
+                results[index] = _failed(index, collection.conflict_code, message, payload)
+                continue
+            if mode is ConflictMode.IGNORE:
+                if earlier.followers is None:
+                    earlier.followers = [index]
+                else:
+                    earlier.followers.append(index)
+                continue
+            followers = [*(earlier.followers or ()), earlier.index]
+        if position_column:
+            row[position_column] = index
+        if records_origin:
             row[ORIGIN_INDEX] = index
-        followers = [*(earlier.followers or ()), earlier.index] if earlier else None
         pending[key] = _Pending(index, payload, row, followers)
 
 
