@@ -27,10 +27,10 @@ from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import write_records
 from loadbay.storage import migrate
 from loadbay.storage.database import Database, WriteUnit
+from loadbay.storage.kinds import kind_of
 from loadbay.storage.tables import activities
 from loadbay.storage.tenants import ensure_tenant
 from loadbay.storage.types import utcnow
-from loadbay.storage.upserts import upsert_insert
 
 Batch = list[dict[str, Any]]
 Writer = Callable[[WriteUnit, Batch], Awaitable[None]]
@@ -80,13 +80,16 @@ async def engine_upsert(unit: WriteUnit, batch: Batch) -> None:
 
 
 async def core_executemany(unit: WriteUnit, batch: Batch) -> None:
-    statement = upsert_insert(unit.conn, activities).on_conflict_do_nothing()
+    statement = kind_of(unit.conn).upsert_insert(activities).on_conflict_do_nothing()
     await unit.conn.execute(statement, rows_for_core(batch))
 
 
 async def row_by_row(unit: WriteUnit, batch: Batch) -> None:
     statement = (
-        upsert_insert(unit.conn, activities).on_conflict_do_nothing().returning(activities.c.id)
+        kind_of(unit.conn)
+        .upsert_insert(activities)
+        .on_conflict_do_nothing()
+        .returning(activities.c.id)
     )
     for row in rows_for_core(batch):
         (await unit.conn.execute(statement, row)).scalar_one()

@@ -24,10 +24,10 @@ from loadbay.files.store import FileStore
 from loadbay.ingest.instances import validate_instance
 from loadbay.storage import migrate
 from loadbay.storage.database import Database
+from loadbay.storage.kinds import kind_of
 from loadbay.storage.tables import file_jobs, instances, job_results, jobs
 from loadbay.storage.tenants import ensure_tenant
 from loadbay.storage.types import utcnow
-from loadbay.storage.upserts import upsert_insert
 
 TYPE = "6a1f0ee4-2e0b-4a33-86e5-6f2f34c61a0b"
 
@@ -77,7 +77,7 @@ async def per_line(db: Database, data: bytes) -> float:
         now = utcnow()
         values = {**row, "tenant_id": "bench", "version": 1, "created_at": now, "updated_at": now}
         async with db.write() as unit:
-            statement = upsert_insert(unit.conn, instances).values(**values)
+            statement = kind_of(unit.conn).upsert_insert(instances).values(**values)
             await unit.conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=["tenant_id", "instance_id"],

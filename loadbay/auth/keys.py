@@ -10,8 +10,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import text
-
 from loadbay.auth.tenants import DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME
 from loadbay.errors import InvalidInput
 from loadbay.storage import api_keys as key_store
@@ -114,10 +112,7 @@ class ApiKeys:
     async def bootstrap(self) -> NewKey | None:
         """On a database without any key: the default tenant and one admin key."""
         async with self._db.write() as unit:
-            if self._db.dialect == "postgresql":
-                await unit.conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": _BOOTSTRAP_LOCK_ID}
-                )
+            await self._db.kind.lock_transaction(unit.conn, _BOOTSTRAP_LOCK_ID)
             await ensure_tenant(unit.conn, DEFAULT_TENANT_ID, DEFAULT_TENANT_NAME)
             if await key_store.count_keys(unit.conn):
                 return None

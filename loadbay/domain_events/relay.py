@@ -18,7 +18,6 @@ from loadbay.domain_events.publishing import Message, PartialPublish, Publisher
 from loadbay.storage import outbox as store
 from loadbay.storage.bulk import EventClaim, PendingEvent
 from loadbay.storage.database import Database
-from loadbay.storage.feed_horizon import committed_up_to
 from loadbay.storage.leadership import RelayLeadership
 from loadbay.storage.types import utcnow
 
@@ -83,7 +82,7 @@ class Relay:
         async with self._db.write() as unit:
             # Only events that no event still to commit precedes: the position never passes
             # one (see feed_horizon).
-            horizon = await committed_up_to(unit.conn)
+            horizon = await self._db.kind.committed_up_to(unit.conn)
             claim = await unit.bulk.claim_events(this.after, horizon, self._batch_size)
             this.claimed.set_result(claim)
             events = claim.events

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from loadbay.storage._writer_lock import WriterLock
 from loadbay.storage.bulk import BulkWriter
+from loadbay.storage.kinds import kind_named
 from loadbay.storage.postgres import PostgresBulkWriter
 from loadbay.storage.recent_conflicts import RecentConflicts
 from loadbay.storage.sqlite import SqliteBulkWriter
@@ -44,6 +45,7 @@ class Database:
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        self.kind = kind_named(self.dialect)
         self.url = url
         # PostgreSQL may open as many again as overflow under a burst; SQLite has no overflow.
         overflow = pool_size if self.dialect == "postgresql" else 0

@@ -71,14 +71,12 @@ _LOWEST_WRITING = text(
 )
 
 
-async def committed_up_to(conn: AsyncConnection) -> int | None:
-    """The highest outbox id below which nothing is left to commit; None: no limit (SQLite).
+async def committed_up_to(conn: AsyncConnection) -> int:
+    """The highest outbox id below which nothing is left to commit (PostgreSQL).
 
     Run in the feed's read transaction, before its read: READ COMMITTED gives each
     statement a new snapshot, so the read sees what this found committed.
     """
-    if conn.dialect.name != "postgresql":
-        return None
     sequence_last = int((await conn.execute(_SEQUENCE_LAST)).scalar_one())
     writing = (await conn.execute(_LOWEST_WRITING)).scalar_one()
     return sequence_last if writing is None else min(sequence_last, int(writing))

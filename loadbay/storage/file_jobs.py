@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loadbay.storage.kinds import DatabaseKind, kind_of
 from loadbay.storage.tables import file_job_chunks, file_jobs, jobs
-from loadbay.storage.upserts import dialect_upsert_insert
 
 
 async def add_file_job(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
@@ -78,7 +78,7 @@ async def advance(
 
     In the chunk's own transaction, which the caller rolls back on False.
     """
-    listed = await conn.execute(_list_chunk(conn.dialect.name), {"job_id": job_id, "chunk": chunk})
+    listed = await conn.execute(_list_chunk(kind_of(conn)), {"job_id": job_id, "chunk": chunk})
     if listed.rowcount != 1:
         return False
     parameters = {"b_job_id": job_id, "node": node, "lines": lines, "errors": errors, "now": now}
@@ -88,8 +88,8 @@ async def advance(
 
 # Built once, not per chunk (see storage.instances._allocation).
 @functools.cache
-def _list_chunk(dialect: str) -> Any:
-    return dialect_upsert_insert(dialect, file_job_chunks).on_conflict_do_nothing()
+def _list_chunk(kind: DatabaseKind) -> Any:
+    return kind.upsert_insert(file_job_chunks).on_conflict_do_nothing()
 
 
 _ADVANCE = (

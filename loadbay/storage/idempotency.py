@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loadbay.storage.kinds import DatabaseKind, kind_of
 from loadbay.storage.tables import idempotency_keys as keys
-from loadbay.storage.upserts import dialect_upsert_insert
 
 # Statements built once and executed with parameters: built per call, SQLAlchemy's
 # construction cost more than running them (0.6 ms of 1 ms), on every request with a key.
@@ -29,8 +29,8 @@ _ABANDON = _UPDATE.where(keys.c.status_code.is_(None))
 
 
 @functools.cache
-def _claim(dialect: str) -> Any:
-    claim = dialect_upsert_insert(dialect, keys)
+def _claim(kind: DatabaseKind) -> Any:
+    claim = kind.upsert_insert(keys)
     return claim.on_conflict_do_nothing(index_elements=["tenant_id", "key"]).returning(keys.c.key)
 
 
@@ -49,7 +49,7 @@ async def try_claim(
         "created_at": now,
         "heartbeat_at": now,
     }
-    inserted = await conn.execute(_claim(conn.dialect.name), claim)
+    inserted = await conn.execute(_claim(kind_of(conn)), claim)
     return inserted.first() is not None
 
 

@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from loadbay.storage.database import WriteUnit
+from loadbay.storage.kinds import DatabaseKind, kind_of
 from loadbay.storage.tables import hrid_counters, instance_title_links, instances
-from loadbay.storage.upserts import dialect_upsert_insert
 
 
 async def allocate_hrids(conn: AsyncConnection, tenant_id: str, count: int) -> range:
     """`count` consecutive hrid numbers of the tenant's sequence, in one statement."""
     parameters = {"tenant_id": tenant_id, "next_value": count + 1, "count": count}
-    result = await conn.execute(_allocation(conn.dialect.name), parameters)
+    result = await conn.execute(_allocation(kind_of(conn)), parameters)
     next_value = int(result.scalar_one())
     return range(next_value - count, next_value)
 
@@ -27,10 +27,10 @@ async def allocate_hrids(conn: AsyncConnection, tenant_id: str, count: int) -> r
 # Statements run for every chunk of a file are built once: building one took about as much
 # CPU as running it (200-300 us), a few percent of the server's CPU a line.
 @functools.cache
-def _allocation(dialect: str) -> Any:
+def _allocation(kind: DatabaseKind) -> Any:
     # The VALUES from the parameters' names (tenant_id, next_value).
     return (
-        dialect_upsert_insert(dialect, hrid_counters)
+        kind.upsert_insert(hrid_counters)
         .on_conflict_do_update(
             index_elements=["tenant_id"],
             set_={"next_value": hrid_counters.c.next_value + bindparam("count")},

@@ -15,10 +15,10 @@ _RELAY_LOCK_ID = 0x10ADE7
 
 
 class RelayLeadership:
-    """A PostgreSQL session advisory lock, held on a connection of its own.
+    """A lock held by a session of its own (PostgreSQL's advisory lock: storage.kinds).
 
     The lock goes with the connection: a relay that dies, or loses its database, frees it for
-    another node's relay. SQLite has one node, whose write lock already serialises relays.
+    another node's relay. A database one node owns (SQLite) has no other relay to lock out.
     """
 
     def __init__(self, db: Database) -> None:
@@ -27,7 +27,8 @@ class RelayLeadership:
 
     async def hold(self) -> bool:
         """True while this relay leads; tries to become leader when it does not."""
-        if self._db.dialect != "postgresql":
+        kind = self._db.kind
+        if not kind.shared_by_nodes:
             return True
         try:
             if self._conn is not None:
@@ -35,10 +36,7 @@ class RelayLeadership:
                 return True
             conn = await self._db.engine.connect()
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            got = await conn.execute(
-                text("SELECT pg_try_advisory_lock(:id)"), {"id": _RELAY_LOCK_ID}
-            )
-            if got.scalar_one():
+            if await kind.try_lock_session(conn, _RELAY_LOCK_ID):
                 self._conn = conn
                 return True
             await conn.close()

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from loadbay.storage.kinds import kind_of
 from loadbay.storage.tables import entities, erasures, events, states, tenant_settings
-from loadbay.storage.upserts import upsert_insert
 
 
 async def find_template(conn: AsyncConnection, tenant_id: str) -> Mapping[str, Any] | None:
@@ -21,8 +21,10 @@ async def find_template(conn: AsyncConnection, tenant_id: str) -> Mapping[str, A
 async def save_template(
     conn: AsyncConnection, tenant_id: str, template_id: str, template: Any, now: datetime
 ) -> None:
-    statement = upsert_insert(conn, tenant_settings).values(
-        tenant_id=tenant_id, template_id=template_id, template=template, updated_at=now
+    statement = (
+        kind_of(conn)
+        .upsert_insert(tenant_settings)
+        .values(tenant_id=tenant_id, template_id=template_id, template=template, updated_at=now)
     )
     await conn.execute(
         statement.on_conflict_do_update(

@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage.bulk import row_payloads
-from loadbay.storage.feed_horizon import committed_up_to
+from loadbay.storage.kinds import kind_of
 from loadbay.storage.tables import outbox, relay_position
 
 
@@ -80,7 +80,7 @@ async def feed(
     commit precedes, so that a cursor never passes one (see feed_horizon)."""
     skipped = after.rank or 0
     first_row = after.row_id if after.rank is None else after.row_id - 1
-    horizon = await committed_up_to(conn)
+    horizon = await kind_of(conn).committed_up_to(conn)
     # The rows to read: as many as hold the events wanted, their texts read only for those.
     before = func.sum(outbox.c.event_count).over(order_by=outbox.c.id) - outbox.c.event_count
     rows = select(

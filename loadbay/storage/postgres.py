@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeEngine
 
+from loadbay.storage import feed_horizon
 from loadbay.storage._sql import (
     Encoder,
     align,
@@ -99,6 +100,29 @@ _MOST_SAVEPOINTS = 32
 
 # A statement that only makes SQLAlchemy open its transaction (asyncpg's opens lazily).
 _OPEN = text("SELECT 1")
+
+
+class PostgresKind:
+    """PostgreSQL for storage.kinds: shared by every node, advisory locks between them."""
+
+    name = "postgresql"
+    shared_by_nodes = True
+
+    def upsert_insert(self, table: Table) -> Insert:
+        return postgresql.insert(table)
+
+    async def committed_up_to(self, conn: AsyncConnection) -> int | None:
+        return await feed_horizon.committed_up_to(conn)
+
+    async def lock_transaction(self, conn: AsyncConnection, lock_id: int) -> None:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+
+    async def try_lock_session(self, conn: AsyncConnection, lock_id: int) -> bool:
+        got = await conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id})
+        return bool(got.scalar_one())
+
+
+POSTGRES = PostgresKind()
 
 
 @cache

@@ -8,7 +8,9 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Date, Dialect, Select, Table, tuple_
+from sqlalchemy import Date, Dialect, Insert, Select, Table, tuple_
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from loadbay.storage._sql import (
     align,
@@ -52,6 +54,29 @@ def _encode_date(value: date | None) -> str | None:
 
 
 _ENCODERS = {UtcDateTime: _encode_datetime, Date: _encode_date}
+
+
+class SqliteKind:
+    """SQLite for storage.kinds: one node's file, whose one write lock serialises writers."""
+
+    name = "sqlite"
+    shared_by_nodes = False
+
+    def upsert_insert(self, table: Table) -> Insert:
+        return sqlite.insert(table)
+
+    async def committed_up_to(self, conn: AsyncConnection) -> int | None:
+        # One writer at a time: outbox ids are taken in commit order.
+        return None
+
+    async def lock_transaction(self, conn: AsyncConnection, lock_id: int) -> None:
+        pass  # the write transaction holds the database's only write lock
+
+    async def try_lock_session(self, conn: AsyncConnection, lock_id: int) -> bool:
+        return True  # the node owns the file: nobody else to lock out
+
+
+SQLITE = SqliteKind()
 
 
 class SqliteBulkWriter:

@@ -10,6 +10,9 @@ import pytest
 from fastapi import FastAPI
 
 from loadbay.auth.keys import ApiKeys
+from loadbay.storage.api_keys import count_keys
+from loadbay.storage.database import Database
+from loadbay.storage.tenants import ensure_tenant
 from loadbay.storage.types import utcnow
 from tests.api.operator.helpers import API, deposit, player, use_template
 from tests.conftest import ClientFactory
@@ -226,3 +229,25 @@ async def test_first_start_prints_one_admin_key_and_never_again(
             headers={"Authorization": f"Bearer {secret}"},
         )
     assert response.status_code == 200
+
+
+async def test_processes_starting_at_once_create_one_admin_key(database_url: str) -> None:
+    """Each worker bootstraps on start: concurrent bootstraps queue, and one of them creates.
+    The default tenant exists already (a database whose keys were all deleted, say): its
+    insert does not make them queue."""
+    dbs = [Database(database_url) for _ in range(4)]
+    try:
+        async with dbs[0].write() as unit:
+            await ensure_tenant(unit.conn, "default", "Default")
+        for db in dbs:  # connected, so that the four start together
+            async with db.read():
+                pass
+        created = await asyncio.gather(*(ApiKeys(db).bootstrap() for db in dbs))
+        async with dbs[0].read() as conn:
+            stored = await count_keys(conn)
+    finally:
+        for db in dbs:
+            await db.dispose()
+
+    assert sum(key is not None for key in created) == 1
+    assert stored == 1

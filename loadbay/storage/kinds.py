@@ -1,0 +1,49 @@
+"""What differs between the databases Loadbay runs on, beside their bulk writers: one object
+per database (storage.postgres.POSTGRES, storage.sqlite.SQLITE), which the rest of the code
+asks instead of asking which database it is on."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from loadbay.storage.postgres import POSTGRES
+from loadbay.storage.sqlite import SQLITE
+
+
+class DatabaseKind(Protocol):
+    # SQLAlchemy's name of the dialect.
+    name: str
+    # Whether the nodes of a deployment share the database (PostgreSQL), or one node owns it
+    # (an SQLite file), whose one write lock serialises its writers already.
+    shared_by_nodes: bool
+
+    def upsert_insert(self, table: Table) -> Any:
+        """An INSERT that offers `.on_conflict_do_nothing()` / `.on_conflict_do_update()`."""
+        ...
+
+    async def committed_up_to(self, conn: AsyncConnection) -> int | None:
+        """The highest outbox id below which nothing is left to commit; None: no limit
+        (see feed_horizon). Run in the read's own transaction, before its read."""
+        ...
+
+    async def lock_transaction(self, conn: AsyncConnection, lock_id: int) -> None:
+        """Queue the transaction of `conn` behind any other holding `lock_id`, until it ends."""
+        ...
+
+    async def try_lock_session(self, conn: AsyncConnection, lock_id: int) -> bool:
+        """Take `lock_id` for the session of `conn`, until it closes: False if another has it."""
+        ...
+
+
+_KINDS: dict[str, DatabaseKind] = {kind.name: kind for kind in (POSTGRES, SQLITE)}
+
+
+def kind_named(dialect: str) -> DatabaseKind:
+    return _KINDS[dialect]
+
+
+def kind_of(conn: AsyncConnection) -> DatabaseKind:
+    return _KINDS[conn.dialect.name]
