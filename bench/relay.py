@@ -43,6 +43,7 @@ from loadbay.metrics_sharing import MULTIPROCESS_DIR
 from loadbay.runtime import run_loop, settle_heap
 from loadbay.storage import migrate
 from loadbay.storage.database import Database
+from loadbay.storage.postgres import POSTGRES
 
 URLS: dict[str, str | None] = {
     "nats": "nats://127.0.0.1:4222",
@@ -134,7 +135,7 @@ async def alone_rate(db: Database, settings: Settings) -> float:
     await publisher.connect()
     try:
         started = time.perf_counter()
-        size = settings.relay_batch("postgresql")
+        size = settings.relay_batch(POSTGRES.relay_batch)
         for start in range(0, len(messages), size):
             await publisher.publish_all(messages[start : start + size])
         return len(messages) / (time.perf_counter() - started)
@@ -260,7 +261,10 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     out = args.out / f"{dt.date.today().isoformat()}-relay.json"
-    machine = {"nproc": os.cpu_count(), "relay_batch_size": Settings().relay_batch("postgresql")}
+    machine = {
+        "nproc": os.cpu_count(),
+        "relay_batch_size": Settings().relay_batch(POSTGRES.relay_batch),
+    }
     out.write_text(json.dumps({"machine": machine, "results": lines}, indent=1) + "\n")
     print(f"wrote {out}")
 

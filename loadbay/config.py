@@ -138,14 +138,12 @@ class Settings(BaseSettings):
             self.files_url = (self.data_dir.resolve() / "files").as_uri()
         return self
 
-    def relay_batch(self, dialect: str) -> int:
-        """Events per relay cycle on this database. PostgreSQL: 5,000 rather than 2,000,
-        fewer turns of the relay's loop, each a pause in its share of the cores under a full
-        load (JetStream lag 2.16-3.26 s -> 1.19-1.67 s). SQLite: 2,000, since the relay
-        holds its one write lock while a batch is published."""
+    def relay_batch(self, database_default: int) -> int:
+        """Events per relay cycle: `relay_batch_size`, or the database's own default
+        (storage.kinds: DatabaseKind.relay_batch)."""
         if self.relay_batch_size is not None:
             return self.relay_batch_size
-        return 5000 if dialect == "postgresql" else 2000
+        return database_default
 
     def s3_options(self) -> dict[str, Any]:
         """obstore options for an s3:// files URL; credentials come from the AWS_* variables."""

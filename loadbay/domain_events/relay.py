@@ -36,7 +36,7 @@ class Relay:
         self._settings = settings
         self._leadership = RelayLeadership(db)
         self._broker = broker_name(settings.events_url or "")
-        self._batch_size = settings.relay_batch(db.dialect)
+        self._batch_size = settings.relay_batch(db.kind.relay_batch)
 
     async def publish_pending(self, keep_going: Callable[[], Awaitable[bool]] | None = None) -> int:
         """Publish unpublished events, batch after batch, until none is left to claim (or

@@ -19,6 +19,8 @@ class DatabaseKind(Protocol):
     # Whether the nodes of a deployment share the database (PostgreSQL), or one node owns it
     # (an SQLite file), whose one write lock serialises its writers already.
     shared_by_nodes: bool
+    # Events a relay cycle publishes, unless LOADBAY_RELAY_BATCH_SIZE says otherwise.
+    relay_batch: int
 
     def upsert_insert(self, table: Table) -> Any:
         """An INSERT that offers `.on_conflict_do_nothing()` / `.on_conflict_do_update()`."""

@@ -107,6 +107,9 @@ class PostgresKind:
 
     name = "postgresql"
     shared_by_nodes = True
+    # Rather than 2,000: fewer turns of the relay's loop, each a pause in its share of the
+    # cores under a full load (JetStream lag 2.16-3.26 s -> 1.19-1.67 s).
+    relay_batch = 5000
 
     def upsert_insert(self, table: Table) -> Insert:
         return postgresql.insert(table)

@@ -61,6 +61,8 @@ class SqliteKind:
 
     name = "sqlite"
     shared_by_nodes = False
+    # The relay holds the one write lock while it publishes a batch.
+    relay_batch = 2000
 
     def upsert_insert(self, table: Table) -> Insert:
         return sqlite.insert(table)

@@ -19,6 +19,8 @@ from loadbay.domain_events.brokers import publisher_for, subject_for
 from loadbay.domain_events.relay import Relay
 from loadbay.storage import outbox
 from loadbay.storage.database import Database
+from loadbay.storage.postgres import POSTGRES
+from loadbay.storage.sqlite import SQLITE
 from tests.api.instances.helpers import bulk, iid, instance, upload
 from tests.domain_events.broker_readers import (
     READERS,
@@ -360,6 +362,6 @@ def test_a_relay_batch_is_5000_events_on_postgresql_2000_on_sqlite_unless_set() 
     # SQLite's relay holds the one write lock while it publishes a batch: smaller batches.
     default, chosen = Settings(relay_batch_size=None), Settings(relay_batch_size=300)
 
-    assert default.relay_batch("postgresql") == 5000
-    assert default.relay_batch("sqlite") == 2000
-    assert chosen.relay_batch("postgresql") == chosen.relay_batch("sqlite") == 300
+    assert default.relay_batch(POSTGRES.relay_batch) == 5000
+    assert default.relay_batch(SQLITE.relay_batch) == 2000
+    assert chosen.relay_batch(POSTGRES.relay_batch) == chosen.relay_batch(SQLITE.relay_batch) == 300
