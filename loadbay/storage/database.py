@@ -8,17 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, make_url, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from loadbay.storage._writer_lock import WriterLock
 from loadbay.storage.bulk import BulkWriter
 from loadbay.storage.kinds import kind_named
-from loadbay.storage.postgres import PostgresBulkWriter
 from loadbay.storage.recent_conflicts import RecentConflicts
-from loadbay.storage.sqlite import SqliteBulkWriter
-from loadbay.storage.wal_checkpoints import BACKSTOP_PAGES, WalCheckpoints
+from loadbay.storage.wal_checkpoints import WalCheckpoints
 
 
 @dataclass
@@ -47,13 +44,9 @@ class Database:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         self.kind = kind_named(self.dialect)
         self.url = url
-        # PostgreSQL may open as many again as overflow under a burst; SQLite has no overflow.
-        overflow = pool_size if self.dialect == "postgresql" else 0
         database_file = _database_file(url) if self.dialect == "sqlite" else None
-        self.engine: AsyncEngine = _create_engine(
-            url, self.dialect, database_file, pool_size, overflow
-        )
-        self.pool_capacity = pool_size + overflow
+        self.engine: AsyncEngine = self.kind.create_engine(url, pool_size)
+        self.pool_capacity = self.kind.pool_capacity(pool_size)
         # One connection for counters: it never waits on a unit, so units never wait on it
         # for long (see WriteUnit.counters).
         # Pre-pinged, unlike the main pool: a draw that finds its connection broken would fail
@@ -94,7 +87,7 @@ class Database:
             conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
                 driver = (await conn.get_raw_connection()).driver_connection
-                bulk = bulk_writer_for(self.dialect, conn, driver, self._recent_conflicts)
+                bulk = self.kind.bulk_writer(conn, driver, self._recent_conflicts)
                 counters = self._counters.begin if self._counters else lambda: nullcontext(conn)
                 yield WriteUnit(conn=conn, bulk=bulk, driver=driver, counters=counters)
 
@@ -137,48 +130,3 @@ def lost_a_race(exc: BaseException) -> bool:
 def _database_file(url: str) -> Path | None:
     database = make_url(url).database
     return None if not database or database == ":memory:" else Path(database)
-
-
-def _create_engine(
-    url: str, dialect: str, database_file: Path | None, pool_size: int, overflow: int
-) -> AsyncEngine:
-    if dialect == "postgresql":
-        # No pre-ping: it cost a round trip per checkout (9 of 24 statements per batch). A
-        # connection found broken invalidates the pool, and that request answers 503.
-        # READ COMMITTED whatever the server's default: the feed's horizon (feed_horizon) and
-        # the file jobs' concurrent chunks count on each statement seeing the latest commits.
-        return create_async_engine(
-            url, pool_size=pool_size, max_overflow=overflow, isolation_level="READ COMMITTED"
-        )
-    if database_file is not None:
-        database_file.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url, pool_size=pool_size, max_overflow=overflow)
-    event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
-    event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
-    return engine
-
-
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Take transaction control away from the sqlite3 module so that BEGIN is ours.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-    cursor.close()
-
-
-def _sqlite_on_begin(conn: Connection) -> None:
-    # IMMEDIATE takes the write lock up front: two writers never deadlock on a lock upgrade.
-    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}")
-
-
-def bulk_writer_for(
-    dialect: str, conn: AsyncConnection, driver_connection: Any, conflicts: RecentConflicts
-) -> BulkWriter:
-    """The fast path of a unit whose SQLAlchemy connection is `conn`, on its driver's own."""
-    if dialect == "postgresql":
-        return PostgresBulkWriter(conn, driver_connection, conflicts)
-    return SqliteBulkWriter(driver_connection, conn.dialect)

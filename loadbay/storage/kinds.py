@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loadbay.storage.bulk import BulkWriter
 from loadbay.storage.postgres import POSTGRES
+from loadbay.storage.recent_conflicts import RecentConflicts
 from loadbay.storage.sqlite import SQLITE
 
 
@@ -21,6 +23,20 @@ class DatabaseKind(Protocol):
     shared_by_nodes: bool
     # Events a relay cycle publishes, unless LOADBAY_RELAY_BATCH_SIZE says otherwise.
     relay_batch: int
+
+    def create_engine(self, url: str, pool_size: int) -> AsyncEngine:
+        """The engine of `url` as Loadbay uses it: its pool, isolation and session settings."""
+        ...
+
+    def pool_capacity(self, pool_size: int) -> int:
+        """The most connections the engine's pool opens at once."""
+        ...
+
+    def bulk_writer(
+        self, conn: AsyncConnection, driver_connection: Any, conflicts: RecentConflicts
+    ) -> BulkWriter:
+        """The fast path of a unit whose SQLAlchemy connection is `conn`, on its driver's own."""
+        ...
 
     def upsert_insert(self, table: Table) -> Any:
         """An INSERT that offers `.on_conflict_do_nothing()` / `.on_conflict_do_update()`."""

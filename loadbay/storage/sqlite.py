@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Date, Dialect, Insert, Select, Table, tuple_
+from sqlalchemy import Date, Dialect, Insert, Select, Table, event, make_url, tuple_
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from loadbay.storage._sql import (
     align,
@@ -33,7 +35,9 @@ from loadbay.storage.bulk import (
     claimed_events,
 )
 from loadbay.storage.event_capture import sqlite_event_id_prefix
+from loadbay.storage.recent_conflicts import RecentConflicts
 from loadbay.storage.types import UtcDateTime
+from loadbay.storage.wal_checkpoints import BACKSTOP_PAGES
 
 # SQLite's bound-parameter ceiling is 32,766. 500-row statements measured fastest alone; in
 # the server, 1,000 (one trip to aiosqlite's thread per 1,000-record batch, not two) did a
@@ -64,6 +68,24 @@ class SqliteKind:
     # The relay holds the one write lock while it publishes a batch.
     relay_batch = 2000
 
+    def create_engine(self, url: str, pool_size: int) -> AsyncEngine:
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # No overflow: one writer at a time, more connections would only queue.
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+        event.listen(engine.sync_engine, "connect", _on_connect)
+        event.listen(engine.sync_engine, "begin", _on_begin)
+        return engine
+
+    def pool_capacity(self, pool_size: int) -> int:
+        return pool_size
+
+    def bulk_writer(
+        self, conn: AsyncConnection, driver_connection: Any, conflicts: RecentConflicts
+    ) -> SqliteBulkWriter:
+        return SqliteBulkWriter(driver_connection, conn.dialect)
+
     def upsert_insert(self, table: Table) -> Insert:
         return sqlite.insert(table)
 
@@ -76,6 +98,23 @@ class SqliteKind:
 
     async def try_lock_session(self, conn: AsyncConnection, lock_id: int) -> bool:
         return True  # the node owns the file: nobody else to lock out
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module so that BEGIN is ours.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+    cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    # IMMEDIATE takes the write lock up front: two writers never deadlock on a lock upgrade.
+    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}")
 
 
 SQLITE = SqliteKind()
