@@ -1,11 +1,11 @@
-"""The database handle: engine set-up and the read and write units of work."""
+"""The database handle: its engine (from its kind, storage.kinds) and the read and write units
+of work."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import make_url, text
@@ -44,7 +44,7 @@ class Database:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         self.kind = kind_named(self.dialect)
         self.url = url
-        database_file = _database_file(url) if self.dialect == "sqlite" else None
+        database_file = self.kind.database_file(url)
         self.engine: AsyncEngine = self.kind.create_engine(url, pool_size)
         self.pool_capacity = self.kind.pool_capacity(pool_size)
         # One connection for counters: it never waits on a unit, so units never wait on it
@@ -125,8 +125,3 @@ def lost_a_race(exc: BaseException) -> bool:
         getattr(error, "sqlstate", None) in _LOST_A_RACE
         for error in (exc, getattr(exc, "orig", None))
     )
-
-
-def _database_file(url: str) -> Path | None:
-    database = make_url(url).database
-    return None if not database or database == ":memory:" else Path(database)

@@ -1,9 +1,11 @@
-"""What differs between the databases Loadbay runs on, beside their bulk writers: one object
-per database (storage.postgres.POSTGRES, storage.sqlite.SQLITE), which the rest of the code
-asks instead of asking which database it is on."""
+"""What differs between the databases Loadbay runs on: one object per database
+(storage.postgres.POSTGRES, storage.sqlite.SQLITE) that sets up its engine, makes its units'
+bulk writers and answers what else differs, which the rest of the code asks instead of
+asking which database it is on."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import Table
@@ -26,6 +28,10 @@ class DatabaseKind(Protocol):
 
     def create_engine(self, url: str, pool_size: int) -> AsyncEngine:
         """The engine of `url` as Loadbay uses it: its pool, isolation and session settings."""
+        ...
+
+    def database_file(self, url: str) -> Path | None:
+        """The file that holds the database, where one does."""
         ...
 
     def pool_capacity(self, pool_size: int) -> int:

@@ -35,11 +35,18 @@ class RelayLeadership:
                 await self._conn.execute(text("SELECT 1"))
                 return True
             conn = await self._db.engine.connect()
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            if await kind.try_lock_session(conn, _RELAY_LOCK_ID):
+            leads = False
+            try:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                leads = await kind.try_lock_session(conn, _RELAY_LOCK_ID)
+            finally:
+                # Not leading, or failed on the way: the connection goes back to the pool.
+                if not leads:
+                    with contextlib.suppress(DBAPIError, SQLAlchemyError, OSError):
+                        await conn.close()
+            if leads:
                 self._conn = conn
                 return True
-            await conn.close()
         except (DBAPIError, SQLAlchemyError, OSError):
             await self.release()
         return False

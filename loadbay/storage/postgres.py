@@ -1,11 +1,13 @@
-"""PostgreSQL fast path: one `INSERT … SELECT FROM unnest(arrays)` per chunk, `RETURNING` the
-rows where the caller wants them."""
+"""PostgreSQL: its kind (storage.kinds: engine, locks, the feed's horizon) and its fast path,
+one `INSERT … SELECT FROM unnest(arrays)` per chunk, `RETURNING` the rows where the caller
+wants them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from functools import cache, partial
+from pathlib import Path
 from typing import Any
 
 from asyncpg import UniqueViolationError
@@ -116,9 +118,13 @@ class PostgresKind:
         # connection found broken invalidates the pool, and that request answers 503.
         # READ COMMITTED whatever the server's default: the feed's horizon (feed_horizon) and
         # the file jobs' concurrent chunks count on each statement seeing the latest commits.
+        overflow = self.pool_capacity(pool_size) - pool_size
         return create_async_engine(
-            url, pool_size=pool_size, max_overflow=pool_size, isolation_level="READ COMMITTED"
+            url, pool_size=pool_size, max_overflow=overflow, isolation_level="READ COMMITTED"
         )
+
+    def database_file(self, url: str) -> Path | None:
+        return None
 
     def pool_capacity(self, pool_size: int) -> int:
         return 2 * pool_size  # as many again under a burst

@@ -1,4 +1,5 @@
-"""SQLite fast path: multi-row `INSERT … VALUES … ON CONFLICT … RETURNING` on aiosqlite."""
+"""SQLite: its kind (storage.kinds: engine and connection settings, one node's file) and its
+fast path, multi-row `INSERT … VALUES … ON CONFLICT … RETURNING` on aiosqlite."""
 
 from __future__ import annotations
 
@@ -69,14 +70,18 @@ class SqliteKind:
     relay_batch = 2000
 
     def create_engine(self, url: str, pool_size: int) -> AsyncEngine:
-        database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        database_file = self.database_file(url)
+        if database_file is not None:
+            database_file.parent.mkdir(parents=True, exist_ok=True)
         # No overflow: one writer at a time, more connections would only queue.
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
         event.listen(engine.sync_engine, "connect", _on_connect)
         event.listen(engine.sync_engine, "begin", _on_begin)
         return engine
+
+    def database_file(self, url: str) -> Path | None:
+        database = make_url(url).database
+        return None if not database or database == ":memory:" else Path(database)
 
     def pool_capacity(self, pool_size: int) -> int:
         return pool_size
