@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from loadbay.storage._writer_lock import WriterLock
 from loadbay.storage.bulk import BulkWriter
 from loadbay.storage.kinds import kind_named
 from loadbay.storage.recent_conflicts import RecentConflicts
@@ -47,20 +46,11 @@ class Database:
         database_file = self.kind.database_file(url)
         self.engine: AsyncEngine = self.kind.create_engine(url, pool_size)
         self.pool_capacity = self.kind.pool_capacity(pool_size)
-        # One connection for counters: it never waits on a unit, so units never wait on it
-        # for long (see WriteUnit.counters).
-        # Pre-pinged, unlike the main pool: a draw that finds its connection broken would fail
-        # a whole chunk, and one round trip per draw is cheap. In autocommit: a draw is one
-        # statement, and BEGIN and COMMIT around it took 700 against 400 us of CPU a draw.
-        self._counters = (
-            create_async_engine(
-                url, pool_size=1, max_overflow=0, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
-            )
-            if self.dialect == "postgresql"
-            else None
-        )
-        # SQLite has one writer at a time; queueing here is cheaper than busy-waiting.
-        self._writer_lock = WriterLock(database_file) if self.dialect == "sqlite" else None
+        # See WriteUnit.counters: None where units draw on their own connection.
+        self._counters = self.kind.counters_engine(url)
+        # Where the database has one writer at a time (SQLite), queueing here is cheaper than
+        # busy-waiting; None where it has row locks.
+        self._writer_lock = self.kind.writer_lock(database_file)
         self._recent_conflicts = RecentConflicts()
         # Run by the server beside its writers (see wal_checkpoints); None on PostgreSQL.
         self.wal_checkpoints = WalCheckpoints(database_file) if database_file else None

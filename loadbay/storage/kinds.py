@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from loadbay.storage._writer_lock import WriterLock
 from loadbay.storage.bulk import BulkWriter
 from loadbay.storage.postgres import POSTGRES
 from loadbay.storage.recent_conflicts import RecentConflicts
@@ -36,6 +37,15 @@ class DatabaseKind(Protocol):
 
     def pool_capacity(self, pool_size: int) -> int:
         """The most connections the engine's pool opens at once."""
+        ...
+
+    def counters_engine(self, url: str) -> AsyncEngine | None:
+        """An engine of its own for counters (hrid draws), or None: units draw on their own
+        connection (see WriteUnit.counters)."""
+        ...
+
+    def writer_lock(self, database_file: Path | None) -> WriterLock | None:
+        """What queues the writers of the database before its transaction opens, if anything."""
         ...
 
     def bulk_writer(

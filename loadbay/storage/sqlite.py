@@ -26,6 +26,7 @@ from loadbay.storage._sql import (
     stored_by_key,
     stored_read,
 )
+from loadbay.storage._writer_lock import WriterLock
 from loadbay.storage.bulk import (
     BulkTarget,
     EventClaim,
@@ -85,6 +86,14 @@ class SqliteKind:
 
     def pool_capacity(self, pool_size: int) -> int:
         return pool_size
+
+    def counters_engine(self, url: str) -> None:
+        return None  # one writer at a time: a unit draws inside its own transaction
+
+    def writer_lock(self, database_file: Path | None) -> WriterLock:
+        # One writer at a time: queueing the writers (across processes too) is cheaper than
+        # their busy-waiting in SQLite.
+        return WriterLock(database_file)
 
     def bulk_writer(
         self, conn: AsyncConnection, driver_connection: Any, conflicts: RecentConflicts
