@@ -37,10 +37,7 @@ class Database:
     """Owns the engine; hands out transactions. The caller's block is the transaction."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
-        parsed = make_url(url)
-        self.dialect = parsed.get_backend_name()
-        if self.dialect not in ("sqlite", "postgresql"):
-            raise ValueError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        self.dialect = make_url(url).get_backend_name()
         self.kind = kind_named(self.dialect)
         self.url = url
         database_file = self.kind.database_file(url)

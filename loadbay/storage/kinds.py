@@ -72,11 +72,15 @@ class DatabaseKind(Protocol):
         ...
 
 
-_KINDS: dict[str, DatabaseKind] = {kind.name: kind for kind in (POSTGRES, SQLITE)}
+_KINDS: dict[str, DatabaseKind] = {kind.name: kind for kind in (SQLITE, POSTGRES)}
 
 
 def kind_named(dialect: str) -> DatabaseKind:
-    return _KINDS[dialect]
+    """The kind of the database SQLAlchemy's `dialect` names; ValueError for any other."""
+    kind = _KINDS.get(dialect)
+    if kind is None:
+        raise ValueError(f"unsupported database {dialect!r}: use {' or '.join(_KINDS)}")
+    return kind
 
 
 def kind_of(conn: AsyncConnection) -> DatabaseKind:
