@@ -161,20 +161,11 @@ def encode_columns(
     return arrays
 
 
-def row_keys(
-    target: BulkTarget,
-    columns: Sequence[str],
-    shared: Container[str],
-    rows: Sequence[Sequence[Any]],
-) -> list[Any]:
-    """Each encoded row's matched key (`matched_columns`), as `align` takes them."""
-    return list(map(itemgetter(*(columns.index(c) for c in matched_columns(target, shared))), rows))
-
-
 def column_keys(
     target: BulkTarget, columns: Sequence[str], shared: Container[str], arrays: list[list[Any]]
 ) -> Sequence[Any]:
-    """`row_keys`, from the rows' column lists (`encode_columns`)."""
+    """Each row's matched key (`matched_columns`), as `align` takes them, from the rows'
+    column lists (`encode_columns`)."""
     keyed = [arrays[columns.index(c)] for c in matched_columns(target, shared)]
     return keyed[0] if len(keyed) == 1 else list(zip(*keyed, strict=True))
 

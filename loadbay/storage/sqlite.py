@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from functools import cache
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,18 @@ from sqlalchemy import Date, Dialect, Insert, Select, Table, event, make_url, tu
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolResetState
+from sqlalchemy.util import await_only
 
 from loadbay.storage._sql import (
     align,
+    column_keys,
     conflict_clause,
+    encode_columns,
     encode_rows,
     locked,
     names,
     returned_columns,
-    row_keys,
     stored_by_key,
     stored_read,
 )
@@ -74,10 +78,16 @@ class SqliteKind:
         database_file = self.database_file(url)
         if database_file is not None:
             database_file.parent.mkdir(parents=True, exist_ok=True)
-        # No overflow: one writer at a time, more connections would only queue.
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+        # No overflow: one writer at a time, more connections would only queue. The pool's
+        # own reset (a ROLLBACK on every return) is `_on_reset`'s, which sends it only where
+        # a transaction is still open: a write unit returns its connection committed, still
+        # holding the write lock, and a ROLLBACK was one more trip to aiosqlite's thread.
+        engine = create_async_engine(
+            url, pool_size=pool_size, max_overflow=0, pool_reset_on_return=None
+        )
         event.listen(engine.sync_engine, "connect", _on_connect)
         event.listen(engine.sync_engine, "begin", _on_begin)
+        event.listen(engine.sync_engine.pool, "reset", _on_reset)
         return engine
 
     def database_file(self, url: str) -> Path | None:
@@ -128,7 +138,15 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _on_begin(conn: Connection) -> None:
     # IMMEDIATE takes the write lock up front: two writers never deadlock on a lock upgrade.
-    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}")
+    # On the driver in one trip to its thread; through SQLAlchemy's cursor it took three
+    # (cursor, execute, close), under the write lock when IMMEDIATE.
+    begin = f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}"
+    await_only(conn.connection.driver_connection.execute_fetchall(begin))
+
+
+def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+        dbapi_connection.rollback()
 
 
 SQLITE = SqliteKind()
@@ -154,21 +172,23 @@ class SqliteBulkWriter:
         if assumed_new:
             raise ValueError("SQLite's writer never takes rows for new: see new_keys_likely")
         columns = target.row_columns(shared)
-        params = encode_rows(target.table, columns, rows, _ENCODERS)
+        # Column by column, and flattened in C: a tuple per row and a generator over every
+        # value were most of the Python this ran under the database's only write lock.
+        arrays = encode_columns(target.table, columns, rows, _ENCODERS)
         constants = _encoded(target.table, shared)
         step = max(1, min(MAX_ROWS_PER_STATEMENT, MAX_PARAMS // len(columns)))
         returned: list[Sequence[Any]] = []
-        for start in range(0, len(params), step):
-            batch = params[start : start + step]
+        for start in range(0, len(rows), step):
+            part = zip(*(values[start : start + step] for values in arrays), strict=True)
             # One trip to aiosqlite's thread, not three (execute, fetch, close): under the
             # database's only write lock, each trip is a wait for both threads to wake.
             returned.extend(
                 await self._conn.execute_fetchall(
-                    _upsert_sql(target, columns, shared, len(batch), on_conflict),
-                    [*constants, *(v for p in batch for v in p)],
+                    _upsert_sql(target, columns, shared, min(step, len(rows) - start), on_conflict),
+                    [*constants, *chain.from_iterable(part)],
                 )
             )
-        return align(target, shared, row_keys(target, columns, shared, params), returned)
+        return align(target, shared, column_keys(target, columns, shared, arrays), returned)
 
     def new_keys_likely(self, table: Table, tenant_id: str) -> bool:
         # Never guessed: the read is a local query, and a wrong guess would roll a whole

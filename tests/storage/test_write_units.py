@@ -58,6 +58,30 @@ async def test_a_unit_opened_by_a_bulk_write_rolls_back_whole(database_url: str)
     assert after_commit == (2,)
 
 
+async def test_a_connection_given_back_inside_a_transaction_serves_again_rolled_back(
+    database_url: str, backend: str
+) -> None:
+    """The pool ends what a connection's user left open (on SQLite only then: a unit gives
+    its connection back committed, and a ROLLBACK on every return was one more trip to the
+    driver's thread under the write lock)."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's pool reset is Loadbay's own; PostgreSQL's is SQLAlchemy's")
+    db = Database(database_url, pool_size=1)
+    try:
+        await _write(db, 1, abandon=False)
+        conn = await db.engine.connect()
+        driver = (await conn.get_raw_connection()).driver_connection
+        await driver.execute("BEGIN IMMEDIATE")
+        await driver.execute("DELETE FROM activities")
+        await conn.close()  # SQLAlchemy knows of no transaction: the pool's reset must end it
+        async with asyncio.timeout(10), db.write() as unit:  # the only connection, again
+            kept = (await unit.conn.execute(select(func.count()).select_from(activities))).one()
+    finally:
+        await db.dispose()
+
+    assert kept == (1,)
+
+
 async def test_counters_drawn_in_an_open_unit_do_not_hold_up_other_units(
     database_url: str, backend: str
 ) -> None:
