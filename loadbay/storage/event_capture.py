@@ -287,7 +287,12 @@ def sqlite_event_id_prefix() -> str:
 
 
 def _sqlite_event_id(captured: CapturedTable, change: str) -> str:
-    return f"c.event_id_prefix || printf('%x%011x', {_event_code(captured, change)}, NEW.id)"
+    return f"printf('%s{_event_id_tail(captured, change)}', c.event_id_prefix, NEW.id)"
+
+
+def _event_id_tail(captured: CapturedTable, change: str) -> str:
+    """An event id's last part as a printf format: the table and change, the row id."""
+    return f"{_event_code(captured, change):x}%011x"
 
 
 # SQLite builds each event with one printf(): its literal text in the format, the values as
@@ -296,8 +301,11 @@ def _sqlite_event_id(captured: CapturedTable, change: str) -> str:
 _Format = tuple[str, list[str]]
 
 
-def _sqlite_json(captured: CapturedTable, column: Column[object], alias: str) -> _Format:
-    """The column's value as JSON: a printf format and its arguments."""
+def _sqlite_json(
+    captured: CapturedTable, column: Column[object], alias: str, formatted: bool
+) -> _Format:
+    """The column's value as JSON: a printf format and its arguments. `formatted`: the
+    context row holds the write's time as JSON already (`at_json`, revision 0020 on)."""
     ref = f'{alias}."{column.name}"'
     if column.name == "id":
         return f'"{captured.id_prefix}%0{captured.id_width}d"', [ref]
@@ -307,13 +315,20 @@ def _sqlite_json(captured: CapturedTable, column: Column[object], alias: str) ->
     if isinstance(column.type, UtcDateTime):
         # Stored naive UTC as `YYYY-MM-DD HH:MM:SS[.ffffff]`.
         iso = f"replace({ref}, ' ', 'T')"
-        if not column.nullable:
-            return '"%s+00:00"', [iso]
-        return "%s", [f"""coalesce('"' || {iso} || '+00:00"', 'null')"""]
+        if not formatted:
+            if not column.nullable:
+                return '"%s+00:00"', [iso]
+            return "%s", [f"""coalesce('"' || {iso} || '+00:00"', 'null')"""]
+        # Most stamps are the write's own time: formatted once per write, not per row.
+        value = f"""'"' || {iso} || '+00:00"'"""
+        value = f"coalesce({value}, 'null')" if column.nullable else value
+        return "%s", [f"CASE WHEN {ref} = c.created_at THEN c.at_json ELSE {value} END"]
+    if formatted and isinstance(column.type, Integer) and not column.nullable:
+        return "%d", [ref]
     return "%s", [f"json_quote({ref})"]  # a string quoted and escaped, a number, or null
 
 
-def _sqlite_view(captured: CapturedTable, alias: str) -> _Format:
+def _sqlite_view(captured: CapturedTable, alias: str, formatted: bool) -> _Format:
     if captured.document_view:
         doc, version = f"{alias}.document", f"{alias}.version"
         # The document is compact JSON text written by orjson: close it with `_version`.
@@ -324,36 +339,39 @@ def _sqlite_view(captured: CapturedTable, alias: str) -> _Format:
         ]
     members, arguments = [], []
     for column in captured.view_columns():
-        value, values = _sqlite_json(captured, column, alias)
+        value, values = _sqlite_json(captured, column, alias, formatted)
         members.append(f'"{column.name}":{value}')
         arguments += values
     return "{" + ",".join(members) + "}", arguments
 
 
-def _sqlite_payload(captured: CapturedTable, change: str, key: str) -> str:
+def _sqlite_payload(captured: CapturedTable, change: str, key: str, formatted: bool) -> str:
     event_type = _event_type(change)
-    new, arguments = _sqlite_view(captured, "NEW")
+    new, arguments = _sqlite_view(captured, "NEW", formatted)
     old = ""
     if change == "update":
-        old, old_arguments = _sqlite_view(captured, "OLD")
+        old, old_arguments = _sqlite_view(captured, "OLD", formatted)
         old = f'"old":{old},'
         arguments = old_arguments + arguments
     text = (
-        f'{{"eventId":"%s%x%011x","eventTs":%d,"type":"{event_type}","tenant":%s,'
+        f'{{"eventId":"%s{_event_id_tail(captured, change)}","eventTs":%d,'
+        f'"type":"{event_type}","tenant":%s,'
         f'"collection":"{captured.collection}","key":%s,"jobId":%s,{old}"new":{new}}}'
     )
-    code = _event_code(captured, change)
-    heading = ["c.event_id_prefix", str(code), "NEW.id", "c.event_ts"]
-    heading += ["json_quote(NEW.tenant_id)", f"json_quote({key})", "json_quote(c.job_ref)"]
+    job = "c.job_json" if formatted else "json_quote(c.job_ref)"
+    heading = ["c.event_id_prefix", "NEW.id", "c.event_ts"]
+    heading += ["json_quote(NEW.tenant_id)", f"json_quote({key})", job]
     return f"printf('{text}', {', '.join(heading + arguments)})"
 
 
-def _sqlite_write_event(captured: CapturedTable, change: str, layout: OutboxLayout) -> str:
+def _sqlite_write_event(
+    captured: CapturedTable, change: str, layout: OutboxLayout, formatted: bool
+) -> str:
     """The trigger's statement: the changed row's outbox row, a row of one event."""
     key = " || ':' || ".join(f'NEW."{name}"' for name in captured.key)
     event_type = _event_type(change)
     event_id = _sqlite_event_id(captured, change)
-    payload = _sqlite_payload(captured, change, key)
+    payload = _sqlite_payload(captured, change, key, formatted)
     if layout is OutboxLayout.STATEMENT_ROWS:
         return f"""
   INSERT INTO outbox (tenant_id, collection, event_type, event_count, record_keys, event_ids,
@@ -370,26 +388,29 @@ def _sqlite_write_event(captured: CapturedTable, change: str, layout: OutboxLayo
   FROM capture_context c;{listed if layout is OutboxLayout.LISTED_EVENT_ROWS else ""}"""
 
 
-def sqlite_ddl(layout: OutboxLayout) -> Iterator[str]:
-    """Row triggers for every captured table; they act while `capture_context` has its row."""
+def sqlite_ddl(layout: OutboxLayout, *, formatted: bool = False) -> Iterator[str]:
+    """Row triggers for every captured table; they act while `capture_context` has its row.
+    `formatted`: that row holds the job and the write's time as JSON (revision 0020 on;
+    the triggers of earlier revisions read only the columns those have)."""
     for captured in CAPTURED:
         for change in ("insert", "update"):
             yield f"""
 CREATE TRIGGER {_trigger(captured, change)} AFTER {change.upper()} ON "{captured.table.name}"
 WHEN EXISTS (SELECT 1 FROM capture_context)
-BEGIN{_sqlite_write_event(captured, change, layout)}
+BEGIN{_sqlite_write_event(captured, change, layout, formatted)}
 END
 """
 
 
-def recreated(dialect: str, layout: OutboxLayout) -> Iterator[str]:
+def recreated(dialect: str, layout: OutboxLayout, *, formatted: bool = False) -> Iterator[str]:
     """What a migration runs to replace the capture of earlier revisions: PostgreSQL's
-    functions in place (their triggers stay), SQLite's triggers dropped and made anew."""
+    functions in place (their triggers stay), SQLite's triggers dropped and made anew
+    (`formatted`: see `sqlite_ddl`)."""
     if dialect == "postgresql":
         yield from postgres_functions(layout)
         return
     yield from sqlite_drop_ddl()
-    yield from sqlite_ddl(layout)
+    yield from sqlite_ddl(layout, formatted=formatted)
 
 
 def sqlite_drop_ddl() -> Iterator[str]:

@@ -53,9 +53,11 @@ MAX_ROWS_PER_STATEMENT = 1_000
 
 
 def _encode_datetime(value: datetime | None) -> str | None:
+    return None if value is None else _stamp(value)
+
+
+def _stamp(value: datetime) -> str:
     # The text form SQLAlchemy's SQLite DateTime writes and parses back.
-    if value is None:
-        return None
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
 
 
@@ -255,10 +257,19 @@ class SqliteBulkWriter:
         )
 
     async def capture_events(self, job_ref: str | None, at: datetime) -> None:
+        stamp = _stamp(at)
         await self._conn.execute_fetchall(
-            "INSERT OR REPLACE INTO capture_context "
-            "(id, job_ref, event_ts, created_at, event_id_prefix) VALUES (1, ?, ?, ?, ?)",
-            (job_ref, int(at.timestamp() * 1000), _encode_datetime(at), sqlite_event_id_prefix()),
+            "INSERT OR REPLACE INTO capture_context (id, job_ref, event_ts, created_at, "
+            "event_id_prefix, job_json, at_json) VALUES (1, ?, ?, ?, ?, ?, ?)",
+            (
+                job_ref,
+                int(at.timestamp() * 1000),
+                stamp,
+                sqlite_event_id_prefix(),
+                orjson.dumps(job_ref).decode(),
+                # What the triggers make of a stamp: see event_capture._sqlite_json.
+                f'"{stamp.replace(" ", "T")}+00:00"',
+            ),
         )
 
     async def stop_capturing(self) -> None:

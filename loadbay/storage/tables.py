@@ -258,6 +258,10 @@ capture_context = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     # The first 24 characters of every event id of this write (see event_capture).
     Column("event_id_prefix", String(24), nullable=False),
+    # The job's id and the write's time as the events' JSON has them: formatted once per
+    # write, not per event (revision 0020).
+    Column("job_json", Text, nullable=True),
+    Column("at_json", String(40), nullable=True),
 )
 
 instances = Table(
