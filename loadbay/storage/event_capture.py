@@ -319,10 +319,12 @@ def _sqlite_json(
             if not column.nullable:
                 return '"%s+00:00"', [iso]
             return "%s", [f"""coalesce('"' || {iso} || '+00:00"', 'null')"""]
-        # Most stamps are the write's own time: formatted once per write, not per row.
+        # Most stamps are the write's own time: formatted once per write, not per row (by
+        # this revision's writers; a context row without it is formatted here).
         value = f"""'"' || {iso} || '+00:00"'"""
         value = f"coalesce({value}, 'null')" if column.nullable else value
-        return "%s", [f"CASE WHEN {ref} = c.created_at THEN c.at_json ELSE {value} END"]
+        written = f"{ref} = c.created_at AND c.at_json IS NOT NULL"
+        return "%s", [f"CASE WHEN {written} THEN c.at_json ELSE {value} END"]
     if formatted and isinstance(column.type, Integer) and not column.nullable:
         return "%d", [ref]
     return "%s", [f"json_quote({ref})"]  # a string quoted and escaped, a number, or null
@@ -358,7 +360,7 @@ def _sqlite_payload(captured: CapturedTable, change: str, key: str, formatted: b
         f'"type":"{event_type}","tenant":%s,'
         f'"collection":"{captured.collection}","key":%s,"jobId":%s,{old}"new":{new}}}'
     )
-    job = "c.job_json" if formatted else "json_quote(c.job_ref)"
+    job = "coalesce(c.job_json, json_quote(c.job_ref))" if formatted else "json_quote(c.job_ref)"
     heading = ["c.event_id_prefix", "NEW.id", "c.event_ts"]
     heading += ["json_quote(NEW.tenant_id)", f"json_quote({key})", job]
     return f"printf('{text}', {', '.join(heading + arguments)})"

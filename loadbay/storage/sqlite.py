@@ -3,6 +3,7 @@ fast path, multi-row `INSERT … VALUES … ON CONFLICT … RETURNING` on aiosql
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from functools import cache
@@ -14,6 +15,7 @@ import orjson
 from sqlalchemy import Date, Dialect, Insert, Select, Table, event, make_url, tuple_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.util import await_only
@@ -82,8 +84,9 @@ class SqliteKind:
             database_file.parent.mkdir(parents=True, exist_ok=True)
         # No overflow: one writer at a time, more connections would only queue. The pool's
         # own reset (a ROLLBACK on every return) is `_on_reset`'s, which sends it only where
-        # a transaction is still open: a write unit returns its connection committed, still
-        # holding the write lock, and a ROLLBACK was one more trip to aiosqlite's thread.
+        # a transaction may still be open: a write unit returns its connection committed,
+        # still inside Loadbay's writer lock (WriterLock), and a ROLLBACK was one more trip
+        # to aiosqlite's thread there.
         engine = create_async_engine(
             url, pool_size=pool_size, max_overflow=0, pool_reset_on_return=None
         )
@@ -138,16 +141,30 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Set on a connection whose BEGIN raised: cancelled, it may still run on the driver's thread.
+_BEGIN_UNSETTLED = "loadbay_begin_unsettled"
+
+
 def _on_begin(conn: Connection) -> None:
     # IMMEDIATE takes the write lock up front: two writers never deadlock on a lock upgrade.
     # On the driver in one trip to its thread; through SQLAlchemy's cursor it took three
     # (cursor, execute, close), under the write lock when IMMEDIATE.
     begin = f"BEGIN {conn.get_execution_options().get('sqlite_begin', '')}"
-    await_only(conn.connection.driver_connection.execute_fetchall(begin))
+    try:
+        await_only(conn.connection.driver_connection.execute_fetchall(begin))
+    except BaseException as error:
+        # The pool's reset then sends a ROLLBACK, which the driver's thread runs after it.
+        conn.connection.info[_BEGIN_UNSETTLED] = True
+        if isinstance(error, sqlite3.Error):
+            # Raised as SQLAlchemy raises its statements' errors: a busy database is an
+            # outage (503), not a bug (api.errors.is_database_outage).
+            raise DBAPIError.instance(begin, None, error, sqlite3.Error) from error
+        raise
 
 
-def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
-    if state.asyncio_safe and dbapi_connection.driver_connection.in_transaction:
+def _on_reset(dbapi_connection: Any, record: Any, state: PoolResetState) -> None:
+    unsettled = record.info.pop(_BEGIN_UNSETTLED, False)
+    if state.asyncio_safe and (unsettled or dbapi_connection.driver_connection.in_transaction):
         dbapi_connection.rollback()
 
 

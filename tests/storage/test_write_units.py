@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 
 import asyncpg
 import pytest
 from sqlalchemy import func, make_url, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+from loadbay.api.errors import is_database_outage
 from loadbay.ingest.activities import ACTIVITIES
 from loadbay.ingest.collection import ConflictMode
 from loadbay.ingest.engine import write_records
@@ -80,6 +82,67 @@ async def test_a_connection_given_back_inside_a_transaction_serves_again_rolled_
         await db.dispose()
 
     assert kept == (1,)
+
+
+def _hold_sqlite_write_lock(database_url: str) -> sqlite3.Connection:
+    """Another writer of the file, outside Loadbay's writer lock, holding SQLite's."""
+    holder = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+async def _busy_timeout(db: Database, milliseconds: int) -> None:
+    async with db.engine.connect() as conn:  # the pool's only connection
+        driver = (await conn.get_raw_connection()).driver_connection
+        await driver.execute(f"PRAGMA busy_timeout={milliseconds}")
+
+
+async def test_a_begin_refused_by_a_busy_sqlite_file_is_an_outage(
+    database_url: str, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("SQLite's BEGIN is sent on its driver")
+    db = Database(database_url, pool_size=1)
+    holder = _hold_sqlite_write_lock(database_url)
+    try:
+        await _busy_timeout(db, 50)
+        with pytest.raises(OperationalError) as refused:
+            await _write(db, 1, abandon=False)
+        assert is_database_outage(refused.value)  # answered 503, not 500
+    finally:
+        holder.rollback()
+        holder.close()
+        await db.dispose()
+
+
+async def test_a_unit_cancelled_while_its_begin_waits_leaves_no_transaction_behind(
+    database_url: str, backend: str
+) -> None:
+    """The cancelled BEGIN still runs on aiosqlite's thread once the file is free: the pool
+    must end it, or the idle connection holds SQLite's write lock for good."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's BEGIN is sent on its driver")
+    db = Database(database_url, pool_size=1)
+    holder = _hold_sqlite_write_lock(database_url)
+    try:
+        await _busy_timeout(db, 5000)
+        waiting = asyncio.create_task(_write(db, 1, abandon=False))
+        await asyncio.sleep(0.3)  # inside BEGIN IMMEDIATE, waiting for the file
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        holder.rollback()
+        async with asyncio.timeout(10):
+            await _write(db, 2, abandon=False)  # the same connection, usable again
+        holder.execute("BEGIN IMMEDIATE")  # and the file's write lock free
+        holder.rollback()
+        async with db.read() as conn:
+            written = (await conn.execute(select(func.count()).select_from(activities))).one()
+    finally:
+        holder.close()
+        await db.dispose()
+
+    assert written == (2,)
 
 
 async def test_counters_drawn_in_an_open_unit_do_not_hold_up_other_units(
