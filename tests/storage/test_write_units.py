@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -84,11 +85,22 @@ async def test_a_connection_given_back_inside_a_transaction_serves_again_rolled_
     assert kept == (1,)
 
 
-def _hold_sqlite_write_lock(database_url: str) -> sqlite3.Connection:
-    """Another writer of the file, outside Loadbay's writer lock, holding SQLite's."""
+@pytest.fixture
+async def held_sqlite_file(
+    database_url: str, backend: str
+) -> AsyncIterator[tuple[Database, sqlite3.Connection]]:
+    """A database of one connection, and another writer of its file, outside Loadbay's
+    writer lock, holding SQLite's write lock."""
+    if backend != "sqlite":
+        pytest.skip("SQLite's BEGIN is sent on its driver")
+    db = Database(database_url, pool_size=1)
     holder = sqlite3.connect(make_url(database_url).database, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    return holder
+    try:
+        yield db, holder
+    finally:
+        holder.close()  # rolls back what it still holds
+        await db.dispose()
 
 
 async def _busy_timeout(db: Database, milliseconds: int) -> None:
@@ -98,50 +110,34 @@ async def _busy_timeout(db: Database, milliseconds: int) -> None:
 
 
 async def test_a_begin_refused_by_a_busy_sqlite_file_is_an_outage(
-    database_url: str, backend: str
+    held_sqlite_file: tuple[Database, sqlite3.Connection],
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("SQLite's BEGIN is sent on its driver")
-    db = Database(database_url, pool_size=1)
-    holder = _hold_sqlite_write_lock(database_url)
-    try:
-        await _busy_timeout(db, 50)
-        with pytest.raises(OperationalError) as refused:
-            await _write(db, 1, abandon=False)
-        assert is_database_outage(refused.value)  # answered 503, not 500
-    finally:
-        holder.rollback()
-        holder.close()
-        await db.dispose()
+    db, _ = held_sqlite_file
+    await _busy_timeout(db, 50)
+    with pytest.raises(OperationalError) as refused:
+        await _write(db, 1, abandon=False)
+    assert is_database_outage(refused.value)  # answered 503, not 500
 
 
 async def test_a_unit_cancelled_while_its_begin_waits_leaves_no_transaction_behind(
-    database_url: str, backend: str
+    held_sqlite_file: tuple[Database, sqlite3.Connection],
 ) -> None:
     """The cancelled BEGIN still runs on aiosqlite's thread once the file is free: the pool
     must end it, or the idle connection holds SQLite's write lock for good."""
-    if backend != "sqlite":
-        pytest.skip("SQLite's BEGIN is sent on its driver")
-    db = Database(database_url, pool_size=1)
-    holder = _hold_sqlite_write_lock(database_url)
-    try:
-        await _busy_timeout(db, 5000)
-        waiting = asyncio.create_task(_write(db, 1, abandon=False))
-        await asyncio.sleep(0.3)  # inside BEGIN IMMEDIATE, waiting for the file
-        waiting.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
-        holder.rollback()
-        async with asyncio.timeout(10):
-            await _write(db, 2, abandon=False)  # the same connection, usable again
-        holder.execute("BEGIN IMMEDIATE")  # and the file's write lock free
-        holder.rollback()
-        async with db.read() as conn:
-            written = (await conn.execute(select(func.count()).select_from(activities))).one()
-    finally:
-        holder.close()
-        await db.dispose()
-
+    db, holder = held_sqlite_file
+    await _busy_timeout(db, 5000)
+    waiting = asyncio.create_task(_write(db, 1, abandon=False))
+    await asyncio.sleep(0.3)  # inside BEGIN IMMEDIATE, waiting for the file
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    holder.rollback()
+    async with asyncio.timeout(10):
+        await _write(db, 2, abandon=False)  # the same connection, usable again
+    holder.execute("BEGIN IMMEDIATE")  # and the file's write lock free
+    holder.rollback()
+    async with db.read() as conn:
+        written = (await conn.execute(select(func.count()).select_from(activities))).one()
     assert written == (2,)
 
 
