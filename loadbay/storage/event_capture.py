@@ -304,8 +304,9 @@ _Format = tuple[str, list[str]]
 def _sqlite_json(
     captured: CapturedTable, column: Column[object], alias: str, formatted: bool
 ) -> _Format:
-    """The column's value as JSON: a printf format and its arguments. `formatted`: the
-    context row holds the write's time as JSON already (`at_json`, revision 0020 on)."""
+    """The column's value as JSON: a printf format and its arguments. `formatted`
+    (revision 0020 on): the context row holds the write's time as JSON already (`at_json`),
+    and NOT NULL integers print with %d."""
     ref = f'{alias}."{column.name}"'
     if column.name == "id":
         return f'"{captured.id_prefix}%0{captured.id_width}d"', [ref]

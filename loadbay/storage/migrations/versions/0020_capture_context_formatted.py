@@ -8,9 +8,11 @@ Create Date: 2026-11-28
 as an event's JSON has them, formatted once per write by the writer. SQLite's row triggers
 are made anew to read them instead of formatting the same values for every event
 (json_quote of the job, replace() of each timestamp that is the write's own), and to print
-NOT NULL integers with %d: 13-16% fewer instructions for an entity event's text, the
-same text. PostgreSQL keeps its context in transaction-local settings; the columns are
-added there too, so that both databases have the schema `storage/tables.py` declares.
+NOT NULL integers with %d: the same text, about 2% fewer instructions for a 1,000-entity
+upsert with its triggers (callgrind), where a context row lacking the two values (a writer
+of 0019) is still formatted per event. PostgreSQL keeps its context in transaction-local
+settings; the columns are added there too, so that both databases have the schema
+`storage/tables.py` declares.
 """
 
 from __future__ import annotations
