@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import orjson
 
 from loadbay.files.error_parts import FailedLine
-from loadbay.files.lines import is_gzipped, line_blocks
+from loadbay.files.lines import is_gzipped, line_blocks, line_count
 from loadbay.files.store import FileStore
 from loadbay.ingest.collection import Collection
 from loadbay.ingest.engine import PreparedRecords, prepare_records
@@ -45,10 +45,7 @@ class ParsedChunk:
 
 
 async def count_lines(files: FileStore, tenant: str, name: str) -> int:
-    count = 0
-    async for block in line_blocks(await files.read(tenant, name), gzipped=is_gzipped(name)):
-        count += len(block)
-    return count
+    return await line_count(await files.read(tenant, name), gzipped=is_gzipped(name))
 
 
 async def read_chunks(

@@ -9,22 +9,41 @@ from collections.abc import AsyncIterable, AsyncIterator
 async def line_blocks(chunks: AsyncIterable[bytes], *, gzipped: bool) -> AsyncIterator[list[bytes]]:
     """The lines, each without its newline (a last line without one is a line too), as one
     list for each block read: one step of an async iteration per block, not per line."""
-    inflate = zlib.decompressobj(wbits=31) if gzipped else None
     pending = b""
-    async for chunk in chunks:
-        data = inflate.decompress(chunk) if inflate is not None else chunk
-        if not data:
-            continue
-        parts = (pending + data).split(b"\n")
+    async for data in _decompressed(chunks, gzipped=gzipped):
+        joined = pending + data
+        parts = joined.split(b"\n")
         pending = parts.pop()
         if parts:
-            yield [line.removesuffix(b"\r") for line in parts]
-    if inflate is not None:
-        pending += inflate.flush()
-        if not inflate.eof:
-            raise ValueError("the gzip stream ends early: the file is truncated")
+            # A search of the block spares a new bytes object a line where no line has \r.
+            yield [line.removesuffix(b"\r") for line in parts] if b"\r" in joined else parts
     if pending:
         yield [pending.removesuffix(b"\r")]
+
+
+async def line_count(chunks: AsyncIterable[bytes], *, gzipped: bool) -> int:
+    """How many lines `line_blocks` yields, counted without splitting them: a job counts its
+    file before its first chunk, and splitting a 1,000,000-line file took 1.3-1.5 s."""
+    count, last = 0, b"\n"
+    async for data in _decompressed(chunks, gzipped=gzipped):
+        count += data.count(b"\n")
+        last = data[-1:]
+    return count + (last != b"\n")
+
+
+async def _decompressed(chunks: AsyncIterable[bytes], *, gzipped: bool) -> AsyncIterator[bytes]:
+    """The file's bytes, inflated if gzipped, in non-empty blocks."""
+    inflate = zlib.decompressobj(wbits=31) if gzipped else None
+    async for chunk in chunks:
+        data = inflate.decompress(chunk) if inflate is not None else chunk
+        if data:
+            yield data
+    if inflate is not None:
+        rest = inflate.flush()
+        if not inflate.eof:
+            raise ValueError("the gzip stream ends early: the file is truncated")
+        if rest:
+            yield rest
 
 
 def is_gzipped(name: str) -> bool:

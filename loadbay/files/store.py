@@ -16,11 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import obstore
+from obstore.exceptions import PreconditionError
 from obstore.store import from_url
 
-from loadbay.errors import InvalidInput, NotFound, PayloadTooLarge
+from loadbay.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 
 _SEGMENT = re.compile(r"[^\x00-\x1f\x7f\\]+")
+# A local file is read in ranges of this size (see FileStore._ranges).
+_LOCAL_READ_BYTES = 2**20
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,8 @@ def check_name(name: str) -> str:
 class FileStore:
     def __init__(self, url: str, **options: Any) -> None:
         parts = urlsplit(url)
-        if parts.scheme == "file":
+        self._local = parts.scheme == "file"
+        if self._local:
             Path(parts.path).mkdir(parents=True, exist_ok=True)
             self._store = from_url(url)
         elif parts.scheme == "s3":
@@ -90,11 +94,33 @@ class FileStore:
 
     async def read(self, tenant_id: str, name: str) -> AsyncIterator[bytes]:
         """The file's bytes as a stream, never whole in memory."""
+        path = self._path(tenant_id, name)
         try:
-            result = await obstore.get_async(self._store, self._path(tenant_id, name))
+            if self._local:
+                return self._ranges(name, path, await obstore.head_async(self._store, path))
+            result = await obstore.get_async(self._store, path)
         except FileNotFoundError:
             raise NotFound(f"file {name!r} not found") from None
         return _chunks(result)
+
+    async def _ranges(self, name: str, path: str, meta: Any) -> AsyncIterator[bytes]:
+        """A local file as one read per range: obstore streams a local file 8 KiB at a time,
+        each read a task on a thread pool (1.6-2.1 s for 150 MB; 0.1 s in ranges of 1 MiB).
+        Unlike a stream, each range opens the file again: one replaced or deleted meanwhile
+        raises Conflict instead of mixing two versions."""
+        size = int(meta["size"])
+        for start in range(0, size, _LOCAL_READ_BYTES):
+            end = min(size, start + _LOCAL_READ_BYTES)
+            options = {"range": (start, end), "if_match": meta["e_tag"]}
+            try:
+                result = await obstore.get_async(self._store, path, options=options)
+                data = bytes(await result.bytes_async())
+            except (PreconditionError, FileNotFoundError):
+                raise Conflict(
+                    f"file {name!r} was replaced or deleted while it was read",
+                    code="file_changed",
+                ) from None
+            yield data
 
     async def list(self, tenant_id: str, prefix: str = "") -> list[FileInfo]:
         root = f"tenants/{tenant_id}/"
