@@ -224,7 +224,7 @@ async def _assign_hrids(
     async with unit.counters() as conn:
         numbers = await store.allocate_hrids(conn, tenant_id, len(blank))
     for row, number in zip(blank, numbers, strict=True):
-        row["hrid"] = f"{prefix}{number:011d}"
+        row["hrid"] = prefix + str(number).zfill(11)  # half the time of f"{number:011d}"
     return [row["hrid"] for row in blank]
 
 
@@ -243,17 +243,13 @@ async def _check_unique(
     (only an hrid some instance chose for itself can be there).
     """
     live = [(p, row) for p, row in enumerate(rows) if p not in failures]
-    taken_anew: dict[str, set[str]] = {column: set() for column, _ in _UNIQUE}
     just_assigned = set(assigned)
-    for position, row in live:
-        old = stored[position]
-        for column, values in taken_anew.items():
-            value = row[column]
-            if value and (old is None or old[column] != value) and value not in just_assigned:
-                values.add(value)
-    held = await store.holders(unit, tenant_id, taken_anew["hrid"], taken_anew["match_key"])
+    hrids, match_keys = (_taken_anew(live, stored, column, just_assigned) for column, _ in _UNIQUE)
+    held = await store.holders(unit, tenant_id, hrids, match_keys)
     if assigned:
         held += await store.hrid_holders_between(unit.conn, tenant_id, assigned[0], assigned[-1])
+    if not held and all(_distinct(live, column) for column, _ in _UNIQUE):
+        return  # no value is anybody else's: the loop below would find nothing
     # Per column, the instance holding each value.
     owners: dict[str, dict[str, str]] = {column: {} for column, _ in _UNIQUE}
     for holder in held:
@@ -271,6 +267,29 @@ async def _check_unique(
                     f"{label} {value!r} is already used by instance {owner}", RecordError.DUPLICATE
                 )
                 break
+
+
+def _taken_anew(
+    live: list[tuple[int, dict[str, Any]]],
+    stored: list[Mapping[str, Any] | None],
+    column: str,
+    just_assigned: set[str],
+) -> set[str]:
+    """The column's values that rows take anew: not stored for them, nor just assigned."""
+    values = {
+        row[column]
+        for position, row in live
+        if (old := stored[position]) is None or old[column] != row[column]
+    }
+    values -= just_assigned
+    values.discard(None)
+    return values
+
+
+def _distinct(live: list[tuple[int, dict[str, Any]]], column: str) -> bool:
+    """Whether no two rows hold one value in the column (but None)."""
+    present = [value for _, row in live if (value := row[column]) is not None]
+    return len(set(present)) == len(present)
 
 
 def _shares(rows: list[dict[str, Any]]) -> set[Hashable]:
