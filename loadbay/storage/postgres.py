@@ -134,17 +134,8 @@ class PostgresKind:
         # Pre-pinged, unlike the main pool: a draw that finds its connection broken would fail
         # a whole chunk, and one round trip per draw is cheap. In autocommit: a draw is one
         # statement, and BEGIN and COMMIT around it took 700 against 400 us of CPU a draw.
-        # A draw's commit does not wait for its WAL to reach the disk (synchronous_commit
-        # off): every transaction that uses the numbers commits after it, and its own flush
-        # makes the draw durable too; a draw lost in a crash was used by nothing durable.
-        # Waiting on that flush queued every chunk of a file behind the one connection.
         return create_async_engine(
-            url,
-            pool_size=1,
-            max_overflow=0,
-            pool_pre_ping=True,
-            isolation_level="AUTOCOMMIT",
-            connect_args={"server_settings": {"synchronous_commit": "off"}},
+            url, pool_size=1, max_overflow=0, pool_pre_ping=True, isolation_level="AUTOCOMMIT"
         )
 
     def writer_lock(self, database_file: Path | None) -> None:

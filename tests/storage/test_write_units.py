@@ -245,22 +245,3 @@ async def test_units_read_committed_whatever_the_servers_default(backend: str) -
         await admin.close()
 
     assert (read, write) == ("read committed", "read committed")
-
-
-async def test_only_hrid_draws_commit_without_waiting_for_the_disk(
-    database_url: str, backend: str
-) -> None:
-    """A draw's durability rides on the commit of the unit that uses its numbers, which
-    must wait for the disk, as every unit's commit does."""
-    if backend == "sqlite":
-        pytest.skip("SQLite's units draw inside their own transaction")
-    db = Database(database_url)
-    try:
-        async with db.write() as unit:
-            in_unit = (await unit.conn.exec_driver_sql("SHOW synchronous_commit")).scalar()
-            async with unit.counters() as conn:
-                in_draw = (await conn.exec_driver_sql("SHOW synchronous_commit")).scalar()
-    finally:
-        await db.dispose()
-
-    assert (in_unit, in_draw) == ("on", "off")
