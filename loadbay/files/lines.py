@@ -5,6 +5,8 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterable, AsyncIterator
 
+_INFLATED_BYTES = 4 * 2**20
+
 
 async def line_blocks(chunks: AsyncIterable[bytes], *, gzipped: bool) -> AsyncIterator[list[bytes]]:
     """The lines, each without its newline (a last line without one is a line too), as one
@@ -32,12 +34,20 @@ async def line_count(chunks: AsyncIterable[bytes], *, gzipped: bool) -> int:
 
 
 async def _decompressed(chunks: AsyncIterable[bytes], *, gzipped: bool) -> AsyncIterator[bytes]:
-    """The file's bytes, inflated if gzipped, in non-empty blocks."""
+    """The file's bytes, inflated if gzipped, in non-empty blocks of at most
+    `_INFLATED_BYTES` inflated: 1 MiB of gzip can hold a GiB of repetitive lines."""
     inflate = zlib.decompressobj(wbits=31) if gzipped else None
     async for chunk in chunks:
-        data = inflate.decompress(chunk) if inflate is not None else chunk
-        if data:
-            yield data
+        if inflate is None:
+            if chunk:
+                yield chunk
+            continue
+        pending = chunk
+        while pending:
+            data = inflate.decompress(pending, _INFLATED_BYTES)
+            if data:
+                yield data
+            pending = inflate.unconsumed_tail
     if inflate is not None:
         rest = inflate.flush()
         if not inflate.eof:

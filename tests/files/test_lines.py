@@ -68,3 +68,18 @@ async def test_a_truncated_gzip_file_is_refused_by_both() -> None:
         await line_count(_stream(data, []), gzipped=True)
     with pytest.raises(ValueError, match="truncated"):
         await _lines(data, [], gzipped=True)
+
+
+async def test_a_highly_compressed_file_inflates_in_bounded_blocks() -> None:
+    text = b"{}\n" * 10_000_000  # 30 MB, about 30 kB gzipped
+    data = gzip.compress(text)
+
+    sizes = [
+        sum(len(line) + 1 for line in block)
+        async for block in line_blocks(_stream(data, []), gzipped=True)
+    ]
+
+    assert sum(sizes) == len(text)
+    # A block's first line may have begun in the bytes before it.
+    assert max(sizes) <= 4 * 2**20 + len(b"{}\n")
+    assert await line_count(_stream(data, []), gzipped=True) == 10_000_000
