@@ -36,24 +36,24 @@ async def line_count(chunks: AsyncIterable[bytes], *, gzipped: bool) -> int:
 async def _decompressed(chunks: AsyncIterable[bytes], *, gzipped: bool) -> AsyncIterator[bytes]:
     """The file's bytes, inflated if gzipped, in non-empty blocks of at most
     `_INFLATED_BYTES` inflated: 1 MiB of gzip can hold a GiB of repetitive lines."""
-    inflate = zlib.decompressobj(wbits=31) if gzipped else None
-    async for chunk in chunks:
-        if inflate is None:
+    if not gzipped:
+        async for chunk in chunks:
             if chunk:
                 yield chunk
-            continue
+        return
+    inflate = zlib.decompressobj(wbits=31)
+    async for chunk in chunks:
         pending = chunk
         while pending:
             data = inflate.decompress(pending, _INFLATED_BYTES)
             if data:
                 yield data
             pending = inflate.unconsumed_tail
-    if inflate is not None:
-        rest = inflate.flush()
-        if not inflate.eof:
-            raise ValueError("the gzip stream ends early: the file is truncated")
-        if rest:
-            yield rest
+    rest = inflate.flush()
+    if not inflate.eof:
+        raise ValueError("the gzip stream ends early: the file is truncated")
+    if rest:
+        yield rest
 
 
 def is_gzipped(name: str) -> bool:

@@ -244,7 +244,8 @@ async def _check_unique(
     """
     live = [(p, row) for p, row in enumerate(rows) if p not in failures]
     just_assigned = set(assigned)
-    hrids, match_keys = (_taken_anew(live, stored, column, just_assigned) for column, _ in _UNIQUE)
+    hrids = _taken_anew(live, stored, "hrid", just_assigned)
+    match_keys = _taken_anew(live, stored, "match_key", just_assigned)
     held = await store.holders(unit, tenant_id, hrids, match_keys)
     if assigned:
         held += await store.hrid_holders_between(unit.conn, tenant_id, assigned[0], assigned[-1])
